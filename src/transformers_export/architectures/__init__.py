@@ -1,0 +1,108 @@
+"""The architecture registry: one `ArchitectureSpec` per model type, declared in the family modules next to this file.
+
+A spec says which inputs the model takes (names of shared `InputSpec`s, in forward-signature order), which tasks the
+family can export (intersected with what the installed transformers has a head for), and its deviations (opset, atol,
+config overrides for tracing, tasks that cannot work and why).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from ..errors import UnsupportedFeatureError, UnsupportedModelError
+from ..tasks import TASKS, transformers_model_class_name
+
+DEFAULT_ONNX_OPSET = 17
+# scaled_dot_product_attention, the default attention of transformers 5, needs opset 14 in torch's exporter.
+MIN_ONNX_OPSET = 14
+
+
+# eq=False: specs are compared (and cached) by identity; each model type has exactly one.
+@dataclass(frozen=True, eq=False)
+class ArchitectureSpec:
+    model_type: str
+    onnx_config_name: str  # the seed's class name, e.g. "BertOnnxConfig"
+    inputs: tuple[str, ...]
+    tasks: tuple[str, ...]
+    atol: float = 1e-5
+    min_opset: int = MIN_ONNX_OPSET
+    # Config attributes set while tracing and validating (e.g. a code path that cannot be traced).
+    config_overrides: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    # Tasks transformers supports but that cannot be exported, with the reason shown in the support table.
+    unsupported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    display_name: str = ""
+
+    @property
+    def key(self) -> str:
+        return normalize_model_type(self.model_type)
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Features that this installed transformers can load and we can export, in declaration order."""
+        return tuple(
+            task
+            for task in self.tasks
+            if task not in self.unsupported and transformers_model_class_name(TASKS[task], self.model_type)
+        )
+
+    @property
+    def blocked_features(self) -> dict[str, str]:
+        return {
+            task: reason
+            for task, reason in self.unsupported.items()
+            if transformers_model_class_name(TASKS[task], self.model_type)
+        }
+
+
+def normalize_model_type(model_type: str) -> str:
+    """Registry key: lower case with hyphens, so `mobilenet_v2` and `mobilenet-v2` are the same (legacy bug #20856)."""
+    return model_type.lower().replace("_", "-")
+
+
+_REGISTRY: dict[str, ArchitectureSpec] = {}
+
+
+def register(*specs: ArchitectureSpec) -> None:
+    for spec in specs:
+        _REGISTRY[spec.key] = spec
+
+
+def _load_families() -> None:
+    if not _REGISTRY:
+        from . import encoders  # noqa: F401  (registers on import)
+
+
+def all_specs() -> list[ArchitectureSpec]:
+    _load_families()
+    return sorted(_REGISTRY.values(), key=lambda spec: spec.key)
+
+
+def find_spec(model_type: str) -> ArchitectureSpec | None:
+    _load_families()
+    return _REGISTRY.get(normalize_model_type(model_type))
+
+
+def get_spec(model_type: str) -> ArchitectureSpec:
+    spec = find_spec(model_type)
+    if spec is None:
+        supported = ", ".join(spec.key for spec in all_specs())
+        raise UnsupportedModelError(
+            f"model type '{model_type}' is not supported; supported: {supported}. "
+            "To add one, subclass transformers_export.OnnxConfig and pass it to export() (see README)"
+        )
+    return spec
+
+
+def check_feature(spec: ArchitectureSpec, feature: str) -> None:
+    from ..tasks import task_of
+
+    task = task_of(feature)
+    if feature in spec.features:
+        return
+    reason = spec.blocked_features.get(task)
+    detail = f" ({reason})" if reason else ""
+    raise UnsupportedFeatureError(
+        f"{spec.key} doesn't support feature '{feature}'{detail}; supported features: {', '.join(spec.features)}"
+    )

@@ -1,0 +1,54 @@
+"""BERT-like encoders: text in, hidden states or a task head out."""
+
+from types import MappingProxyType
+
+from . import ArchitectureSpec, register
+
+TEXT = ("input_ids", "attention_mask")
+TEXT_WITH_TYPES = (*TEXT, "token_type_ids")
+ENCODER_TASKS = (
+    "default",
+    "masked-lm",
+    "causal-lm",
+    "sequence-classification",
+    "multiple-choice",
+    "token-classification",
+    "question-answering",
+)
+
+
+def encoder(model_type: str, name: str, inputs=TEXT, **deviations) -> ArchitectureSpec:
+    for key in ("config_overrides", "unsupported"):
+        if key in deviations:
+            deviations[key] = MappingProxyType(deviations[key])
+    return ArchitectureSpec(model_type, f"{name}OnnxConfig", inputs, ENCODER_TASKS, display_name=name, **deviations)
+
+
+register(
+    encoder("albert", "Albert", TEXT_WITH_TYPES),
+    encoder("bert", "Bert", TEXT_WITH_TYPES),
+    # Block-sparse attention picks its code path from the sequence length in Python, so a trace would freeze
+    # whichever path the dummy input took; full attention is exact for every length.
+    encoder("big_bird", "BigBird", config_overrides={"attention_type": "original_full"}),
+    encoder("camembert", "Camembert"),
+    encoder("convbert", "ConvBert", TEXT_WITH_TYPES),
+    encoder("data2vec-text", "Data2VecText"),
+    encoder("distilbert", "DistilBert"),
+    encoder("electra", "Electra", TEXT_WITH_TYPES),
+    encoder("flaubert", "Flaubert"),
+    encoder("ibert", "IBert"),
+    encoder("layoutlm", "LayoutLM", ("input_ids", "bbox", "attention_mask", "token_type_ids")),
+    encoder("mobilebert", "MobileBert", TEXT_WITH_TYPES),
+    encoder("roberta", "Roberta"),
+    encoder("roformer", "RoFormer", TEXT_WITH_TYPES),
+    encoder("squeezebert", "SqueezeBert", TEXT_WITH_TYPES),
+    encoder("xlm", "XLM", TEXT_WITH_TYPES),
+    encoder("xlm-roberta", "XLMRoberta"),
+    encoder("xlm-roberta-xl", "XLMRobertaXL"),
+    encoder("deberta", "Deberta", TEXT_WITH_TYPES),
+    encoder("deberta-v2", "DebertaV2", TEXT_WITH_TYPES),
+    encoder("mpnet", "MPNet"),
+    encoder("modernbert", "ModernBert"),
+    encoder("longformer", "Longformer", (*TEXT, "global_attention_mask"), atol=1e-4),
+    encoder("rembert", "RemBert", TEXT_WITH_TYPES, atol=1e-4),
+)

@@ -1,0 +1,115 @@
+"""`transformers-export` / `python -m transformers_export`: argument parsing and the report. No export logic here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+from .errors import ExportError, ValidationError
+
+STAGE_LABELS = {
+    "resolve": "loaded model and preprocessor",
+    "trace": "traced and wrote the ONNX graph",
+    "validate": "validated against PyTorch",
+    "write": "wrote config, preprocessor and export.json",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .onnx.export import DEFAULT_ENGINE, ENGINES
+    from .resolve import PREPROCESSOR_KINDS
+
+    parser = argparse.ArgumentParser(
+        prog="transformers-export",
+        description="Export a 🤗 Transformers model to ONNX for a feature (task), validated against PyTorch.",
+    )
+    parser.add_argument("-m", "--model", required=True, help="Model ID on huggingface.co or path on disk to load model from.")
+    parser.add_argument(
+        "--feature",
+        default="default",
+        help="The feature (task) to export the model for: default, masked-lm, sequence-classification, ... or "
+        "modern names (feature-extraction, fill-mask, text-classification, ...); 'auto' infers it from config.json.",
+    )
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: the model's default).")
+    parser.add_argument("--atol", type=float, default=None, help="Absolute difference tolerance when validating the model.")
+    parser.add_argument("--framework", choices=["pt", "tf"], default=None, help="Framework of the checkpoint weights.")
+    parser.add_argument("--preprocessor", choices=PREPROCESSOR_KINDS, default="auto", help="Which preprocessor to use.")
+    parser.add_argument("--cache_dir", "--cache-dir", default=None, help="Path to a folder for cached downloads.")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=DEFAULT_ENGINE,
+        help=f"torch.onnx exporter: 'trace' (TorchScript-based, fast) or 'dynamo' (torch.export-based). Default: {DEFAULT_ENGINE}.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs and tracebacks.")
+    parser.add_argument("output", type=Path, help="Folder to write model.onnx, config, preprocessor and export.json to.")
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    package_logger = logging.getLogger("transformers_export")
+    package_logger.handlers[:] = [handler]
+    package_logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    package_logger.propagate = False
+    if not verbose:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+
+
+def _print_stage(name: str, seconds: float) -> None:
+    print(f"[{seconds:6.2f}s] {STAGE_LABELS.get(name, name)}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        from .pipeline import export_model
+
+        result = export_model(
+            args.model,
+            args.output,
+            feature=args.feature,
+            opset=args.opset,
+            atol=args.atol,
+            preprocessor=args.preprocessor,
+            cache_dir=args.cache_dir,
+            framework=args.framework,
+            engine=args.engine,
+            on_stage=_print_stage,
+        )
+    except ValidationError as error:
+        if error.report is not None:
+            print("\n".join(error.report.lines()))
+        return _fail(error, args.verbose, error.exit_code)
+    except ExportError as error:
+        return _fail(error, args.verbose, error.exit_code)
+    except KeyboardInterrupt:
+        print("error: interrupted; the output folder was left as it was", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug or an environment problem: still one line unless --verbose
+        return _fail(error, args.verbose, 1, prefix=f"unexpected {type(error).__name__}: ")
+
+    print("\n".join(result.validation.lines()))
+    print(f"All good, model saved at: {result.model_path}")
+    return 0
+
+
+def _fail(error: BaseException, verbose: bool, code: int, prefix: str = "") -> int:
+    if verbose:
+        traceback.print_exception(error)
+    message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    hint = "" if verbose else " (run with --verbose for details)" if prefix else ""
+    print(f"error: {prefix}{message}{hint}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

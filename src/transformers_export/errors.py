@@ -1,0 +1,58 @@
+"""The exception hierarchy. Every error a user can cause is one of these; the CLI prints its message as one line."""
+
+from __future__ import annotations
+
+
+class ExportError(Exception):
+    """Base class. `exit_code` is what the CLI returns when this error ends a run."""
+
+    exit_code = 1
+
+
+class InvalidArgumentError(ExportError, ValueError):
+    """An argument is malformed or out of range (opset, atol, output path, sizes...)."""
+
+    exit_code = 2
+
+
+class UnsupportedModelError(ExportError, KeyError):
+    """The model type is unknown to transformers, or has no export configuration."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnsupportedFeatureError(ExportError, ValueError):
+    """The feature (task) does not exist, or the model type does not support it."""
+
+    exit_code = 2
+
+
+class CheckpointError(ExportError, OSError):
+    """The checkpoint (config, weights, preprocessor) is missing or cannot be read."""
+
+    exit_code = 2
+
+
+class PreprocessorError(CheckpointError):
+    """A preprocessor was needed or requested and could not be loaded."""
+
+
+class TraceError(ExportError, RuntimeError):
+    """Tracing or converting the model failed."""
+
+
+class ValidationError(ExportError, ValueError):
+    """The exported artifact does not reproduce the PyTorch model. `report` holds every check when available."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+class MissingDependencyError(ExportError, ImportError):
+    """An optional package needed for this operation is not installed."""

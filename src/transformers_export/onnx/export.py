@@ -1,0 +1,192 @@
+"""Trace a model to ONNX and write the file.
+
+Two engines, both `torch.onnx.export`:
+- `trace`: the TorchScript-based exporter (`dynamo=False`). Runs the model once on real tensors. Fast.
+- `dynamo`: the torch.export-based exporter. Symbolic shapes, stricter, several times slower to export.
+`benchmarks/engine_matrix.py` measures both over the whole registry; the default is the one that validates more
+(architecture, feature) pairs, then the faster one.
+
+Trace and write are one step here because torch writes the file itself (and must, above the 2 GB protobuf limit).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import InvalidArgumentError, TraceError
+from ..exportable import ExportableModule
+
+logger = logging.getLogger(__name__)
+
+ENGINES = ("trace", "dynamo")
+DEFAULT_ENGINE = "trace"
+# torch's dynamo exporter implements opset 18 onwards and converts down with onnx's version converter, which fails
+# on many graphs.
+MIN_DYNAMO_OPSET = 18
+
+
+@dataclass
+class OnnxExport:
+    path: Path
+    input_names: list[str]
+    output_names: list[str]
+    traced_shapes: dict[str, list[int]]
+    engine: str
+    opset: int
+    pruned_inputs: list[str] = field(default_factory=list)
+
+
+def default_opset(onnx_config, engine: str) -> int:
+    if engine == "dynamo":
+        return max(onnx_config.default_onnx_opset, MIN_DYNAMO_OPSET)
+    return onnx_config.default_onnx_opset
+
+
+def check_opset(onnx_config, opset: int, engine: str) -> None:
+    minimum = onnx_config.min_onnx_opset
+    if engine == "dynamo":
+        minimum = max(minimum, MIN_DYNAMO_OPSET)
+    if opset < minimum:
+        raise InvalidArgumentError(
+            f"opset {opset} is below the minimum {minimum} for this model with the {engine} engine; use --opset {minimum} or higher"
+        )
+
+
+def export_onnx(
+    model,
+    onnx_config,
+    opset: int,
+    output: Path,
+    engine: str = DEFAULT_ENGINE,
+    preprocessor=None,
+    dummy_inputs: Mapping | None = None,
+) -> OnnxExport:
+    """Write `output` (an .onnx file, plus external data above 2 GB) for `model` as `onnx_config` describes it."""
+    import torch
+
+    if engine not in ENGINES:
+        raise InvalidArgumentError(f"unknown ONNX engine '{engine}'; choose one of {', '.join(ENGINES)}")
+    check_opset(onnx_config, opset, engine)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    inputs = dict(dummy_inputs or onnx_config.generate_dummy_inputs(preprocessor))
+    declared_inputs = onnx_config.inputs
+    unknown = [name for name in declared_inputs if name not in inputs]
+    if unknown:
+        raise TraceError(f"the dummy inputs lack {unknown}, which the export config declares")
+    input_names = list(declared_inputs)
+    output_names = list(onnx_config.outputs)
+    args = tuple(inputs[name] for name in input_names)
+    wrapper = ExportableModule(model, input_names, output_names, onnx_config)
+    external = onnx_config.use_external_data_format(sum(p.numel() for p in model.parameters()))
+
+    with torch.no_grad(), onnx_config.patched(model), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            if engine == "trace":
+                torch.onnx.export(
+                    wrapper,
+                    args,
+                    str(output),
+                    dynamo=False,
+                    input_names=input_names,
+                    output_names=output_names,
+                    dynamic_axes={**declared_inputs, **onnx_config.outputs},
+                    opset_version=opset,
+                    do_constant_folding=True,
+                )
+            else:
+                _quiet_dynamo_logs()
+                program = torch.onnx.export(
+                    wrapper,
+                    args,
+                    dynamo=True,
+                    input_names=input_names,
+                    output_names=output_names,
+                    dynamic_shapes=_dynamic_shapes(declared_inputs, input_names),
+                    opset_version=opset,
+                    optimize=True,
+                    verbose=False,
+                )
+                program.save(str(output), external_data=external)
+        except (TraceError, InvalidArgumentError):
+            raise
+        except Exception as error:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            other = "dynamo" if engine == "trace" else "trace"
+            raise TraceError(
+                f"exporting {type(model).__name__} with the {engine} engine failed: {first} (try --engine {other})"
+            ) from error
+
+    graph_inputs = _name_output_axes(output, onnx_config.outputs)
+    pruned = [name for name in input_names if name not in graph_inputs]
+    if pruned:
+        logger.warning("the exporter removed unused input(s) %s from the graph; do not feed them", pruned)
+    return OnnxExport(
+        path=output,
+        input_names=[name for name in input_names if name in graph_inputs],
+        output_names=output_names,
+        traced_shapes={name: list(tensor.shape) for name, tensor in inputs.items()},
+        engine=engine,
+        opset=opset,
+        pruned_inputs=pruned,
+    )
+
+
+def _dynamic_shapes(declared_inputs: Mapping, input_names: list[str]) -> tuple:
+    from torch.export import Dim
+
+    dims: dict[str, object] = {}
+
+    def dim(axis_name: str):
+        if axis_name not in dims:
+            identifier = re.sub(r"\W+", "_", axis_name).strip("_")
+            # Arithmetic axis names ("past_sequence + sequence") cannot be a Dim name; let torch infer them.
+            dims[axis_name] = Dim(identifier) if identifier.isidentifier() and "+" not in axis_name else Dim.DYNAMIC
+        return dims[axis_name]
+
+    return tuple({axis: dim(name) for axis, name in declared_inputs[input].items()} for input in input_names)
+
+
+def _quiet_dynamo_logs() -> None:
+    # It warns once per missing torchvision operator, which has nothing to do with transformers models.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+
+
+def _name_output_axes(path: Path, outputs: Mapping[str, Mapping[int, str]]) -> set[str]:
+    """Give the graph's symbolic output dims our axis names (dynamo names them after its own symbols).
+
+    Returns the graph's input names. Only the graph proto is rewritten; external weights stay where they are.
+    """
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    changed = False
+    for graph_output in proto.graph.output:
+        axes = outputs.get(graph_output.name, {})
+        dims = graph_output.type.tensor_type.shape.dim
+        for axis, axis_name in axes.items():
+            if axis < len(dims) and not dims[axis].HasField("dim_value") and dims[axis].dim_param != axis_name:
+                dims[axis].dim_param = axis_name
+                changed = True
+    if changed:
+        onnx.save(proto, str(path))
+    return {graph_input.name for graph_input in proto.graph.input}
+
+
+def export(preprocessor, model, config, opset: int, output: Path, tokenizer=None, device: str = "cpu", engine: str = DEFAULT_ENGINE):
+    """The seed's `export()`: write `output` and return (input names in forward order, output names)."""
+    if tokenizer is not None:
+        if preprocessor is not None:
+            raise ValueError("You cannot provide both a tokenizer and a preprocessor to export the model.")
+        preprocessor = tokenizer
+    if device != "cpu":
+        raise InvalidArgumentError(f"device '{device}' is not supported; exports trace on the CPU")
+    result = export_onnx(model, config, opset, Path(output), engine=engine, preprocessor=preprocessor)
+    return result.input_names, result.output_names

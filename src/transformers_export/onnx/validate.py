@@ -1,0 +1,205 @@
+"""Run the exported file in ONNX Runtime and compare it with the PyTorch model, on shapes other than the trace's.
+
+`validate_onnx` returns a report and never raises on a mismatch, so callers can show every line; the seed's
+`validate_model_outputs` logs the same lines and raises `ValidationError` on the first failing check.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..dummy_inputs import VALIDATION_SIZES
+from ..errors import MissingDependencyError, ValidationError
+from ..exportable import named_outputs
+
+logger = logging.getLogger(__name__)
+
+RTOL = 1e-5  # numpy.allclose's default, as the seed used it
+
+
+@dataclass
+class OutputCheck:
+    name: str
+    reference_shape: list[int]
+    onnx_shape: list[int]
+    max_abs_diff: float | None
+    atol: float
+    values_ok: bool = False
+
+    @property
+    def shape_ok(self) -> bool:
+        return self.reference_shape == self.onnx_shape
+
+
+@dataclass
+class ShapeRun:
+    sizes: dict[str, int]
+    reference_names: list[str]
+    onnx_names: list[str]
+    outputs: list[OutputCheck] = field(default_factory=list)
+
+    @property
+    def names_ok(self) -> bool:
+        return set(self.onnx_names) <= set(self.reference_names)
+
+
+@dataclass
+class ValidationReport:
+    atol: float
+    runs: list[ShapeRun] = field(default_factory=list)
+
+    @property
+    def error(self) -> str | None:
+        """The first failure as one sentence, or None when everything matched."""
+        for run in self.runs:
+            where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
+            if not run.names_ok:
+                missing = sorted(set(run.onnx_names) - set(run.reference_names))
+                return f"output names {missing} of the ONNX model are not outputs of the reference model"
+            for check in run.outputs:
+                if not check.shape_ok:
+                    return (
+                        f"output '{check.name}' has shape {tuple(check.onnx_shape)} in ONNX but "
+                        f"{tuple(check.reference_shape)} in PyTorch (inputs {where})"
+                    )
+                if not check.values_ok:
+                    return (
+                        f"output '{check.name}' differs from PyTorch: max abs diff {check.max_abs_diff:.3g} > atol "
+                        f"{check.atol:g} (inputs {where}); if the difference is acceptable, raise --atol"
+                    )
+        return None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None
+
+    def lines(self) -> list[str]:
+        """The seed's validation log, once per validation shape."""
+        lines = []
+        for run in self.runs:
+            where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
+            lines.append(f"Validating ONNX model... (inputs {where})")
+            names = set(run.onnx_names)
+            if run.names_ok:
+                lines.append(f"\t-[✓] ONNX model output names match reference model ({names})")
+            else:
+                lines.append(f"\t-[x] ONNX model output names {names} do not match reference model {set(run.reference_names)}")
+            for check in run.outputs:
+                lines.append(f'\t- Validating ONNX Model output "{check.name}":')
+                onnx_shape, ref_shape = tuple(check.onnx_shape), tuple(check.reference_shape)
+                if not check.shape_ok:
+                    lines.append(f"\t\t-[x] shape {onnx_shape} doesn't match {ref_shape}")
+                    continue
+                lines.append(f"\t\t-[✓] {onnx_shape} matches {ref_shape}")
+                mark = "✓] all values close" if check.values_ok else "x] values not close enough"
+                lines.append(f"\t\t-[{mark} (atol: {check.atol:g}, max abs diff: {check.max_abs_diff:.3g})")
+        return lines
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "atol": self.atol,
+            "error": self.error,
+            "runs": [
+                {
+                    "sizes": run.sizes,
+                    "outputs": {
+                        check.name: {"shape": check.onnx_shape, "max_abs_diff": check.max_abs_diff}
+                        for check in run.outputs
+                    },
+                }
+                for run in self.runs
+            ],
+        }
+
+
+def _session(onnx_path: Path):
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise MissingDependencyError("validation needs onnxruntime: pip install onnxruntime") from error
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+
+def _compare(name: str, reference: np.ndarray, actual: np.ndarray, atol: float) -> OutputCheck:
+    check = OutputCheck(name, list(reference.shape), list(actual.shape), None, atol)
+    if check.shape_ok:
+        diff = np.abs(reference.astype(np.float64) - actual.astype(np.float64))
+        check.max_abs_diff = float(np.nanmax(diff)) if diff.size else 0.0
+        if np.isnan(diff).any():
+            check.max_abs_diff = float("nan")
+        check.values_ok = bool(np.allclose(reference, actual, atol=atol, rtol=RTOL))
+    return check
+
+
+def validate_onnx(
+    onnx_config,
+    preprocessor,
+    reference_model,
+    onnx_path: Path,
+    onnx_named_outputs: Sequence[str],
+    atol: float,
+    sizes: Sequence[dict] = VALIDATION_SIZES,
+) -> ValidationReport:
+    import torch
+
+    session = _session(onnx_path)
+    graph_inputs = {graph_input.name for graph_input in session.get_inputs()}
+    report = ValidationReport(atol=atol)
+    reference_model.eval()
+    for run_sizes in sizes:
+        inputs = onnx_config.generate_dummy_inputs(
+            preprocessor,
+            batch_size=run_sizes.get("batch", -1),
+            seq_length=run_sizes.get("sequence", -1),
+            num_choices=run_sizes.get("num_choices", -1),
+        )
+        with torch.no_grad(), onnx_config.patched(reference_model):
+            reference = named_outputs(
+                reference_model(**inputs, return_dict=True), list(onnx_config.outputs), onnx_config
+            )
+        feed = onnx_config.generate_dummy_inputs_onnxruntime(inputs)
+        feed = {name: tensor.numpy() for name, tensor in feed.items() if name in graph_inputs}
+        actual = dict(zip(onnx_named_outputs, session.run(list(onnx_named_outputs), feed)))
+        shown = {
+            axis: size
+            for axis, size in run_sizes.items()
+            if any(axis in axes.values() for axes in onnx_config.inputs.values())
+        }
+        run = ShapeRun(shown, list(reference), list(onnx_named_outputs))
+        report.runs.append(run)
+        if not run.names_ok:
+            break
+        for name in onnx_named_outputs:
+            run.outputs.append(_compare(name, reference[name].numpy(), actual[name], atol))
+    return report
+
+
+def validate_model_outputs(
+    config,
+    preprocessor,
+    reference_model,
+    onnx_model: Path,
+    onnx_named_outputs: Sequence[str],
+    atol: float,
+    tokenizer=None,
+) -> ValidationReport:
+    """The seed's validation: log the check lines, raise `ValidationError` (a ValueError) on any mismatch."""
+    if tokenizer is not None:
+        if preprocessor is not None:
+            raise ValueError("You cannot provide both a tokenizer and a preprocessor to validate the model outputs.")
+        preprocessor = tokenizer
+    report = validate_onnx(config, preprocessor, reference_model, Path(onnx_model), onnx_named_outputs, atol)
+    for line in report.lines():
+        logger.info(line)
+    if not report.passed:
+        raise ValidationError(report.error)
+    return report
+

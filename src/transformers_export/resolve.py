@@ -1,0 +1,177 @@
+"""Stage 1: from a model path or hub id and a feature to a loaded model, its preprocessor and its export config.
+
+Cheap checks run before the weights are loaded: the config is read first, so an unknown model type or an unsupported
+feature fails in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .architectures import check_feature, get_spec
+from .errors import CheckpointError, InvalidArgumentError, PreprocessorError, UnsupportedModelError
+from .tasks import auto_class, canonical_feature, get_task, infer_feature
+
+logger = logging.getLogger(__name__)
+
+PREPROCESSOR_KINDS = ("auto", "tokenizer", "feature_extractor", "image_processor", "processor")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
+_PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+_TF_WEIGHTS = "tf_model.h5"
+
+
+@dataclass
+class ResolvedModel:
+    source: str
+    model: Any
+    preprocessor: Any
+    feature: str
+    onnx_config: Any
+    model_type: str
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def _local_folder(model: str) -> Path | None:
+    path = Path(model)
+    if path.is_file():
+        raise CheckpointError(f"'{model}' is a file; --model takes a checkpoint folder or a hub model id")
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise CheckpointError(f"no config.json in '{model}'; point --model at a folder written by save_pretrained")
+        return path
+    return None
+
+
+def load_config(model: str, cache_dir: str | None = None):
+    from transformers import AutoConfig
+
+    folder = _local_folder(model)
+    if folder is not None:
+        try:
+            raw = json.loads((folder / "config.json").read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise CheckpointError(f"config.json in '{model}' is not valid JSON: {_first_line(error)}") from error
+        if not isinstance(raw, dict) or "model_type" not in raw:
+            raise CheckpointError(f"config.json in '{model}' has no 'model_type'; it was not written by transformers")
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+        if raw["model_type"] not in CONFIG_MAPPING_NAMES:
+            get_spec(raw["model_type"])  # raises with the supported list when we do not know it either
+            raise UnsupportedModelError(
+                f"model type '{raw['model_type']}' is unknown to the installed transformers; upgrade transformers"
+            )
+    try:
+        return AutoConfig.from_pretrained(model, cache_dir=cache_dir)
+    except OSError as error:
+        if folder is not None:
+            raise CheckpointError(f"cannot read the config in '{model}': {_first_line(error)}") from error
+        raise CheckpointError(
+            f"'{model}' is not a local folder and could not be fetched from the hub: {_first_line(error)}"
+        ) from error
+    except (ValueError, KeyError) as error:
+        raise CheckpointError(f"cannot read the config of '{model}': {_first_line(error)}") from error
+
+
+def load_model(model: str, feature: str, cache_dir: str | None = None, framework: str | None = None, config=None):
+    import torch
+
+    folder = _local_folder(model)
+    if framework == "tf" or (folder is not None and _only_tf_weights(folder)):
+        raise CheckpointError(
+            f"'{model}' holds TensorFlow weights (tf_model.h5), which this version cannot load yet; "
+            "convert them to PyTorch with transformers 4.x (from_tf=True) and save_pretrained"
+        )
+    if framework not in (None, "pt", "tf"):
+        raise InvalidArgumentError(f"--framework must be 'pt' or 'tf', got '{framework}'")
+    task = get_task(feature)
+    model_class = auto_class(task)
+    try:
+        loaded, info = model_class.from_pretrained(
+            model, config=config, cache_dir=cache_dir, dtype=torch.float32, output_loading_info=True
+        )
+    except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
+        raise CheckpointError(f"cannot load the weights of '{model}': {_first_line(error)}") from error
+    except Exception as error:  # safetensors and torch.load raise their own types on corrupt files
+        raise CheckpointError(f"cannot load the weights of '{model}': {_first_line(error)}") from error
+    missing = info.get("missing_keys") or []
+    if missing:
+        logger.warning(
+            "%d weight(s) of %s were not in the checkpoint and are randomly initialised (e.g. %s); "
+            "the exported '%s' head is untrained",
+            len(missing),
+            type(loaded).__name__,
+            sorted(missing)[0],
+            feature,
+        )
+    return loaded.eval()
+
+
+def _only_tf_weights(folder: Path) -> bool:
+    names = {path.name for path in folder.iterdir()}
+    has_pt = any(name.endswith((".safetensors", ".bin")) or name.endswith(".safetensors.index.json") for name in names)
+    return _TF_WEIGHTS in names and not has_pt
+
+
+def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = None):
+    """The tokenizer / image processor / processor of a checkpoint; None when `kind` is auto and it has none."""
+    import transformers
+
+    if kind not in PREPROCESSOR_KINDS:
+        raise InvalidArgumentError(f"unknown preprocessor type '{kind}'; choose one of {', '.join(PREPROCESSOR_KINDS)}")
+    folder = _local_folder(model)
+    if kind == "auto":
+        if folder is not None:
+            names = {path.name for path in folder.iterdir()}
+            if names & set(_PROCESSOR_FILES):
+                kind = "processor"
+            elif names & set(_TOKENIZER_FILES):
+                kind = "tokenizer"
+            else:
+                return None
+        else:
+            kind = "processor"
+    loader = {
+        "tokenizer": transformers.AutoTokenizer,
+        "feature_extractor": transformers.AutoFeatureExtractor,
+        "image_processor": transformers.AutoImageProcessor,
+        "processor": transformers.AutoProcessor,
+    }[kind]
+    try:
+        return loader.from_pretrained(model, cache_dir=cache_dir)
+    except Exception as error:  # each Auto class has its own failure types; all mean "not loadable here"
+        raise PreprocessorError(f"cannot load a {kind.replace('_', ' ')} from '{model}': {_first_line(error)}") from error
+
+
+def resolve(
+    model: str,
+    feature: str = "default",
+    preprocessor: str = "auto",
+    cache_dir: str | None = None,
+    framework: str | None = None,
+) -> ResolvedModel:
+    config = load_config(model, cache_dir)
+    spec = get_spec(config.model_type)
+    feature = infer_feature(config) if feature == "auto" else canonical_feature(feature)
+    get_task(feature)  # unknown feature names fail here with the list of known ones
+    check_feature(spec, feature)
+    from .features import FeaturesManager
+
+    constructor = FeaturesManager.get_supported_features_for_model_type(config.model_type)[feature]
+    loaded_preprocessor = load_preprocessor(model, preprocessor, cache_dir)
+    loaded_model = load_model(model, feature, cache_dir=cache_dir, framework=framework, config=config)
+    return ResolvedModel(
+        source=model,
+        model=loaded_model,
+        preprocessor=loaded_preprocessor,
+        feature=feature,
+        onnx_config=constructor(loaded_model.config),
+        model_type=config.model_type,
+    )

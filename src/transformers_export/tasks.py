@@ -1,0 +1,128 @@
+"""Task ("feature") names, their aliases, their Auto classes and outputs, and inference of the task from a config.
+
+The seed calls tasks "features"; a feature is a task optionally suffixed with `-with-past`.
+Which model types support which task is read from transformers' own Auto mappings, so it never drifts from what the
+installed transformers can load.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from .errors import UnsupportedFeatureError
+
+WITH_PAST_SUFFIX = "-with-past"
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    auto_class: str
+    mapping: str  # name of the *_MAPPING_NAMES dict in transformers.models.auto.modeling_auto
+    outputs: tuple[tuple[str, tuple[tuple[int, str], ...]], ...]
+
+    def common_outputs(self) -> OrderedDict:
+        return OrderedDict((name, dict(axes)) for name, axes in self.outputs)
+
+
+_BATCH_SEQ = ((0, "batch"), (1, "sequence"))
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task("default", "AutoModel", "MODEL_MAPPING_NAMES", (("last_hidden_state", _BATCH_SEQ),)),
+        Task("masked-lm", "AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING_NAMES", (("logits", _BATCH_SEQ),)),
+        Task("causal-lm", "AutoModelForCausalLM", "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES", (("logits", _BATCH_SEQ),)),
+        Task(
+            "sequence-classification",
+            "AutoModelForSequenceClassification",
+            "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
+            (("logits", ((0, "batch"),)),),
+        ),
+        Task(
+            "multiple-choice",
+            "AutoModelForMultipleChoice",
+            "MODEL_FOR_MULTIPLE_CHOICE_MAPPING_NAMES",
+            (("logits", ((0, "batch"), (1, "num_choices"))),),
+        ),
+        Task(
+            "token-classification",
+            "AutoModelForTokenClassification",
+            "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES",
+            (("logits", _BATCH_SEQ),),
+        ),
+        Task(
+            "question-answering",
+            "AutoModelForQuestionAnswering",
+            "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES",
+            (("start_logits", _BATCH_SEQ), ("end_logits", _BATCH_SEQ)),
+        ),
+    )
+}
+
+# Modern pipeline-style names accepted for the seed's feature names.
+ALIASES = {
+    "feature-extraction": "default",
+    "fill-mask": "masked-lm",
+    "text-classification": "sequence-classification",
+    "text-generation": "causal-lm",
+    "text2text-generation": "seq2seq-lm",
+}
+
+
+def task_of(feature: str) -> str:
+    """The seed's `feature_to_task`: strip the `-with-past` suffix."""
+    return feature.replace(WITH_PAST_SUFFIX, "")
+
+
+def canonical_feature(feature: str) -> str:
+    """Map an alias (`fill-mask`, `feature-extraction-with-past`, ...) to the seed's feature name."""
+    with_past = feature.endswith(WITH_PAST_SUFFIX)
+    task = ALIASES.get(task_of(feature), task_of(feature))
+    return task + (WITH_PAST_SUFFIX if with_past else "")
+
+
+def get_task(name: str) -> Task:
+    task = task_of(canonical_feature(name))
+    if task not in TASKS:
+        known = ", ".join(sorted(TASKS))
+        raise UnsupportedFeatureError(f"unknown feature '{name}'; known features: {known} (aliases: {', '.join(ALIASES)})")
+    return TASKS[task]
+
+
+def _mapping(task: Task) -> dict:
+    from transformers.models.auto import modeling_auto
+
+    return getattr(modeling_auto, task.mapping)
+
+
+def transformers_model_class_name(task: Task, model_type: str) -> str | None:
+    """The class transformers loads for (task, model_type), or None when transformers has no such head."""
+    return _mapping(task).get(model_type)
+
+
+def auto_class(task: Task):
+    import transformers
+
+    return getattr(transformers, task.auto_class)
+
+
+def infer_feature(config) -> str:
+    """Infer the feature offline from `config.architectures` (what `save_pretrained` recorded).
+
+    Checked against every task's Auto mapping; the first architecture that one of them names wins.
+    """
+    architectures = list(getattr(config, "architectures", None) or [])
+    model_type = config.model_type
+    for architecture in architectures:
+        for task in TASKS.values():
+            if transformers_model_class_name(task, model_type) == architecture:
+                return task.name
+    if not architectures:
+        raise UnsupportedFeatureError(
+            "cannot infer the feature: config.json has no 'architectures' entry; pass --feature explicitly"
+        )
+    raise UnsupportedFeatureError(
+        f"cannot infer the feature from architectures {architectures}; pass --feature explicitly"
+    )
