@@ -67,11 +67,13 @@ def _check_output(output: Path) -> None:
         raise InvalidArgumentError(f"output '{output}' looks like a file; pass a folder (model.onnx is written inside it)")
     if output.exists() and not output.is_dir():
         raise InvalidArgumentError(f"output '{output}' exists and is not a folder")
-    parent = output.parent if not output.exists() else output
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InvalidArgumentError(f"output '{output}' is not writable (no write permission on '{parent}')")
+    ancestor = output.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InvalidArgumentError(f"cannot create output '{output}': '{ancestor}' is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InvalidArgumentError(f"output '{output}' is not writable (no write permission on '{ancestor}')")
 
 
 def _check_atol(atol: float | None) -> None:
@@ -103,7 +105,14 @@ def export_model(
     opset = opset if opset is not None else default_opset(onnx_config, engine)
     atol = atol if atol is not None else onnx_config.atol_for_validation
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=_existing_parent(output)))
+    created = []
+    committed = False
+    try:
+        created = _make_parent(output)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.absolute().parent))
+    except OSError as error:
+        _remove_empty(created)
+        raise InvalidArgumentError(f"output '{output}' is not writable: {error.strerror or error}") from error
     try:
         with stage("trace"):
             exported = export_onnx(
@@ -126,8 +135,11 @@ def export_model(
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             files = sorted(path.name for path in staging.iterdir())
             _commit(staging, output)
+            committed = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if not committed:
+            _remove_empty(created)
 
     return ExportResult(
         output_dir=output,
@@ -143,10 +155,24 @@ def export_model(
     )
 
 
-def _existing_parent(output: Path) -> Path:
-    parent = output.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    return parent
+def _make_parent(output: Path) -> list[Path]:
+    """Create the folders above `output` that are missing; return them, innermost first, to undo on failure."""
+    missing = []
+    parent = output.absolute().parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for folder in reversed(missing):
+        folder.mkdir()
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def _commit(staging: Path, output: Path) -> None:

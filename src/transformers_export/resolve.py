@@ -127,17 +127,25 @@ def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = No
     if kind not in PREPROCESSOR_KINDS:
         raise InvalidArgumentError(f"unknown preprocessor type '{kind}'; choose one of {', '.join(PREPROCESSOR_KINDS)}")
     folder = _local_folder(model)
-    if kind == "auto":
-        if folder is not None:
-            names = {path.name for path in folder.iterdir()}
-            if names & set(_PROCESSOR_FILES):
-                kind = "processor"
-            elif names & set(_TOKENIZER_FILES):
-                kind = "tokenizer"
-            else:
+    if folder is not None:
+        # transformers 5 builds an empty tokenizer (special tokens only) for a folder without tokenizer files, so
+        # what is on disk decides, not whether from_pretrained succeeds.
+        names = {path.name for path in folder.iterdir()}
+        has_tokenizer, has_processor = bool(names & set(_TOKENIZER_FILES)), bool(names & set(_PROCESSOR_FILES))
+        if kind == "auto":
+            if not (has_tokenizer or has_processor):
                 return None
-        else:
-            kind = "processor"
+            kind = "processor" if has_processor else "tokenizer"
+        elif not (has_tokenizer if kind == "tokenizer" else has_processor):
+            expected = _TOKENIZER_FILES if kind == "tokenizer" else _PROCESSOR_FILES
+            raise PreprocessorError(
+                f"cannot load a {kind.replace('_', ' ')} from '{model}': none of {', '.join(expected)} is there"
+            )
+    elif kind == "auto":
+        try:
+            return transformers.AutoProcessor.from_pretrained(model, cache_dir=cache_dir)
+        except Exception:  # a hub model without any preprocessor: dummy inputs come from the config instead
+            return None
     loader = {
         "tokenizer": transformers.AutoTokenizer,
         "feature_extractor": transformers.AutoFeatureExtractor,

@@ -49,6 +49,16 @@ register(
     encoder("deberta-v2", "DebertaV2", TEXT_WITH_TYPES),
     encoder("mpnet", "MPNet"),
     encoder("modernbert", "ModernBert"),
-    encoder("longformer", "Longformer", (*TEXT, "global_attention_mask"), atol=1e-4),
+    encoder(
+        "longformer",
+        "Longformer",
+        (*TEXT, "global_attention_mask"),
+        atol=1e-4,
+        unsupported=dict.fromkeys(
+            ENCODER_TASKS,
+            "sliding-window attention: Unfold with dynamic sizes (trace engine), data-dependent global-attention "
+            "count (dynamo engine)",
+        ),
+    ),
     encoder("rembert", "RemBert", TEXT_WITH_TYPES, atol=1e-4),
 )

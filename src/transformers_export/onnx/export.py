@@ -139,7 +139,7 @@ def export_onnx(
     )
 
 
-def _dynamic_shapes(declared_inputs: Mapping, input_names: list[str]) -> tuple:
+def _dynamic_shapes(declared_inputs: Mapping, input_names: list[str]) -> dict:
     from torch.export import Dim
 
     dims: dict[str, object] = {}
@@ -151,7 +151,8 @@ def _dynamic_shapes(declared_inputs: Mapping, input_names: list[str]) -> tuple:
             dims[axis_name] = Dim(identifier) if identifier.isidentifier() and "+" not in axis_name else Dim.DYNAMIC
         return dims[axis_name]
 
-    return tuple({axis: dim(name) for axis, name in declared_inputs[input].items()} for input in input_names)
+    # ExportableModule.forward takes `*tensors`, which torch.export sees as one argument holding a tuple.
+    return {"tensors": tuple({axis: dim(name) for axis, name in declared_inputs[input].items()} for input in input_names)}
 
 
 def _quiet_dynamo_logs() -> None:

@@ -42,6 +42,7 @@ class ShapeRun:
     reference_names: list[str]
     onnx_names: list[str]
     outputs: list[OutputCheck] = field(default_factory=list)
+    runtime_error: str | None = None
 
     @property
     def names_ok(self) -> bool:
@@ -58,6 +59,11 @@ class ValidationReport:
         """The first failure as one sentence, or None when everything matched."""
         for run in self.runs:
             where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
+            if run.runtime_error:
+                return (
+                    f"ONNX Runtime failed on inputs {where}: {run.runtime_error} "
+                    "(the graph is probably specialised to the traced shapes; try the other --engine)"
+                )
             if not run.names_ok:
                 missing = sorted(set(run.onnx_names) - set(run.reference_names))
                 return f"output names {missing} of the ONNX model are not outputs of the reference model"
@@ -85,6 +91,9 @@ class ValidationReport:
             where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
             lines.append(f"Validating ONNX model... (inputs {where})")
             names = set(run.onnx_names)
+            if run.runtime_error:
+                lines.append(f"\t-[x] ONNX Runtime failed: {run.runtime_error}")
+                continue
             if run.names_ok:
                 lines.append(f"\t-[✓] ONNX model output names match reference model ({names})")
             else:
@@ -128,6 +137,12 @@ def _session(onnx_path: Path):
     return onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
 
+def _runtime_message(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    # "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Reshape node. Name:'...' ..."
+    return text[:300]
+
+
 def _compare(name: str, reference: np.ndarray, actual: np.ndarray, atol: float) -> OutputCheck:
     check = OutputCheck(name, list(reference.shape), list(actual.shape), None, atol)
     if check.shape_ok:
@@ -167,7 +182,6 @@ def validate_onnx(
             )
         feed = onnx_config.generate_dummy_inputs_onnxruntime(inputs)
         feed = {name: tensor.numpy() for name, tensor in feed.items() if name in graph_inputs}
-        actual = dict(zip(onnx_named_outputs, session.run(list(onnx_named_outputs), feed)))
         shown = {
             axis: size
             for axis, size in run_sizes.items()
@@ -176,6 +190,11 @@ def validate_onnx(
         run = ShapeRun(shown, list(reference), list(onnx_named_outputs))
         report.runs.append(run)
         if not run.names_ok:
+            break
+        try:
+            actual = dict(zip(onnx_named_outputs, session.run(list(onnx_named_outputs), feed)))
+        except Exception as error:  # onnxruntime raises its own exception types for shape/kernel failures
+            run.runtime_error = _runtime_message(error)
             break
         for name in onnx_named_outputs:
             run.outputs.append(_compare(name, reference[name].numpy(), actual[name], atol))

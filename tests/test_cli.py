@@ -1,0 +1,253 @@
+"""The command line: a real checkpoint end to end, and every error a user can cause."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+from transformers_export import cli
+
+
+def run_cli(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "transformers_export", *map(str, args)], capture_output=True, text=True, env=env
+    )
+
+
+def test_minilm_export_matches_pytorch_on_real_sentences(minilm_path, tmp_path):
+    from transformers import AutoModel, AutoTokenizer
+
+    out = tmp_path / "onnx"
+    result = run_cli("-m", minilm_path, out)
+    assert result.returncode == 0, result.stderr
+    assert "-[✓] ONNX model output names match reference model ({'last_hidden_state'})" in result.stdout
+    assert "-[✓] all values close (atol: 1e-05" in result.stdout
+    assert f"All good, model saved at: {out / 'model.onnx'}" in result.stdout
+    assert {"model.onnx", "config.json", "tokenizer.json", "export.json"} <= {p.name for p in out.iterdir()}
+
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["feature"] == "default" and manifest["validation"]["passed"]
+    assert manifest["inputs"]["input_ids"] == {"0": "batch", "1": "sequence"}
+    assert manifest["traced_shapes"]["input_ids"] == [2, 8]
+
+    # What a user does next: the exported folder alone, its tokenizer, ONNX Runtime.
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    sentences = ["Using MiniLM with ONNX Runtime!", "A second, rather longer sentence to force some padding here."]
+    encoded = tokenizer(sentences, padding=True, return_tensors="np")
+    session = onnxruntime.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    (hidden,) = session.run(["last_hidden_state"], dict(encoded))
+    model = AutoModel.from_pretrained(minilm_path).eval()
+    with torch.no_grad():
+        expected = model(**{k: torch.from_numpy(v) for k, v in encoded.items()}).last_hidden_state.numpy()
+    mask = encoded["attention_mask"].astype(bool)
+    np.testing.assert_allclose(hidden[mask], expected[mask], atol=1e-4)
+    # sentence embeddings (mean pooling) as sentence-transformers computes them
+    def pool(h):
+        return (h * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+
+    np.testing.assert_allclose(pool(hidden), pool(expected), atol=1e-5)
+
+
+def test_auto_feature_and_modern_alias(tiny_checkpoint, tmp_path, capsys):
+    folder = tiny_checkpoint("roberta", "sequence-classification")
+    assert cli.main(["-m", str(folder), "--feature", "auto", str(tmp_path / "a")]) == 0
+    assert json.loads((tmp_path / "a" / "export.json").read_text())["feature"] == "sequence-classification"
+    assert cli.main(["-m", str(folder), "--feature", "text-classification", str(tmp_path / "b")]) == 0
+    assert "{'logits'}" in capsys.readouterr().out
+
+
+def test_dynamo_engine_is_selectable(tiny_checkpoint, tmp_path):
+    folder = tiny_checkpoint("bert", "token-classification")
+    assert cli.main(["-m", str(folder), "--feature", "token-classification", "--engine", "dynamo", str(tmp_path / "o")]) == 0
+    manifest = json.loads((tmp_path / "o" / "export.json").read_text())
+    assert manifest["engine"] == "dynamo" and manifest["opset"] >= 18 and manifest["validation"]["passed"]
+
+
+def test_existing_output_folder_keeps_other_files(tiny_checkpoint, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "README.txt").write_text("mine")
+    assert cli.main(["-m", str(tiny_checkpoint("bert")), str(out)]) == 0
+    assert (out / "README.txt").read_text() == "mine" and (out / "model.onnx").is_file()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Errors: one line on stderr, a non-zero exit, nothing left behind.
+
+
+def snapshot(folder: Path) -> set:
+    return {(str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*")}
+
+
+def expect_error(argv, capsys, code: int, *fragments: str, workdir: Path):
+    before = snapshot(workdir)
+    assert cli.main([str(a) for a in argv]) == code
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert lines and lines[-1].startswith("error: "), captured.err
+    assert "Traceback" not in captured.err
+    for fragment in fragments:
+        assert fragment in lines[-1], lines[-1]
+    assert snapshot(workdir) == before, "the failed export left files behind"
+    return lines[-1]
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder
+
+
+def write_checkpoint(folder: Path, config: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_error_unknown_model_type(tmp_path, workdir, capsys):
+    ckpt = write_checkpoint(tmp_path / "ckpt", {"model_type": "not-a-model"})
+    line = expect_error(["-m", ckpt, workdir / "out"], capsys, 2, "model type 'not-a-model' is not supported", workdir=workdir)
+    assert "bert" in line and "OnnxConfig" in line  # lists supported types and how to add one
+
+
+def test_error_model_type_without_export_config(tmp_path, workdir, capsys):
+    ckpt = write_checkpoint(tmp_path / "ckpt", {"model_type": "wav2vec2"})
+    expect_error(["-m", ckpt, workdir / "out"], capsys, 2, "model type 'wav2vec2' is not supported", workdir=workdir)
+
+
+def test_error_unsupported_feature_lists_features(tiny_checkpoint, workdir, capsys):
+    line = expect_error(
+        ["-m", tiny_checkpoint("distilbert"), "--feature", "causal-lm", workdir / "out"],
+        capsys,
+        2,
+        "distilbert doesn't support feature 'causal-lm'",
+        workdir=workdir,
+    )
+    assert "masked-lm" in line
+
+
+def test_error_unknown_feature_name(tiny_checkpoint, workdir, capsys):
+    expect_error(["-m", tiny_checkpoint("bert"), "--feature", "dance", workdir / "out"], capsys, 2, "unknown feature 'dance'", workdir=workdir)
+
+
+def test_error_architecture_that_cannot_export_says_why(tmp_path, workdir, capsys):
+    ckpt = write_checkpoint(tmp_path / "ckpt", {"model_type": "longformer"})
+    expect_error(["-m", ckpt, workdir / "out"], capsys, 2, "longformer doesn't support feature 'default'", "sliding-window", workdir=workdir)
+
+
+def test_error_opset_below_minimum(tiny_checkpoint, workdir, capsys):
+    expect_error(["-m", tiny_checkpoint("bert"), "--opset", "9", workdir / "out"], capsys, 2, "opset 9 is below the minimum 14", workdir=workdir)
+
+
+def test_error_missing_checkpoint(workdir, capsys):
+    expect_error(["-m", workdir / "nowhere", workdir / "out"], capsys, 2, "is not a local folder and could not be fetched", workdir=workdir)
+
+
+def test_error_folder_without_config(workdir, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    expect_error(["-m", tmp_path / "empty", workdir / "out"], capsys, 2, "no config.json in", workdir=workdir)
+
+
+def test_error_config_without_weights(tiny_checkpoint, tmp_path, workdir, capsys):
+    ckpt = tmp_path / "noweights"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text((tiny_checkpoint("bert") / "config.json").read_text())
+    expect_error(["-m", ckpt, workdir / "out"], capsys, 2, "cannot load the weights of", workdir=workdir)
+
+
+def test_error_corrupt_weights(tiny_checkpoint, tmp_path, workdir, capsys):
+    ckpt = tmp_path / "corrupt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text((tiny_checkpoint("bert") / "config.json").read_text())
+    (ckpt / "model.safetensors").write_bytes(b"\x00garbage" * 10)
+    expect_error(["-m", ckpt, workdir / "out"], capsys, 2, "cannot load the weights of", workdir=workdir)
+
+
+def test_error_corrupt_config(tmp_path, workdir, capsys):
+    ckpt = tmp_path / "badjson"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text("{not json")
+    expect_error(["-m", ckpt, workdir / "out"], capsys, 2, "config.json in", "is not valid JSON", workdir=workdir)
+
+
+def test_error_requested_preprocessor_missing(tiny_checkpoint, workdir, capsys):
+    expect_error(
+        ["-m", tiny_checkpoint("bert"), "--preprocessor", "tokenizer", workdir / "out"],
+        capsys,
+        2,
+        "cannot load a tokenizer from",
+        workdir=workdir,
+    )
+
+
+def test_error_output_not_writable(tiny_checkpoint, workdir, capsys):
+    (workdir / "afile").write_text("x")
+    expect_error(["-m", tiny_checkpoint("bert"), workdir / "afile" / "out"], capsys, 2, "is a file", workdir=workdir)
+    expect_error(["-m", tiny_checkpoint("bert"), "/proc/transformers-export-test/out"], capsys, 2, "not writable", workdir=workdir)
+
+
+def test_error_output_is_a_file(tiny_checkpoint, workdir, capsys):
+    (workdir / "model").write_text("x")
+    expect_error(["-m", tiny_checkpoint("bert"), workdir / "model"], capsys, 2, "exists and is not a folder", workdir=workdir)
+
+
+def test_error_bad_atol(tiny_checkpoint, workdir, capsys):
+    expect_error(["-m", tiny_checkpoint("bert"), "--atol", "-1", workdir / "out"], capsys, 2, "--atol must be a positive", workdir=workdir)
+
+
+def test_error_tensorflow_weights(tmp_path, tiny_checkpoint, workdir, capsys):
+    ckpt = tmp_path / "tf"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text((tiny_checkpoint("bert") / "config.json").read_text())
+    (ckpt / "tf_model.h5").write_bytes(b"\x89HDF")
+    expect_error(["-m", ckpt, workdir / "out"], capsys, 2, "TensorFlow weights", workdir=workdir)
+
+
+def test_error_validation_failure_leaves_nothing(tiny_checkpoint, workdir, capsys, monkeypatch):
+    import onnx
+
+    from transformers_export import pipeline
+
+    real_export = pipeline.export_onnx
+
+    def export_then_corrupt(*args, **kwargs):
+        exported = real_export(*args, **kwargs)
+        proto = onnx.load(str(exported.path))
+        for initializer in proto.graph.initializer:
+            if initializer.data_type == onnx.TensorProto.FLOAT and initializer.raw_data:
+                array = onnx.numpy_helper.to_array(initializer) + 0.5
+                initializer.CopyFrom(onnx.numpy_helper.from_array(array, initializer.name))
+        onnx.save(proto, str(exported.path))
+        return exported
+
+    monkeypatch.setattr(pipeline, "export_onnx", export_then_corrupt)
+    out = workdir / "nested" / "out"
+    expect_error(["-m", tiny_checkpoint("bert"), out], capsys, 3, "output 'last_hidden_state' differs from PyTorch", "atol 1e-05", workdir=workdir)
+
+
+def test_ctrl_c_mid_export_leaves_nothing(tiny_checkpoint, workdir, capsys, monkeypatch):
+    from transformers_export import pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "validate_onnx", interrupted)
+    expect_error(["-m", tiny_checkpoint("bert"), workdir / "out"], capsys, 130, "interrupted", workdir=workdir)
+
+
+def test_subprocess_error_is_one_line_and_verbose_shows_traceback(workdir):
+    result = run_cli("-m", workdir / "missing", workdir / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in result.stderr
+    verbose = run_cli("-m", workdir / "missing", "--verbose", workdir / "out")
+    assert verbose.returncode == 2 and "Traceback" in verbose.stderr
+    assert list(workdir.iterdir()) == []

@@ -1,0 +1,153 @@
+"""The seed document's code examples, with local folders in place of hub names."""
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Mapping
+
+import onnx
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer, DistilBertConfig
+
+from transformers_export import OnnxConfig, PatchingSpec, ValidationError, export, validate_model_outputs
+from transformers_export.config import compute_effective_axis_dimension
+from transformers_export.features import FeaturesManager
+
+
+def test_features_manager_lists_distilbert_features():
+    features = list(FeaturesManager.get_supported_features_for_model_type("distilbert").keys())
+    # The seed's printout lists causal-lm; the real package never had it for DistilBERT (no causal head exists).
+    assert features == [
+        "default",
+        "masked-lm",
+        "sequence-classification",
+        "multiple-choice",
+        "token-classification",
+        "question-answering",
+    ]
+
+
+def test_model_type_spelling_with_underscore_or_hyphen():
+    assert FeaturesManager.get_supported_features_for_model_type("big_bird").keys() == (
+        FeaturesManager.get_supported_features_for_model_type("big-bird").keys()
+    )
+
+
+def test_ready_made_config_outputs():
+    from transformers_export.models.distilbert import DistilBertOnnxConfig
+
+    config = DistilBertConfig()
+    assert list(DistilBertOnnxConfig(config).outputs.keys()) == ["last_hidden_state"]
+    assert DistilBertOnnxConfig(config).outputs == OrderedDict([("last_hidden_state", {0: "batch", 1: "sequence"})])
+    assert DistilBertOnnxConfig(config, task="sequence-classification").outputs == OrderedDict([("logits", {0: "batch"})])
+    assert DistilBertOnnxConfig(config).default_onnx_opset >= 14
+
+
+def test_unknown_task_is_a_value_error():
+    from transformers_export.models.bert import BertOnnxConfig
+    from transformers import BertConfig
+
+    with pytest.raises(ValueError, match="not a supported task"):
+        BertOnnxConfig(BertConfig(), task="translate-everything")
+
+
+class DistilBertOnnxConfig(OnnxConfig):
+    """Written exactly as the seed's walk-through does."""
+
+    @property
+    def inputs(self) -> Mapping[str, Mapping[int, str]]:
+        return OrderedDict(
+            [
+                ("input_ids", {0: "batch", 1: "sequence"}),
+                ("attention_mask", {0: "batch", 1: "sequence"}),
+            ]
+        )
+
+
+def test_custom_config_export_and_validate(tiny_checkpoint, minilm_path, tmp_path):
+    folder = tiny_checkpoint("distilbert", "default")  # a local checkpoint written by save_pretrained
+    base_model = AutoModel.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    onnx_config = DistilBertOnnxConfig(base_model.config)
+    onnx_path = Path(tmp_path / "model.onnx")
+
+    onnx_inputs, onnx_outputs = export(tokenizer, base_model, onnx_config, onnx_config.default_onnx_opset, onnx_path)
+
+    assert onnx_inputs == ["input_ids", "attention_mask"]
+    assert onnx_outputs == ["last_hidden_state"]
+    onnx.checker.check_model(onnx.load(str(onnx_path)))
+    report = validate_model_outputs(
+        onnx_config, tokenizer, base_model, onnx_path, onnx_outputs, onnx_config.atol_for_validation
+    )
+    assert report.passed and {run.sizes["batch"] for run in report.runs} == {3, 1}
+
+
+def test_validation_fails_on_a_wrong_graph(tiny_checkpoint, tmp_path):
+    folder = tiny_checkpoint("bert", "default")
+    model = AutoModel.from_pretrained(folder)
+    onnx_config = FeaturesManager.get_config("bert", "default")(model.config)
+    onnx_path = tmp_path / "model.onnx"
+    _, outputs = export(None, model, onnx_config, onnx_config.default_onnx_opset, onnx_path)
+    proto = onnx.load(str(onnx_path))
+    for initializer in proto.graph.initializer:  # perturb every float weight
+        if initializer.data_type == onnx.TensorProto.FLOAT and initializer.raw_data:
+            array = onnx.numpy_helper.to_array(initializer) * 1.01
+            initializer.CopyFrom(onnx.numpy_helper.from_array(array, initializer.name))
+    onnx.save(proto, str(onnx_path))
+    with pytest.raises(ValidationError, match=r"output 'last_hidden_state' differs from PyTorch: max abs diff .* > atol 1e-05"):
+        validate_model_outputs(onnx_config, None, model, onnx_path, outputs, onnx_config.atol_for_validation)
+
+
+def test_patching_spec_applied_during_export_and_restored_on_failure(tiny_checkpoint, tmp_path):
+    model = AutoModel.from_pretrained(tiny_checkpoint("bert", "default"))
+
+    def exploding_forward(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    original = model.embeddings.forward
+    spec = PatchingSpec(model.embeddings, "forward", exploding_forward)
+    from transformers_export.models.bert import BertOnnxConfig
+
+    onnx_config = BertOnnxConfig(model.config, patching_specs=[spec])
+    with pytest.raises(Exception, match="boom"):
+        export(None, model, onnx_config, 17, tmp_path / "model.onnx")
+    assert model.embeddings.forward == original  # the seed left it patched after a failure; we restore it
+    assert not (tmp_path / "model.onnx").exists()
+
+
+def test_values_override_is_reverted(tiny_checkpoint, tmp_path):
+    model = AutoModel.from_pretrained(tiny_checkpoint("bert", "default"))
+    model.config.use_cache = True
+    onnx_config = FeaturesManager.get_config("bert", "default")(model.config)
+    assert onnx_config.values_override == {"use_cache": False}
+    export(None, model, onnx_config, 17, tmp_path / "model.onnx")
+    assert model.config.use_cache is True
+
+
+@pytest.mark.parametrize("dimension,fixed,tokens,expected", [(-1, 2, 0, 2), (0, 2, 0, 2), (0, 8, 2, 6), (0, 8, 3, 5)])
+def test_compute_effective_axis_dimension(dimension, fixed, tokens, expected):
+    assert compute_effective_axis_dimension(dimension, fixed, tokens) == expected
+
+
+@pytest.mark.parametrize(
+    "parameters,expected", [(0, False), (1, False), ((2**31 - 1) // 4, False), (2**31, True), ((2**31 + 1) // 4, True)]
+)
+def test_use_external_data_format(parameters, expected):
+    assert OnnxConfig.use_external_data_format(parameters) is expected
+
+
+def test_flatten_output_collection_property():
+    assert OnnxConfig.flatten_output_collection_property("past_key", [[0], [1], [2]]) == {
+        "past_key.0": 0,
+        "past_key.1": 1,
+        "past_key.2": 2,
+    }
+
+
+def test_dummy_input_sizes_follow_subclass_overrides():
+    class LongerConfig(DistilBertOnnxConfig):
+        default_fixed_sequence = 16  # legacy bug #16885: the seed ignored subclass overrides
+
+    inputs = LongerConfig(DistilBertConfig(vocab_size=50)).generate_dummy_inputs(None)
+    assert tuple(inputs["input_ids"].shape) == (2, 16)
+    assert inputs["attention_mask"][-1].tolist().count(0) > 0, "the dummy mask must be padded"

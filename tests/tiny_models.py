@@ -1,0 +1,57 @@
+"""Tiny random models for every registered architecture, built from configs (no hub) and saved once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+COMMON = dict(
+    vocab_size=99,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=36,
+    max_position_embeddings=64,
+)
+
+# Only what COMMON cannot express through the config's attribute_map.
+OVERRIDES = {
+    "albert": dict(embedding_size=16),
+    "distilbert": dict(hidden_dim=36),
+    "flaubert": dict(emb_dim=32, n_layers=2, n_heads=4),
+    "xlm": dict(emb_dim=32, n_layers=2, n_heads=4),
+    "mobilebert": dict(embedding_size=16, intra_bottleneck_size=32, true_hidden_size=32, num_feedforward_networks=1),
+    "squeezebert": dict(embedding_size=32, q_groups=2, k_groups=2, v_groups=2, post_attention_groups=2, intermediate_groups=2, output_groups=2),
+    "convbert": dict(embedding_size=32, head_ratio=2),
+    "rembert": dict(input_embedding_size=16, output_embedding_size=16, bos_token_id=1, eos_token_id=2),
+    "modernbert": dict(
+        global_attn_every_n_layers=2, local_attention=4, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        cls_token_id=1, sep_token_id=2,
+    ),
+    "big_bird": dict(block_size=2, num_random_blocks=2),
+    "deberta": dict(type_vocab_size=2),
+    "deberta-v2": dict(type_vocab_size=2),
+    "layoutlm": dict(max_2d_position_embeddings=64),
+}
+
+
+def tiny_config(model_type: str, **extra):
+    from transformers import AutoConfig
+
+    kwargs = {**COMMON, **OVERRIDES.get(model_type, {}), **extra}
+    config = AutoConfig.for_model(model_type, **kwargs)
+    config.num_labels = 3
+    return config
+
+
+def save_tiny_model(model_type: str, feature: str, folder: Path) -> Path:
+    import torch
+    from transformers_export.tasks import auto_class, get_task
+
+    torch.manual_seed(0)
+    config = tiny_config(model_type)
+    if feature == "question-answering":
+        config.num_labels = 2  # start and end logits
+    model = auto_class(get_task(feature)).from_config(config)
+    model.eval()
+    model.save_pretrained(folder)
+    return folder
