@@ -22,6 +22,12 @@ PREPROCESSOR_KINDS = ("auto", "tokenizer", "feature_extractor", "image_processor
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
 _PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 _TF_WEIGHTS = "tf_model.h5"
+_PREPROCESSOR_CLASSES = {
+    "tokenizer": "AutoTokenizer",
+    "feature_extractor": "AutoFeatureExtractor",
+    "image_processor": "AutoImageProcessor",
+    "processor": "AutoProcessor",
+}
 
 
 @dataclass
@@ -146,12 +152,8 @@ def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = No
             return transformers.AutoProcessor.from_pretrained(model, cache_dir=cache_dir)
         except Exception:  # a hub model without any preprocessor: dummy inputs come from the config instead
             return None
-    loader = {
-        "tokenizer": transformers.AutoTokenizer,
-        "feature_extractor": transformers.AutoFeatureExtractor,
-        "image_processor": transformers.AutoImageProcessor,
-        "processor": transformers.AutoProcessor,
-    }[kind]
+    # Looked up by name: touching AutoImageProcessor & co. imports the image stack (seconds) even for text models.
+    loader = getattr(transformers, _PREPROCESSOR_CLASSES[kind])
     try:
         return loader.from_pretrained(model, cache_dir=cache_dir)
     except Exception as error:  # each Auto class has its own failure types; all mean "not loadable here"

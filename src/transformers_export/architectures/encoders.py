@@ -17,38 +17,41 @@ ENCODER_TASKS = (
 )
 
 
-def encoder(model_type: str, name: str, inputs=TEXT, **deviations) -> ArchitectureSpec:
+def encoder(model_type: str, name: str, inputs=TEXT, display: str = "", **deviations) -> ArchitectureSpec:
+    """`name` is the seed's class prefix (`Bert` -> `BertOnnxConfig`); `display` the name people use, if different."""
     for key in ("config_overrides", "unsupported"):
         if key in deviations:
             deviations[key] = MappingProxyType(deviations[key])
-    return ArchitectureSpec(model_type, f"{name}OnnxConfig", inputs, ENCODER_TASKS, display_name=name, **deviations)
+    return ArchitectureSpec(
+        model_type, f"{name}OnnxConfig", inputs, ENCODER_TASKS, display_name=display or name, **deviations
+    )
 
 
 register(
-    encoder("albert", "Albert", TEXT_WITH_TYPES),
-    encoder("bert", "Bert", TEXT_WITH_TYPES),
+    encoder("albert", "Albert", TEXT_WITH_TYPES, display="ALBERT"),
+    encoder("bert", "Bert", TEXT_WITH_TYPES, display="BERT"),
     # Block-sparse attention picks its code path from the sequence length in Python, so a trace would freeze
     # whichever path the dummy input took; full attention is exact for every length.
     encoder("big_bird", "BigBird", config_overrides={"attention_type": "original_full"}),
-    encoder("camembert", "Camembert"),
-    encoder("convbert", "ConvBert", TEXT_WITH_TYPES),
+    encoder("camembert", "Camembert", display="CamemBERT"),
+    encoder("convbert", "ConvBert", TEXT_WITH_TYPES, display="ConvBERT"),
     encoder("data2vec-text", "Data2VecText"),
-    encoder("distilbert", "DistilBert"),
-    encoder("electra", "Electra", TEXT_WITH_TYPES),
-    encoder("flaubert", "Flaubert"),
-    encoder("ibert", "IBert"),
+    encoder("distilbert", "DistilBert", display="DistilBERT"),
+    encoder("electra", "Electra", TEXT_WITH_TYPES, display="ELECTRA"),
+    encoder("flaubert", "Flaubert", display="FlauBERT"),
+    encoder("ibert", "IBert", display="I-BERT"),
     encoder("layoutlm", "LayoutLM", ("input_ids", "bbox", "attention_mask", "token_type_ids")),
-    encoder("mobilebert", "MobileBert", TEXT_WITH_TYPES),
-    encoder("roberta", "Roberta"),
+    encoder("mobilebert", "MobileBert", TEXT_WITH_TYPES, display="MobileBERT"),
+    encoder("roberta", "Roberta", display="RoBERTa"),
     encoder("roformer", "RoFormer", TEXT_WITH_TYPES),
-    encoder("squeezebert", "SqueezeBert", TEXT_WITH_TYPES),
+    encoder("squeezebert", "SqueezeBert", TEXT_WITH_TYPES, display="SqueezeBERT"),
     encoder("xlm", "XLM", TEXT_WITH_TYPES),
-    encoder("xlm-roberta", "XLMRoberta"),
-    encoder("xlm-roberta-xl", "XLMRobertaXL"),
-    encoder("deberta", "Deberta", TEXT_WITH_TYPES),
-    encoder("deberta-v2", "DebertaV2", TEXT_WITH_TYPES),
+    encoder("xlm-roberta", "XLMRoberta", display="XLM-RoBERTa"),
+    encoder("xlm-roberta-xl", "XLMRobertaXL", display="XLM-RoBERTa-XL"),
+    encoder("deberta", "Deberta", TEXT_WITH_TYPES, display="DeBERTa"),
+    encoder("deberta-v2", "DebertaV2", TEXT_WITH_TYPES, display="DeBERTa-v2"),
     encoder("mpnet", "MPNet"),
-    encoder("modernbert", "ModernBert"),
+    encoder("modernbert", "ModernBert", display="ModernBERT"),
     encoder(
         "longformer",
         "Longformer",
@@ -60,5 +63,5 @@ register(
             "count (dynamo engine)",
         ),
     ),
-    encoder("rembert", "RemBert", TEXT_WITH_TYPES, atol=1e-4),
+    encoder("rembert", "RemBert", TEXT_WITH_TYPES, display="RemBERT", atol=1e-4),
 )

@@ -1,0 +1,66 @@
+"""The README's architecture x feature table, generated from the registry (`python -m transformers_export.support_table`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .architectures import all_specs
+from .tasks import TASKS, transformers_model_class_name
+
+START, END = "<!-- support-table:start -->", "<!-- support-table:end -->"
+
+
+def render() -> str:
+    specs = all_specs()
+    tasks = [name for name in TASKS if any(name in spec.tasks for spec in specs)]
+    header = ["architecture", "model_type", *tasks, "atol"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    reasons: dict[str, int] = {}
+    for spec in specs:
+        cells = []
+        for task in tasks:
+            if task in spec.features:
+                cells.append("✅")
+            elif task in spec.blocked_features:
+                note = reasons.setdefault(spec.blocked_features[task], len(reasons) + 1)
+                cells.append(f"❌[^{note}]")
+            elif task in spec.tasks and not transformers_model_class_name(TASKS[task], spec.model_type):
+                cells.append("–")
+            else:
+                cells.append(" ")
+        name = spec.display_name or spec.model_type
+        rows.append("| " + " | ".join([name, f"`{spec.model_type}`", *cells, f"{spec.atol:g}"]) + " |")
+    legend = [
+        "",
+        "✅ exported and validated in CI on a tiny random model · – transformers has no such head for this model type",
+    ]
+    legend += [f"[^{number}]: not exportable: {reason}." for reason, number in reasons.items()]
+    return "\n".join(rows + legend)
+
+
+def update(readme: Path) -> bool:
+    """Rewrite the table between the markers; return whether the file changed."""
+    text = readme.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{render()}\n{END}{tail}"
+    if new != text:
+        readme.write_text(new)
+    return new != text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--update", type=Path, help="README to rewrite between the support-table markers")
+    args = parser.parse_args(argv)
+    if args.update:
+        print("updated" if update(args.update) else "already current", file=sys.stderr)
+    else:
+        print(render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
