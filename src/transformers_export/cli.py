@@ -19,7 +19,7 @@ STAGE_LABELS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .onnx.export import DEFAULT_ENGINE, ENGINES
+    from .onnx.convert import DEFAULT_ENGINE, ENGINES
     from .resolve import PREPROCESSOR_KINDS
 
     parser = argparse.ArgumentParser(

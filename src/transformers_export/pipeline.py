@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import InvalidArgumentError, ValidationError
-from .onnx.export import DEFAULT_ENGINE, default_opset, export_onnx
+from .onnx.convert import DEFAULT_ENGINE, default_opset, export_onnx
 from .onnx.validate import ValidationReport, validate_onnx
 from .resolve import resolve
 

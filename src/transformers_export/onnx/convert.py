@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import InvalidArgumentError, TraceError
-from ..exportable import ExportableModule
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +67,8 @@ def export_onnx(
 ) -> OnnxExport:
     """Write `output` (an .onnx file, plus external data above 2 GB) for `model` as `onnx_config` describes it."""
     import torch
+
+    from ..exportable import ExportableModule
 
     if engine not in ENGINES:
         raise InvalidArgumentError(f"unknown ONNX engine '{engine}'; choose one of {', '.join(ENGINES)}")
