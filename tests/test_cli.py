@@ -148,7 +148,7 @@ def test_error_opset_below_minimum(tiny_checkpoint, workdir, capsys):
 
 
 def test_error_missing_checkpoint(workdir, capsys):
-    expect_error(["-m", workdir / "nowhere", workdir / "out"], capsys, 2, "is not a local folder and could not be fetched", workdir=workdir)
+    expect_error(["-m", workdir / "nowhere", workdir / "out"], capsys, 2, "no such folder", workdir=workdir)
 
 
 def test_error_folder_without_config(workdir, tmp_path, capsys):
@@ -251,3 +251,7 @@ def test_subprocess_error_is_one_line_and_verbose_shows_traceback(workdir):
     verbose = run_cli("-m", workdir / "missing", "--verbose", workdir / "out")
     assert verbose.returncode == 2 and "Traceback" in verbose.stderr
     assert list(workdir.iterdir()) == []
+
+
+def test_error_hub_id_unreachable(workdir, capsys):
+    expect_error(["-m", "no-such-org/no-such-model", workdir / "out"], capsys, 2, "is not a local folder and could not be fetched", workdir=workdir)

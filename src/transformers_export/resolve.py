@@ -53,6 +53,8 @@ def _local_folder(model: str) -> Path | None:
         if not (path / "config.json").is_file():
             raise CheckpointError(f"no config.json in '{model}'; point --model at a folder written by save_pretrained")
         return path
+    if path.is_absolute() or model.startswith(("./", "../", "~")) or model.count("/") > 1:
+        raise CheckpointError(f"no such folder: '{model}'")
     return None
 
 
