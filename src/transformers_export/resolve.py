@@ -177,6 +177,10 @@ def resolve(
     from .features import FeaturesManager
 
     constructor = FeaturesManager.get_supported_features_for_model_type(config.model_type)[feature]
+    # Some switches are read once, when the modules are built (BigBird's attention type), so they go into the config
+    # before loading; `values_override` repeats them for models loaded by the caller.
+    for key, value in spec.config_overrides.items():
+        setattr(config, key, value)
     loaded_preprocessor = load_preprocessor(model, preprocessor, cache_dir)
     loaded_model = load_model(model, feature, cache_dir=cache_dir, framework=framework, config=config)
     return ResolvedModel(

@@ -28,7 +28,8 @@ class ArchitectureSpec:
     tasks: tuple[str, ...]
     atol: float = 1e-5
     min_opset: int = MIN_ONNX_OPSET
-    # Config attributes set while tracing and validating (e.g. a code path that cannot be traced).
+    # Config attributes set before the model is built and while tracing (e.g. to avoid a code path that cannot be
+    # traced). With the Python API, load the model with these values: some are read only at construction.
     config_overrides: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     # Tasks transformers supports but that cannot be exported, with the reason shown in the support table.
     unsupported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
