@@ -51,7 +51,6 @@ def export_table(models: dict[str, Path], repeats: int, work: Path) -> list[str]
 
 
 def latency_table(model_dir: Path, onnx_dir: Path, runs: int) -> list[str]:
-    import numpy as np
     import onnxruntime
     import torch
     from transformers import AutoModel

@@ -6,7 +6,6 @@ from typing import Mapping
 
 import onnx
 import pytest
-import torch
 from transformers import AutoModel, AutoTokenizer, DistilBertConfig
 
 from transformers_export import OnnxConfig, PatchingSpec, ValidationError, export, validate_model_outputs
