@@ -20,12 +20,13 @@ def run_onnx_against_pytorch(folder, output_dir, feature, sizes):
 
     model = load_model(str(folder), feature)
     onnx_config = FeaturesManager.get_config(model.config.model_type, feature)(model.config)
+    onnx_config.bind_model(model)
     inputs = onnx_config.generate_dummy_inputs(None, **sizes)
     session = onnxruntime.InferenceSession(str(output_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     feed = {i.name: inputs[i.name].numpy() for i in session.get_inputs()}
     got = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
     with torch.no_grad(), onnx_config.patched(model):
-        expected = named_outputs(model(**inputs), list(onnx_config.outputs), onnx_config)
+        expected = named_outputs(model(**onnx_config.model_inputs(inputs, model)), list(onnx_config.outputs), onnx_config)
     assert list(got) == list(expected)
     for name, reference in expected.items():
         assert got[name].shape == tuple(reference.shape), name
@@ -42,4 +43,5 @@ def test_export_runs_on_fresh_shapes(model_type, feature, tiny_checkpoint, tmp_p
     for graph_input in graph.input:
         dims = graph_input.type.tensor_type.shape.dim
         assert dims[0].dim_param == "batch", f"{graph_input.name} has a fixed batch axis"
-    run_onnx_against_pytorch(folder, tmp_path / "out", feature, dict(batch_size=4, seq_length=7, num_choices=2))
+    sizes = dict(batch_size=4, seq_length=7, num_choices=2, past_length=3)
+    run_onnx_against_pytorch(folder, tmp_path / "out", feature, sizes)

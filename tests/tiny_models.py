@@ -11,6 +11,10 @@ COMMON = dict(
     num_attention_heads=4,
     intermediate_size=36,
     max_position_embeddings=64,
+    num_key_value_heads=2,  # grouped-query attention where the architecture has it
+    pad_token_id=0,
+    bos_token_id=1,
+    eos_token_id=2,
 )
 
 # Only what COMMON cannot express through the config's attribute_map.
@@ -22,15 +26,22 @@ OVERRIDES = {
     "mobilebert": dict(embedding_size=16, intra_bottleneck_size=32, true_hidden_size=32, num_feedforward_networks=1),
     "squeezebert": dict(embedding_size=32, q_groups=2, k_groups=2, v_groups=2, post_attention_groups=2, intermediate_groups=2, output_groups=2),
     "convbert": dict(embedding_size=32, head_ratio=2),
-    "rembert": dict(input_embedding_size=16, output_embedding_size=16, bos_token_id=1, eos_token_id=2),
-    "modernbert": dict(
-        global_attn_every_n_layers=2, local_attention=4, pad_token_id=0, bos_token_id=1, eos_token_id=2,
-        cls_token_id=1, sep_token_id=2,
-    ),
+    "rembert": dict(input_embedding_size=16, output_embedding_size=16),
+    "modernbert": dict(global_attn_every_n_layers=2, local_attention=4, cls_token_id=1, sep_token_id=2),
     "big_bird": dict(block_size=2, num_random_blocks=2),
     "deberta": dict(type_vocab_size=2),
     "deberta-v2": dict(type_vocab_size=2),
     "layoutlm": dict(max_2d_position_embeddings=64),
+    # decoders: small head_dim where the default is fixed, and windows shorter than the test sequences so that
+    # sliding-window attention is exercised
+    "gpt_neo": dict(num_layers=2, attention_types=[[["global", "local"], 1]], window_size=4),
+    "gptj": dict(rotary_dim=4),
+    "codegen": dict(rotary_dim=4),
+    "gemma": dict(head_dim=8),
+    "gemma2": dict(head_dim=8, sliding_window=4),
+    "qwen3": dict(head_dim=8),
+    "mistral": dict(sliding_window=4),
+    "opt": dict(ffn_dim=36, word_embed_proj_dim=32),
 }
 
 

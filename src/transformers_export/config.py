@@ -60,6 +60,7 @@ class OnnxConfig(ABC):
     default_fixed_batch = DEFAULT_SIZES["batch"]
     default_fixed_sequence = DEFAULT_SIZES["sequence"]
     default_fixed_num_choices = DEFAULT_SIZES["num_choices"]
+    default_fixed_past_sequence = DEFAULT_SIZES["past_sequence"]
 
     def __init__(self, config, task: str = "default", patching_specs: list[PatchingSpec] | None = None):
         self._config = config
@@ -146,6 +147,7 @@ class OnnxConfig(ABC):
         num_choices: int = -1,
         is_pair: bool = False,
         framework=None,
+        past_length: int = -1,
         **unused_sizes,
     ) -> Mapping[str, Any]:
         """Inputs for every entry of `inputs`. -1 means the config's default size (dynamic axis).
@@ -157,11 +159,28 @@ class OnnxConfig(ABC):
             "batch": compute_effective_axis_dimension(batch_size, self.default_batch_size),
             "sequence": compute_effective_axis_dimension(seq_length, self.default_sequence_length),
             "num_choices": compute_effective_axis_dimension(num_choices, self.default_num_choices),
+            "past_sequence": past_length if past_length >= 0 else self.default_fixed_past_sequence,
         }
-        tensors = make_dummy_inputs(self.inputs, self._config, sizes, preprocessor)
+        tensors = make_dummy_inputs(self._generated_inputs(), self._config, sizes, preprocessor)
+        tensors.update(self._extra_dummy_inputs(sizes))
+        tensors = {name: tensors[name] for name in self.inputs}
         if framework is not None and str(getattr(framework, "value", framework)) == "np":
             return {name: tensor.numpy() for name, tensor in tensors.items()}
         return tensors
+
+    def _generated_inputs(self) -> Mapping[str, Mapping[int, str]]:
+        """The inputs `make_dummy_inputs` generates by name; subclasses make the others in `_extra_dummy_inputs`."""
+        return self.inputs
+
+    def _extra_dummy_inputs(self, sizes: Mapping[str, int]) -> dict[str, Any]:
+        return {}
+
+    def bind_model(self, model) -> None:
+        """Learn from the model what only a forward pass tells (cache shapes); called before export and validation."""
+
+    def model_inputs(self, inputs: Mapping[str, Any], model) -> dict[str, Any]:
+        """The forward keyword arguments for flat named inputs (the graph's inputs)."""
+        return dict(inputs)
 
     def generate_dummy_inputs_onnxruntime(self, reference_model_inputs: Mapping[str, Any]) -> Mapping[str, Any]:
         return reference_model_inputs
@@ -201,6 +220,53 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
     def __init__(self, config, task: str = "default", patching_specs=None, use_past: bool = False):
         super().__init__(config, task=task, patching_specs=patching_specs)
         self.use_past = use_past
+        self._layer_shapes: list | None = None
+
+    def bind_model(self, model) -> None:
+        if self.use_past:
+            from .kv_cache import probe_layer_shapes
+
+            with self.patched(model):
+                self._layer_shapes = probe_layer_shapes(model) or None
+
+    def layer_shapes(self) -> list:
+        """Per-layer `LayerShape`s: from a real forward once bound, else from the config (kv heads, head_dim)."""
+        if self._layer_shapes:
+            return self._layer_shapes
+        from .kv_cache import LayerShape
+
+        config = self._config
+        heads = getattr(config, "num_key_value_heads", None) or self.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_attention_heads
+        return [LayerShape((heads, head_dim), (heads, head_dim))] * self.num_layers
+
+    def _generated_inputs(self):
+        return {name: axes for name, axes in self.inputs.items() if not name.startswith("past_key_values.")}
+
+    def _extra_dummy_inputs(self, sizes):
+        if not self.use_past:
+            return {}
+        import torch
+
+        generator = torch.Generator().manual_seed(1)
+        tensors = {}
+        for i, shape in enumerate(self.layer_shapes()):
+            for kind, (heads, dim) in (("key", shape.key), ("value", shape.value)):
+                tensors[f"past_key_values.{i}.{kind}"] = torch.randn(
+                    sizes["batch"], heads, sizes["past_sequence"], dim, generator=generator
+                )
+        return tensors
+
+    def model_inputs(self, inputs, model):
+        kwargs = {name: tensor for name, tensor in inputs.items() if not name.startswith("past_key_values.")}
+        if self.use_past:
+            from .kv_cache import cache_argument, cache_from_pairs
+
+            layers = sum(1 for name in inputs if name.startswith("past_key_values.") and name.endswith(".key"))
+            pairs = [(inputs[f"past_key_values.{i}.key"], inputs[f"past_key_values.{i}.value"]) for i in range(layers)]
+            kwargs[cache_argument(model)] = cache_from_pairs(pairs)
+            kwargs["use_cache"] = True
+        return kwargs
 
     @classmethod
     def with_past(cls, config, task: str = "default") -> "OnnxConfigWithPast":
@@ -221,6 +287,8 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
 
     @property
     def num_layers(self) -> int:
+        if self._layer_shapes:
+            return len(self._layer_shapes)
         if not hasattr(self._config, "num_layers") and not hasattr(self._config, "num_hidden_layers"):
             raise AttributeError(
                 "could not find the number of layers attribute in the model configuration, override the num_layers "
@@ -244,10 +312,12 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
         if direction not in ("inputs", "outputs"):
             raise ValueError(f'direction must either be "inputs" or "outputs", but {direction} was given')
         name = "past_key_values" if direction == "inputs" else "present"
+        # Inputs hold the past only; outputs append the current tokens (the seed named both like the outputs).
+        axis_name = "past_sequence" if direction == "inputs" else "past_sequence + sequence"
         for i in range(self._past_layer_count()):
-            inputs_or_outputs[f"{name}.{i}.key"] = {0: "batch", 2: "past_sequence + sequence"}
+            inputs_or_outputs[f"{name}.{i}.key"] = {0: "batch", 2: axis_name}
             value_axis = 1 if inverted_values_shape else 2
-            inputs_or_outputs[f"{name}.{i}.value"] = {0: "batch", value_axis: "past_sequence + sequence"}
+            inputs_or_outputs[f"{name}.{i}.value"] = {0: "batch", value_axis: axis_name}
 
     def _flatten_past_key_values_(self, flattened_output, name, idx, t):
         flattened_output[f"{name}.{idx}.key"] = t[0]
@@ -321,8 +391,8 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
                 flattened_output[f"{name}.{idx}.{part}"] = t[position]
 
 
-class ArchitectureOnnxConfig(OnnxConfig):
-    """An `OnnxConfig` whose knowledge comes from a registered `ArchitectureSpec` (set by `onnx_config_class`)."""
+class ArchitectureOnnxConfig:
+    """Mixin: an export config whose knowledge comes from a registered `ArchitectureSpec` (`onnx_config_class`)."""
 
     spec: ArchitectureSpec
 
@@ -330,13 +400,25 @@ class ArchitectureOnnxConfig(OnnxConfig):
     def inputs(self) -> Mapping[str, Mapping[int, str]]:
         from .dummy_inputs import INPUT_SPECS
 
-        return OrderedDict(
-            (name, input_axes(name, self.task)) for name in self.spec.inputs if INPUT_SPECS[name].applies(self._config)
-        )
+        use_past = getattr(self, "use_past", False)
+        inputs = OrderedDict()
+        for name in self.spec.inputs:
+            if INPUT_SPECS[name].applies(self._config):
+                inputs[name] = input_axes(name, self.task)
+                if use_past and name == "attention_mask":
+                    inputs[name] = {0: "batch", 1: "past_sequence + sequence"}
+        if use_past:
+            self.fill_with_past_key_values_(inputs, direction="inputs")
+        return inputs
 
     @property
     def values_override(self) -> Optional[Mapping[str, Any]]:
-        return {**(super().values_override or {}), **self.spec.config_overrides}
+        overrides = {**(super().values_override or {}), **self.spec.config_overrides}
+        if self.task == "sequence-classification" and getattr(self._config, "pad_token_id", None) is None:
+            # Decoder classifiers pool the last non-pad token and refuse batches > 1 without a pad id.
+            eos = getattr(self._config, "eos_token_id", None)
+            overrides["pad_token_id"] = (eos[0] if isinstance(eos, (list, tuple)) else eos) or 0
+        return overrides
 
     @property
     def default_onnx_opset(self) -> int:
@@ -352,11 +434,12 @@ class ArchitectureOnnxConfig(OnnxConfig):
 
 
 @cache
-def onnx_config_class(spec: ArchitectureSpec) -> type[ArchitectureOnnxConfig]:
-    """The seed-named class (`BertOnnxConfig`, ...) for a registered architecture."""
+def onnx_config_class(spec: ArchitectureSpec) -> type[OnnxConfig]:
+    """The seed-named class (`BertOnnxConfig`, `GPT2OnnxConfig`, ...) for a registered architecture."""
     package = spec.key.replace("-", "_")
+    base = OnnxConfigWithPast if spec.has_past else OnnxConfig
     return type(
         spec.onnx_config_name,
-        (ArchitectureOnnxConfig,),
+        (ArchitectureOnnxConfig, base),
         {"spec": spec, "__module__": f"transformers_export.models.{package}", "__doc__": f"Export config for {spec.key}."},
     )

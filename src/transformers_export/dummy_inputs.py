@@ -17,9 +17,13 @@ import torch
 
 from .errors import InvalidArgumentError
 
-DEFAULT_SIZES = {"batch": 2, "sequence": 8, "num_choices": 4}
-# Validation runs on shapes other than the trace's, including batch 1, which exporters like to specialise on.
-VALIDATION_SIZES = ({"batch": 3, "sequence": 11, "num_choices": 3}, {"batch": 1, "sequence": 5, "num_choices": 2})
+DEFAULT_SIZES = {"batch": 2, "sequence": 8, "num_choices": 4, "past_sequence": 5}
+# Validation runs on shapes other than the trace's, including batch 1 and an empty past (a decoder's first step),
+# which exporters like to specialise on.
+VALIDATION_SIZES = (
+    {"batch": 3, "sequence": 11, "num_choices": 3, "past_sequence": 7},
+    {"batch": 1, "sequence": 5, "num_choices": 2, "past_sequence": 0},
+)
 
 Shape = tuple  # of axis names (str) and fixed sizes (int)
 
@@ -36,11 +40,24 @@ def _token_ids(shape, config, preprocessor, generator):
 
 
 def _attention_mask(shape, config, preprocessor, generator):
+    """Ones, with the last row padded by a quarter: on the right for encoders, on the left (as generation pads)
+    for decoders."""
     mask = torch.ones(shape, dtype=torch.int64)
     batch, seq = shape[0], shape[-1]
     if batch >= 2 and seq >= 2:
-        mask[-1, ..., seq - max(1, seq // 4) :] = 0
+        pad = max(1, seq // 4)
+        if getattr(config, "is_encoder_decoder", False) or not _is_decoder(config):
+            mask[-1, ..., seq - pad :] = 0
+        else:
+            mask[-1, ..., :pad] = 0
     return mask
+
+
+def _is_decoder(config) -> bool:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    model_type = getattr(config, "model_type", "")
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
 def _token_type_ids(shape, config, preprocessor, generator):
@@ -89,6 +106,8 @@ INPUT_SPECS: dict[str, InputSpec] = {
         InputSpec("token_type_ids", TEXT_SHAPE, _token_type_ids, _has_token_types),
         InputSpec("bbox", (*TEXT_SHAPE, 4), _bbox),
         InputSpec("global_attention_mask", TEXT_SHAPE, _global_attention_mask),
+        # Values are set from the attention mask in `_derive_from_mask`, as generate() computes them.
+        InputSpec("position_ids", TEXT_SHAPE, lambda shape, *_: torch.zeros(shape, dtype=torch.int64)),
     )
 }
 
@@ -110,6 +129,8 @@ def _concrete_shape(spec: InputSpec, axes: Mapping[int, str], sizes: Mapping[str
         axis = axes.get(i, default_axis)
         if isinstance(axis, int):
             shape.append(axis)
+        elif "+" in axis and all(part.strip() in sizes for part in axis.split("+")):
+            shape.append(sum(sizes[part.strip()] for part in axis.split("+")))
         elif axis in sizes:
             shape.append(sizes[axis])
         elif isinstance(default_axis, str) and default_axis in sizes:
@@ -138,7 +159,17 @@ def make_dummy_inputs(
         spec = INPUT_SPECS[name]
         tensors[name] = spec.make(_concrete_shape(spec, axes, sizes), config, preprocessor, generator)
     _pad_padded_positions(tensors, config)
+    _derive_from_mask(tensors)
     return tensors
+
+
+def _derive_from_mask(tensors: dict) -> None:
+    """Position ids that skip padding, from a mask that may also cover past tokens."""
+    positions, mask = tensors.get("position_ids"), tensors.get("attention_mask")
+    if positions is None or mask is None:
+        return
+    from_mask = (mask.cumsum(-1) - 1).clamp(min=0)
+    tensors["position_ids"] = from_mask[..., mask.shape[-1] - positions.shape[-1] :].contiguous()
 
 
 def _pad_padded_positions(tensors: dict, config) -> None:
@@ -149,8 +180,9 @@ def _pad_padded_positions(tensors: dict, config) -> None:
     """
     pad = getattr(config, "pad_token_id", None)
     ids, mask = tensors.get("input_ids"), tensors.get("attention_mask")
-    if pad is None or ids is None or mask is None or ids.shape != mask.shape:
+    if pad is None or ids is None or mask is None:
         return
+    mask = mask[..., mask.shape[-1] - ids.shape[-1] :]  # with a past, the mask also covers earlier tokens
     vocab = getattr(config, "vocab_size", pad + 2)
     ids[(ids == pad) & (mask == 1)] = (pad + 1) % vocab
     ids[mask == 0] = pad

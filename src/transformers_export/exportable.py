@@ -6,7 +6,7 @@ are where they differ. One wrapper used by every format keeps what is traced ide
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import torch
 
@@ -15,13 +15,16 @@ from .errors import TraceError
 
 def named_outputs(model_output, output_names: Sequence[str], onnx_config) -> dict[str, torch.Tensor]:
     """Pick `output_names` from a `ModelOutput`, flattening collections (`past_key_values` -> `present.{i}.*`)."""
+    from .kv_cache import pairs_from_cache
+
     available: dict[str, torch.Tensor] = {}
     for name, value in model_output.items():
         if isinstance(value, torch.Tensor):
             available[name] = value
+        elif name in ("cache", "past_key_values") and value is not None:
+            available.update(onnx_config.flatten_output_collection_property("present", pairs_from_cache(value)))
         elif value is not None:
-            collection = "present" if name == "past_key_values" else name
-            available.update(onnx_config.flatten_output_collection_property(collection, value))
+            available.update(onnx_config.flatten_output_collection_property(name, value))
     missing = [name for name in output_names if name not in available]
     if missing:
         raise TraceError(
@@ -43,6 +46,6 @@ class ExportableModule(torch.nn.Module):
         self.eval()
 
     def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        kwargs: Mapping[str, torch.Tensor] = dict(zip(self.input_names, tensors))
+        kwargs = self.onnx_config.model_inputs(dict(zip(self.input_names, tensors)), self.model)
         output = self.model(**kwargs, return_dict=True)
         return tuple(named_outputs(output, self.output_names, self.onnx_config).values())

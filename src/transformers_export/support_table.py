@@ -7,14 +7,19 @@ import sys
 from pathlib import Path
 
 from .architectures import all_specs
-from .tasks import TASKS, transformers_model_class_name
+from .tasks import TASKS, WITH_PAST_SUFFIX
 
 START, END = "<!-- support-table:start -->", "<!-- support-table:end -->"
 
 
+def _columns(specs) -> list[str]:
+    ordered = [feature for name in TASKS for feature in (name, name + WITH_PAST_SUFFIX)]
+    return [feature for feature in ordered if any(feature in spec.tasks for spec in specs)]
+
+
 def render() -> str:
     specs = all_specs()
-    tasks = [name for name in TASKS if any(name in spec.tasks for spec in specs)]
+    tasks = _columns(specs)
     header = ["architecture", "model_type", *tasks, "atol"]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     reasons: dict[str, int] = {}
@@ -26,7 +31,7 @@ def render() -> str:
             elif task in spec.blocked_features:
                 note = reasons.setdefault(spec.blocked_features[task], len(reasons) + 1)
                 cells.append(f"❌[^{note}]")
-            elif task in spec.tasks and not transformers_model_class_name(TASKS[task], spec.model_type):
+            elif task in spec.tasks and not spec.transformers_supports(task):
                 cells.append("–")
             else:
                 cells.append(" ")

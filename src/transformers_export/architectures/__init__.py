@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from ..errors import UnsupportedFeatureError, UnsupportedModelError
-from ..tasks import TASKS, transformers_model_class_name
+from ..tasks import TASKS, WITH_PAST_SUFFIX, task_of, transformers_model_class_name
 
 DEFAULT_ONNX_OPSET = 17
 # scaled_dot_product_attention, the default attention of transformers 5, needs opset 14 in torch's exporter.
@@ -25,7 +25,7 @@ class ArchitectureSpec:
     model_type: str
     onnx_config_name: str  # the seed's class name, e.g. "BertOnnxConfig"
     inputs: tuple[str, ...]
-    tasks: tuple[str, ...]
+    tasks: tuple[str, ...]  # features, i.e. tasks possibly suffixed with -with-past
     atol: float = 1e-5
     min_opset: int = MIN_ONNX_OPSET
     # Config attributes set before the model is built and while tracing (e.g. to avoid a code path that cannot be
@@ -40,21 +40,20 @@ class ArchitectureSpec:
         return normalize_model_type(self.model_type)
 
     @property
+    def has_past(self) -> bool:
+        return any(feature.endswith(WITH_PAST_SUFFIX) for feature in self.tasks)
+
+    def transformers_supports(self, feature: str) -> bool:
+        return transformers_model_class_name(TASKS[task_of(feature)], self.model_type) is not None
+
+    @property
     def features(self) -> tuple[str, ...]:
         """Features that this installed transformers can load and we can export, in declaration order."""
-        return tuple(
-            task
-            for task in self.tasks
-            if task not in self.unsupported and transformers_model_class_name(TASKS[task], self.model_type)
-        )
+        return tuple(f for f in self.tasks if f not in self.unsupported and self.transformers_supports(f))
 
     @property
     def blocked_features(self) -> dict[str, str]:
-        return {
-            task: reason
-            for task, reason in self.unsupported.items()
-            if transformers_model_class_name(TASKS[task], self.model_type)
-        }
+        return {f: reason for f, reason in self.unsupported.items() if self.transformers_supports(f)}
 
 
 def normalize_model_type(model_type: str) -> str:
@@ -72,7 +71,7 @@ def register(*specs: ArchitectureSpec) -> None:
 
 def _load_families() -> None:
     if not _REGISTRY:
-        from . import encoders  # noqa: F401  (registers on import)
+        from . import decoders, encoders  # noqa: F401  (they register on import)
 
 
 def all_specs() -> list[ArchitectureSpec]:
@@ -97,12 +96,9 @@ def get_spec(model_type: str) -> ArchitectureSpec:
 
 
 def check_feature(spec: ArchitectureSpec, feature: str) -> None:
-    from ..tasks import task_of
-
-    task = task_of(feature)
     if feature in spec.features:
         return
-    reason = spec.blocked_features.get(task)
+    reason = spec.blocked_features.get(feature)
     detail = f" ({reason})" if reason else ""
     raise UnsupportedFeatureError(
         f"{spec.key} doesn't support feature '{feature}'{detail}; supported features: {', '.join(spec.features)}"

@@ -76,6 +76,7 @@ def export_onnx(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
+    onnx_config.bind_model(model)
     inputs = dict(dummy_inputs or onnx_config.generate_dummy_inputs(preprocessor))
     declared_inputs = onnx_config.inputs
     unknown = [name for name in declared_inputs if name not in inputs]

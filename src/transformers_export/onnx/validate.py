@@ -169,17 +169,18 @@ def validate_onnx(
     graph_inputs = {graph_input.name for graph_input in session.get_inputs()}
     report = ValidationReport(atol=atol)
     reference_model.eval()
+    onnx_config.bind_model(reference_model)
     for run_sizes in sizes:
         inputs = onnx_config.generate_dummy_inputs(
             preprocessor,
             batch_size=run_sizes.get("batch", -1),
             seq_length=run_sizes.get("sequence", -1),
             num_choices=run_sizes.get("num_choices", -1),
+            past_length=run_sizes.get("past_sequence", -1),
         )
         with torch.no_grad(), onnx_config.patched(reference_model):
-            reference = named_outputs(
-                reference_model(**inputs, return_dict=True), list(onnx_config.outputs), onnx_config
-            )
+            model_output = reference_model(**onnx_config.model_inputs(inputs, reference_model), return_dict=True)
+            reference = named_outputs(model_output, list(onnx_config.outputs), onnx_config)
         feed = onnx_config.generate_dummy_inputs_onnxruntime(inputs)
         feed = {name: tensor.numpy() for name, tensor in feed.items() if name in graph_inputs}
         shown = {

@@ -1,0 +1,69 @@
+"""Key/value caches between transformers 5 `Cache` objects and flat named tensors.
+
+Exported graphs take and return plain tensors (`past_key_values.{i}.key` -> `present.{i}.key`, shape
+`(batch, kv_heads, sequence, head_dim)`); transformers 5 models take and return `Cache` objects. This module converts
+both ways and finds the cache's per-layer shapes from a real forward pass, which is right for grouped-query attention
+and for head_dim != hidden_size / heads, where config arithmetic is not.
+
+Every layer is a full (non-sliding) `DynamicLayer`: the graph keeps all past positions, and sliding-window models mask
+the positions outside their window themselves, so the exported graph and PyTorch see the same attention.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """`(kv_heads, head_dim)` of one layer's key and value."""
+
+    key: tuple[int, int]
+    value: tuple[int, int]
+
+
+def cache_argument(model) -> str:
+    """The forward keyword that takes the cache: `cache` since transformers 5.2x, `past_key_values` before."""
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def cache_from_pairs(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]):
+    from transformers import DynamicCache
+
+    return DynamicCache(ddp_cache_data=list(pairs))
+
+
+def pairs_from_cache(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per-layer (key, value) of a `Cache`, or of a legacy tuple of tuples."""
+    layers = getattr(cache, "layers", None)
+    if layers is None:
+        return [(layer[0], layer[1]) for layer in cache]
+    return [(layer.keys, layer.values) for layer in layers]
+
+
+def model_cache(model_output):
+    """The cache a forward returned (field `cache` in transformers 5.2x, `past_key_values` before), or None."""
+    for name in ("cache", "past_key_values"):
+        value = model_output.get(name) if hasattr(model_output, "get") else None
+        if value is not None:
+            return value
+    return None
+
+
+def probe_layer_shapes(model) -> list[LayerShape]:
+    """Run one token through the model with a cache and read each layer's key/value shapes."""
+    inputs = {"input_ids": torch.zeros(1, 1, dtype=torch.int64), "attention_mask": torch.ones(1, 1, dtype=torch.int64)}
+    with torch.no_grad():
+        output = model(**inputs, use_cache=True, return_dict=True)
+    cache = model_cache(output)
+    if cache is None:
+        return []
+    return [
+        LayerShape(key=(key.shape[1], key.shape[3]), value=(value.shape[1], value.shape[3]))
+        for key, value in pairs_from_cache(cache)
+    ]
