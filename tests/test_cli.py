@@ -134,6 +134,14 @@ def test_error_unsupported_feature_lists_features(tiny_checkpoint, workdir, caps
     assert "masked-lm" in line
 
 
+def test_error_with_past_feature_on_a_model_without_cache(tiny_checkpoint, workdir, capsys):
+    line = expect_error(
+        ["-m", tiny_checkpoint("bert"), "--feature", "causal-lm-with-past", workdir / "out"],
+        capsys, 2, "bert doesn't support feature 'causal-lm-with-past'", workdir=workdir,
+    )
+    assert "causal-lm" in line
+
+
 def test_error_unknown_feature_name(tiny_checkpoint, workdir, capsys):
     expect_error(["-m", tiny_checkpoint("bert"), "--feature", "dance", workdir / "out"], capsys, 2, "unknown feature 'dance'", workdir=workdir)
 

@@ -38,10 +38,34 @@ def test_export_runs_on_fresh_shapes(model_type, feature, tiny_checkpoint, tmp_p
     folder = tiny_checkpoint(model_type, feature)
     result = export_model(str(folder), tmp_path / "out", feature=feature)
     assert result.validation.passed
-    assert len(result.validation.runs) == 2
+    assert len([run for run in result.validation.runs if "step" not in run.sizes]) == 2
     graph = onnx.load(str(tmp_path / "out" / "model.onnx"), load_external_data=False).graph
     for graph_input in graph.input:
         dims = graph_input.type.tensor_type.shape.dim
         assert dims[0].dim_param == "batch", f"{graph_input.name} has a fixed batch axis"
     sizes = dict(batch_size=4, seq_length=7, num_choices=2, past_length=3)
     run_onnx_against_pytorch(folder, tmp_path / "out", feature, sizes)
+    if feature.endswith("-with-past"):
+        steps = [run.sizes for run in result.validation.runs if "step" in run.sizes]
+        assert steps[0]["past_sequence"] == 0 and len(steps) == 4, "the decode run must start from an empty past"
+    if feature == "causal-lm-with-past":
+        assert_greedy_generation_matches(folder, tmp_path / "out")
+
+
+def assert_greedy_generation_matches(folder, output_dir):
+    """The package's ONNX Runtime loop, without PyTorch, gives generate()'s tokens: batch 2, left padding, 20 tokens."""
+    from transformers import AutoModelForCausalLM
+
+    from transformers_export.runtime import OnnxModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    pad = model.config.pad_token_id
+    prompt = np.array([[pad, pad, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14]])
+    mask = (prompt != pad).astype(np.int64)
+    got = OnnxModelForCausalLM(output_dir).generate(prompt, mask, max_new_tokens=20)
+    with torch.no_grad():
+        expected = model.generate(
+            input_ids=torch.from_numpy(prompt), attention_mask=torch.from_numpy(mask), do_sample=False,
+            max_new_tokens=20, pad_token_id=pad,
+        ).numpy()
+    assert got.tolist() == expected.tolist()

@@ -164,11 +164,11 @@ def make_dummy_inputs(
 
 
 def _derive_from_mask(tensors: dict) -> None:
-    """Position ids that skip padding, from a mask that may also cover past tokens."""
+    """Position ids that skip padding, from a mask that may also cover past tokens (as `generate()` computes them)."""
     positions, mask = tensors.get("position_ids"), tensors.get("attention_mask")
     if positions is None or mask is None:
         return
-    from_mask = (mask.cumsum(-1) - 1).clamp(min=0)
+    from_mask = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
     tensors["position_ids"] = from_mask[..., mask.shape[-1] - positions.shape[-1] :].contiguous()
 
 

@@ -20,6 +20,9 @@ from ..exportable import named_outputs
 logger = logging.getLogger(__name__)
 
 RTOL = 1e-5  # numpy.allclose's default, as the seed used it
+# A real decode for graphs with a KV cache: a left-padded prompt with an empty past, then single-token steps that feed
+# the graph's own `present.*` back, compared with PyTorch fed its own cache at every step.
+DECODE_BATCH, DECODE_PROMPT, DECODE_STEPS = 3, 6, 3
 
 
 @dataclass
@@ -199,7 +202,51 @@ def validate_onnx(
             break
         for name in onnx_named_outputs:
             run.outputs.append(_compare(name, reference[name].numpy(), actual[name], atol))
+    if getattr(onnx_config, "use_past", False) and report.passed:
+        report.runs.extend(_decode_runs(onnx_config, reference_model, onnx_path, list(onnx_named_outputs), atol))
     return report
+
+
+def _decode_runs(onnx_config, model, onnx_path: Path, output_names: list[str], atol: float) -> list[ShapeRun]:
+    import torch
+
+    from ..runtime.decoder import OnnxDecoder
+
+    decoder = OnnxDecoder(onnx_path)
+    config = model.config
+    pad = getattr(config, "pad_token_id", None) or 0
+    rng = np.random.default_rng(0)
+    step_ids = rng.integers(0, getattr(config, "vocab_size", 2), (DECODE_BATCH, DECODE_PROMPT))
+    mask = np.ones_like(step_ids)
+    for row, padding in enumerate((2, 1)):
+        mask[row, :padding] = 0
+    step_ids[mask == 0] = pad
+    past_onnx = past_torch = decoder.empty_past(DECODE_BATCH)
+    runs = []
+    for step in range(DECODE_STEPS + 1):
+        sizes = {"step": step, "batch": DECODE_BATCH, "sequence": step_ids.shape[1], "past_sequence": mask.shape[1] - step_ids.shape[1]}
+        try:
+            actual = decoder.run(decoder.feed(step_ids, mask, past_onnx))
+        except Exception as error:  # onnxruntime's own exception types
+            runs.append(ShapeRun(sizes, [], output_names, runtime_error=_runtime_message(error)))
+            break
+        inputs = {name: torch.from_numpy(value) for name, value in decoder.feed(step_ids, mask, past_torch).items()}
+        with torch.no_grad(), onnx_config.patched(model):
+            output = model(**onnx_config.model_inputs(inputs, model), return_dict=True)
+            reference = {name: tensor.numpy() for name, tensor in named_outputs(output, list(onnx_config.outputs), onnx_config).items()}
+        run = ShapeRun(sizes, list(reference), output_names)
+        run.outputs = [_compare(name, reference[name], actual[name], atol) for name in output_names]
+        runs.append(run)
+        if not all(check.shape_ok and check.values_ok for check in run.outputs):
+            break
+        if "logits" in reference:
+            next_tokens = reference["logits"][:, -1].argmax(-1)
+        else:
+            next_tokens = rng.integers(0, getattr(config, "vocab_size", 2), DECODE_BATCH)
+        step_ids = next_tokens[:, None]
+        mask = np.concatenate([mask, np.ones((DECODE_BATCH, 1), dtype=mask.dtype)], axis=1)
+        past_onnx, past_torch = decoder.next_past(actual), decoder.next_past(reference)
+    return runs
 
 
 def validate_model_outputs(

@@ -1,0 +1,61 @@
+"""One exported decoder graph with a KV cache, run one step at a time.
+
+The same graph serves the first step (an empty past of length 0) and every later step; the caller only keeps the
+`present.*` outputs and feeds them back as `past_key_values.*`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+_PAST = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
+
+
+def position_ids_from_mask(attention_mask: np.ndarray, length: int) -> np.ndarray:
+    """Positions that skip left padding, as `generate()` computes them (padded slots get 1), for the last `length`."""
+    positions = attention_mask.astype(np.int64).cumsum(-1) - 1
+    positions[attention_mask == 0] = 1
+    return positions[:, -length:]
+
+
+class OnnxDecoder:
+    def __init__(self, path: str | Path, session_options=None, providers=("CPUExecutionProvider",)):
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(str(path), session_options, providers=list(providers))
+        inputs = {graph_input.name: graph_input for graph_input in self.session.get_inputs()}
+        self.input_names = list(inputs)
+        self.output_names = [graph_output.name for graph_output in self.session.get_outputs()]
+        self.past_names = [name for name in self.input_names if _PAST.match(name)]
+        if not self.past_names:
+            raise ValueError(f"{path} has no past_key_values.* inputs; export a '-with-past' feature")
+        # (kv_heads, head_dim) are fixed dims of each past input: (batch, kv_heads, past_sequence, head_dim)
+        self.past_dims = {name: tuple(inputs[name].shape[i] for i in (1, 3)) for name in self.past_names}
+        self.past_dtype = np.float16 if "float16" in inputs[self.past_names[0]].type else np.float32
+        self.uses_position_ids = "position_ids" in inputs
+        self.main_output = "logits" if "logits" in self.output_names else self.output_names[0]
+
+    def empty_past(self, batch: int) -> dict[str, np.ndarray]:
+        return {name: np.zeros((batch, heads, 0, dim), self.past_dtype) for name, (heads, dim) in self.past_dims.items()}
+
+    def feed(self, input_ids: np.ndarray, attention_mask: np.ndarray, past: dict[str, np.ndarray]) -> dict:
+        """The graph's inputs for one step; `attention_mask` covers past and new tokens."""
+        feed = {"input_ids": input_ids.astype(np.int64), "attention_mask": attention_mask.astype(np.int64), **past}
+        if self.uses_position_ids:
+            feed["position_ids"] = position_ids_from_mask(attention_mask, input_ids.shape[1])
+        return {name: value for name, value in feed.items() if name in self.input_names}
+
+    def run(self, feed: dict) -> dict[str, np.ndarray]:
+        return dict(zip(self.output_names, self.session.run(self.output_names, feed)))
+
+    @staticmethod
+    def next_past(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {name.replace("present.", "past_key_values.", 1): value for name, value in outputs.items() if name.startswith("present.")}
+
+    def step(self, input_ids, attention_mask, past):
+        """Run one step; return (main output, past for the next step)."""
+        outputs = self.run(self.feed(input_ids, attention_mask, past))
+        return outputs[self.main_output], self.next_past(outputs)
