@@ -150,3 +150,42 @@ def test_dummy_input_sizes_follow_subclass_overrides():
     inputs = LongerConfig(DistilBertConfig(vocab_size=50)).generate_dummy_inputs(None)
     assert tuple(inputs["input_ids"].shape) == (2, 16)
     assert inputs["attention_mask"][-1].tolist().count(0) > 0, "the dummy mask must be padded"
+
+
+def test_onnx_config_with_past_seed_api(tiny_checkpoint):
+    from transformers import AutoModelForCausalLM
+
+    from transformers_export.models.gpt2 import GPT2OnnxConfig
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint("gpt2", "causal-lm"))
+    plain = GPT2OnnxConfig(model.config, task="causal-lm")
+    with_past = GPT2OnnxConfig.with_past(model.config, task="causal-lm")
+    assert not plain.use_past and with_past.use_past
+    assert plain.values_override == {"use_cache": False} and with_past.values_override == {"use_cache": True}
+    assert with_past.num_layers == 2 and with_past.num_attention_heads == 4
+    assert list(plain.outputs) == ["logits"]
+    assert list(with_past.outputs)[:3] == ["logits", "present.0.key", "present.0.value"]
+    assert with_past.outputs["present.1.value"] == {0: "batch", 2: "past_sequence + sequence"}
+    assert with_past.inputs["past_key_values.0.key"] == {0: "batch", 2: "past_sequence"}
+    assert with_past.inputs["attention_mask"] == {0: "batch", 1: "past_sequence + sequence"}
+    with pytest.raises(ValueError, match='direction must either be "inputs" or "outputs"'):
+        with_past.fill_with_past_key_values_({}, direction="sideways")
+    flat = with_past.flatten_output_collection_property("present", [("k0", "v0"), ("k1", "v1")])
+    assert flat == {"present.0.key": "k0", "present.0.value": "v0", "present.1.key": "k1", "present.1.value": "v1"}
+
+
+def test_cache_shapes_come_from_a_forward_pass(tiny_checkpoint):
+    """Grouped-query attention: 4 heads but 2 KV heads; config arithmetic on heads would get the cache wrong."""
+    from transformers import AutoModelForCausalLM
+
+    from transformers_export.models.llama import LlamaOnnxConfig
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint("llama", "causal-lm"))
+    onnx_config = LlamaOnnxConfig.with_past(model.config, task="causal-lm")
+    onnx_config.bind_model(model)
+    inputs = onnx_config.generate_dummy_inputs(None, batch_size=3, seq_length=4, past_length=6)
+    assert tuple(inputs["past_key_values.0.key"].shape) == (3, 2, 6, 8)
+    assert tuple(inputs["attention_mask"].shape) == (3, 10)
+    # the last row is left-padded by 2 of its 10 positions; positions skip the padding, as generate() does
+    assert inputs["attention_mask"][-1].tolist() == [0, 0] + [1] * 8
+    assert inputs["position_ids"].tolist() == [[6, 7, 8, 9], [6, 7, 8, 9], [4, 5, 6, 7]]

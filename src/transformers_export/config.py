@@ -383,7 +383,7 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
         for i in range(self._past_layer_count()):
             for kind in ("key", "value"):
                 inputs_or_outputs[f"{name}.{i}.decoder.{kind}"] = {0: "batch", 2: decoder_axis}
-                inputs_or_outputs[f"{name}.{i}.encoder.{kind}"] = {0: "batch", 2: "encoder_sequence_out"}
+                inputs_or_outputs[f"{name}.{i}.encoder.{kind}"] = {0: "batch", 2: "encoder_sequence"}
 
     def _flatten_past_key_values_(self, flattened_output, name, idx, t):
         for position, part in enumerate(("decoder.key", "decoder.value", "encoder.key", "encoder.value")):
