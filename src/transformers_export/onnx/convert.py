@@ -126,6 +126,7 @@ def export_onnx(
                 f"exporting {type(model).__name__} with the {engine} engine failed: {first} (try --engine {other})"
             ) from error
 
+    consolidate_external_data(output)
     graph_inputs = _name_output_axes(output, onnx_config.outputs)
     pruned = [name for name in input_names if name not in graph_inputs]
     if pruned:
@@ -160,6 +161,32 @@ def _dynamic_shapes(declared_inputs: Mapping, input_names: list[str]) -> dict:
 def _quiet_dynamo_logs() -> None:
     # It warns once per missing torchvision operator, which has nothing to do with transformers models.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+
+
+def consolidate_external_data(path: Path) -> None:
+    """Store all external weights in one `<name>.data` file next to the graph.
+
+    Above 2 GB torch's trace engine writes one file per initializer (hundreds, named after parameters); one file is
+    what runtimes and users expect, and what the manifest lists.
+    """
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    proto = onnx.load(str(path), load_external_data=False)
+    locations = {
+        entry.value
+        for tensor in proto.graph.initializer
+        if uses_external_data(tensor)
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+    single = f"{path.name}.data"
+    if not locations or locations == {single}:
+        return
+    proto = onnx.load(str(path), load_external_data=True)
+    for location in locations:
+        (path.parent / location).unlink(missing_ok=True)
+    onnx.save(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=single, size_threshold=1024)
 
 
 def _name_output_axes(path: Path, outputs: Mapping[str, Mapping[int, str]]) -> set[str]:
