@@ -56,6 +56,17 @@ class ArchitectureSpec:
         return {f: reason for f, reason in self.unsupported.items() if self.transformers_supports(f)}
 
 
+def declare(model_type: str, name: str, inputs, tasks, display: str = "", **deviations) -> ArchitectureSpec:
+    """A spec from plain values: `name` is the seed's class prefix (`Bert` -> `BertOnnxConfig`), `display` the name
+    people use when it differs; mappings among `deviations` are frozen."""
+    for key in ("config_overrides", "unsupported"):
+        if key in deviations:
+            deviations[key] = MappingProxyType(dict(deviations[key]))
+    return ArchitectureSpec(
+        model_type, f"{name}OnnxConfig", tuple(inputs), tuple(tasks), display_name=display or name, **deviations
+    )
+
+
 def normalize_model_type(model_type: str) -> str:
     """Registry key: lower case with hyphens, so `mobilenet_v2` and `mobilenet-v2` are the same (legacy bug #20856)."""
     return model_type.lower().replace("_", "-")

@@ -1,8 +1,6 @@
 """Decoder-only language models, with a key/value cache for the `-with-past` features."""
 
-from types import MappingProxyType
-
-from . import ArchitectureSpec, register
+from . import ArchitectureSpec, declare, register
 
 DECODER_TASKS = (
     "default",
@@ -19,14 +17,8 @@ WITH_POSITIONS = ("input_ids", "attention_mask", "position_ids")
 WITHOUT_POSITIONS = ("input_ids", "attention_mask")
 
 
-def decoder(model_type: str, name: str, inputs=WITH_POSITIONS, display: str = "", **deviations) -> ArchitectureSpec:
-    """`name` is the seed's class prefix (`GPT2` -> `GPT2OnnxConfig`); `display` the name people use, if different."""
-    for key in ("config_overrides", "unsupported"):
-        if key in deviations:
-            deviations[key] = MappingProxyType(deviations[key])
-    return ArchitectureSpec(
-        model_type, f"{name}OnnxConfig", inputs, DECODER_TASKS, display_name=display or name, **deviations
-    )
+def decoder(model_type: str, name: str, inputs=WITH_POSITIONS, **deviations) -> ArchitectureSpec:
+    return declare(model_type, name, inputs, DECODER_TASKS, **deviations)
 
 
 register(

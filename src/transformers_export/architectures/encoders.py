@@ -1,8 +1,6 @@
 """BERT-like encoders: text in, hidden states or a task head out."""
 
-from types import MappingProxyType
-
-from . import ArchitectureSpec, register
+from . import ArchitectureSpec, declare, register
 
 TEXT = ("input_ids", "attention_mask")
 TEXT_WITH_TYPES = (*TEXT, "token_type_ids")
@@ -17,14 +15,8 @@ ENCODER_TASKS = (
 )
 
 
-def encoder(model_type: str, name: str, inputs=TEXT, display: str = "", **deviations) -> ArchitectureSpec:
-    """`name` is the seed's class prefix (`Bert` -> `BertOnnxConfig`); `display` the name people use, if different."""
-    for key in ("config_overrides", "unsupported"):
-        if key in deviations:
-            deviations[key] = MappingProxyType(deviations[key])
-    return ArchitectureSpec(
-        model_type, f"{name}OnnxConfig", inputs, ENCODER_TASKS, display_name=display or name, **deviations
-    )
+def encoder(model_type: str, name: str, inputs=TEXT, **deviations) -> ArchitectureSpec:
+    return declare(model_type, name, inputs, ENCODER_TASKS, **deviations)
 
 
 register(
