@@ -34,8 +34,10 @@ def test_minilm_export_matches_pytorch_on_real_sentences(minilm_path, tmp_path):
 
     manifest = json.loads((out / "export.json").read_text())
     assert manifest["feature"] == "default" and manifest["validation"]["passed"]
-    assert manifest["inputs"]["input_ids"] == {"0": "batch", "1": "sequence"}
-    assert manifest["traced_shapes"]["input_ids"] == [2, 8]
+    graph = manifest["graphs"]["model.onnx"]
+    assert graph["inputs"]["input_ids"] == {"0": "batch", "1": "sequence"}
+    assert graph["traced_shapes"]["input_ids"] == [2, 8]
+    assert manifest["layout"] == "monolith" and manifest["files"] == ["model.onnx"]
 
     # What a user does next: the exported folder alone, its tokenizer, ONNX Runtime.
     tokenizer = AutoTokenizer.from_pretrained(out)
@@ -263,3 +265,36 @@ def test_subprocess_error_is_one_line_and_verbose_shows_traceback(workdir):
 
 def test_error_hub_id_unreachable(workdir, capsys):
     expect_error(["-m", "no-such-org/no-such-model", workdir / "out"], capsys, 2, "is not a local folder and could not be fetched", workdir=workdir)
+
+
+def test_error_generation_layout_for_a_model_that_is_not_seq2seq(tiny_checkpoint, workdir, capsys):
+    expect_error(
+        ["-m", tiny_checkpoint("gpt2", "causal-lm-with-past"), "--feature", "causal-lm-with-past", "--layout", "generation", workdir / "out"],
+        capsys, 2, "--layout generation is for encoder-decoder models; gpt2 is not one", workdir=workdir,
+    )
+
+
+def test_error_generation_layout_without_cache(tiny_checkpoint, workdir, capsys):
+    expect_error(
+        ["-m", tiny_checkpoint("t5", "seq2seq-lm"), "--feature", "seq2seq-lm", "--layout", "generation", workdir / "out"],
+        capsys, 2, "use --feature seq2seq-lm-with-past", workdir=workdir,
+    )
+
+
+def test_error_single_graph_seq2seq_with_cache(tiny_checkpoint, workdir, capsys):
+    expect_error(
+        ["-m", tiny_checkpoint("t5", "seq2seq-lm"), "--feature", "seq2seq-lm-with-past", "--layout", "monolith", workdir / "out"],
+        capsys, 2, "cannot run the first decoding step", workdir=workdir,
+    )
+
+
+def test_seq2seq_generation_layout_from_the_cli(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "t5"
+    assert cli.main(["-m", str(tiny_checkpoint("t5", "seq2seq-lm")), "--feature", "text2text-generation-with-past", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Validating ONNX model encoder + decoder... (inputs step=3" in printed
+    assert f"All good, model saved at: {out}" in printed
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["layout"] == "generation"
+    assert manifest["files"] == ["decoder_model.onnx", "encoder_model.onnx", "model.onnx.data"]
+    assert "past_key_values.0.encoder.key" in manifest["graphs"]["decoder_model.onnx"]["inputs"]

@@ -38,18 +38,61 @@ def test_export_runs_on_fresh_shapes(model_type, feature, tiny_checkpoint, tmp_p
     folder = tiny_checkpoint(model_type, feature)
     result = export_model(str(folder), tmp_path / "out", feature=feature)
     assert result.validation.passed
+    if result.layout == "generation":
+        check_generation_layout(folder, tmp_path / "out", feature, result)
+        return
     assert len([run for run in result.validation.runs if "step" not in run.sizes]) == 2
     graph = onnx.load(str(tmp_path / "out" / "model.onnx"), load_external_data=False).graph
     for graph_input in graph.input:
         dims = graph_input.type.tensor_type.shape.dim
         assert dims[0].dim_param == "batch", f"{graph_input.name} has a fixed batch axis"
-    sizes = dict(batch_size=4, seq_length=7, num_choices=2, past_length=3)
+    sizes = dict(batch_size=4, seq_length=7, num_choices=2, past_length=3, decoder_length=2)
     run_onnx_against_pytorch(folder, tmp_path / "out", feature, sizes)
     if feature.endswith("-with-past"):
         steps = [run.sizes for run in result.validation.runs if "step" in run.sizes]
         assert steps[0]["past_sequence"] == 0 and len(steps) == 4, "the decode run must start from an empty past"
     if feature == "causal-lm-with-past":
         assert_greedy_generation_matches(folder, tmp_path / "out")
+
+
+def check_generation_layout(folder, output_dir, feature, result):
+    files = {path.name for path in output_dir.iterdir()}
+    assert {"encoder_model.onnx", "decoder_model.onnx", "model.onnx.data"} <= files and "model.onnx" not in files
+    steps = [run.sizes for run in result.validation.runs if "step" in run.sizes]
+    assert len(steps) == 4 and steps[0]["past_decoder_sequence"] == 0
+    # weights stored once: some tensor (the shared embedding at least) is referenced by both graphs at one offset
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    def locations(name):
+        graph = onnx.load(str(output_dir / name), load_external_data=False).graph
+        return {
+            tuple(entry.value for entry in tensor.external_data if entry.key in ("offset", "length"))
+            for tensor in graph.initializer
+            if uses_external_data(tensor)
+        }
+
+    assert locations("encoder_model.onnx") & locations("decoder_model.onnx")
+    if feature == "seq2seq-lm-with-past":
+        assert_seq2seq_generation_matches(folder, output_dir)
+
+
+def assert_seq2seq_generation_matches(folder, output_dir):
+    """Encoder + decoder files in ONNX Runtime, no PyTorch, give generate()'s tokens: batch 2, padding, 20 tokens."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    from transformers_export.runtime import OnnxModelForSeq2SeqLM
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    pad, eos = model.config.pad_token_id, model.config.eos_token_id
+    source = np.array([[5, 6, 7, 8, eos, pad, pad], [9, 10, 11, 12, 13, 14, eos]])
+    mask = (np.arange(7)[None, :] < np.array([[5], [7]])).astype(np.int64)
+    got = OnnxModelForSeq2SeqLM(output_dir).generate(source, mask, max_new_tokens=20)
+    with torch.no_grad():
+        expected = model.generate(
+            input_ids=torch.from_numpy(source), attention_mask=torch.from_numpy(mask), do_sample=False, max_new_tokens=20
+        ).numpy()
+    assert got.tolist() == expected.tolist()
 
 
 def assert_greedy_generation_matches(folder, output_dir):

@@ -45,6 +45,19 @@ OVERRIDES = {
 }
 
 
+BART_LIKE = dict(
+    d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
+    encoder_ffn_dim=36, decoder_ffn_dim=36,
+)
+T5_LIKE = dict(d_model=32, d_ff=36, num_layers=2, num_decoder_layers=2, num_heads=4, d_kv=8)
+OVERRIDES["marian"] = dict(BART_LIKE, decoder_start_token_id=0)
+for _model_type in ("bart", "mbart", "m2m_100", "blenderbot", "blenderbot-small", "plbart", "pegasus"):
+    OVERRIDES[_model_type] = BART_LIKE
+OVERRIDES["bigbird_pegasus"] = dict(BART_LIKE, attention_type="original_full")
+for _model_type in ("t5", "mt5", "longt5"):
+    OVERRIDES[_model_type] = dict(T5_LIKE, decoder_start_token_id=0)
+
+
 def tiny_config(model_type: str, **extra):
     from transformers import AutoConfig
 
@@ -60,8 +73,14 @@ def save_tiny_model(model_type: str, feature: str, folder: Path) -> Path:
 
     torch.manual_seed(0)
     config = tiny_config(model_type)
-    if feature == "question-answering":
+    task = get_task(feature).name
+    if task == "question-answering":
         config.num_labels = 2  # start and end logits
+    if task in ("causal-lm", "seq2seq-lm"):
+        # A random model picks eos=2 early; the last id makes generation checks run longer before stopping.
+        config.eos_token_id = config.vocab_size - 1
+        if getattr(config, "forced_eos_token_id", None) is not None:
+            config.forced_eos_token_id = config.vocab_size - 1
     model = auto_class(get_task(feature)).from_config(config)
     model.eval()
     model.save_pretrained(folder)

@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_ENGINE,
         help=f"torch.onnx exporter: 'trace' (TorchScript-based, fast) or 'dynamo' (torch.export-based). Default: {DEFAULT_ENGINE}.",
     )
+    parser.add_argument(
+        "--layout",
+        choices=("monolith", "generation"),
+        default=None,
+        help="Encoder-decoder models with a cache: 'generation' (default) writes encoder_model.onnx + decoder_model.onnx "
+        "with a KV cache that also serves the first step. Everything else is one model.onnx ('monolith').",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs and tracebacks.")
     parser.add_argument("output", type=Path, help="Folder to write model.onnx, config, preprocessor and export.json to.")
     return parser
@@ -84,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             cache_dir=args.cache_dir,
             framework=args.framework,
             engine=args.engine,
+            layout=args.layout,
             on_stage=_print_stage,
         )
     except ValidationError as error:

@@ -148,6 +148,7 @@ class OnnxConfig(ABC):
         is_pair: bool = False,
         framework=None,
         past_length: int = -1,
+        decoder_length: int = -1,
         **unused_sizes,
     ) -> Mapping[str, Any]:
         """Inputs for every entry of `inputs`. -1 means the config's default size (dynamic axis).
@@ -160,7 +161,9 @@ class OnnxConfig(ABC):
             "sequence": compute_effective_axis_dimension(seq_length, self.default_sequence_length),
             "num_choices": compute_effective_axis_dimension(num_choices, self.default_num_choices),
             "past_sequence": past_length if past_length >= 0 else self.default_fixed_past_sequence,
+            "decoder_sequence": compute_effective_axis_dimension(decoder_length, DEFAULT_SIZES["decoder_sequence"]),
         }
+        sizes["encoder_sequence"] = sizes["sequence"]
         tensors = make_dummy_inputs(self._generated_inputs(), self._config, sizes, preprocessor)
         tensors.update(self._extra_dummy_inputs(sizes))
         tensors = {name: tensors[name] for name in self.inputs}
@@ -336,11 +339,16 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
 class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
     """Encoder-decoder models; the decoder's cache has a self-attention and a cross-attention part per layer."""
 
+    # Their classification and QA heads derive the decoder inputs from `input_ids` (shifted right) and pool at the
+    # end-of-sequence token, so the graph takes the encoder inputs only.
+    tasks_without_decoder_inputs = ("sequence-classification", "question-answering")
+
     @property
     def outputs(self) -> Mapping[str, Mapping[int, str]]:
         common_outputs = OnnxConfig.outputs.fget(self)
         for name, axes in common_outputs.items():
-            side = "encoder" if "encoder" in name else "decoder"
+            encoder_side = "encoder" in name or self.task in self.tasks_without_decoder_inputs
+            side = "encoder" if encoder_side else "decoder"
             for axis, axis_name in axes.items():
                 if "sequence" in axis_name:
                     axes[axis] = f"{side}_sequence"
@@ -401,13 +409,20 @@ class ArchitectureOnnxConfig:
         from .dummy_inputs import INPUT_SPECS
 
         use_past = getattr(self, "use_past", False)
+        seq2seq = isinstance(self, OnnxSeq2SeqConfigWithPast)
         inputs = OrderedDict()
         for name in self.spec.inputs:
-            if INPUT_SPECS[name].applies(self._config):
-                inputs[name] = input_axes(name, self.task)
-                if use_past and name == "attention_mask":
-                    inputs[name] = {0: "batch", 1: "past_sequence + sequence"}
-        if use_past:
+            if not INPUT_SPECS[name].applies(self._config):
+                continue
+            if seq2seq and name.startswith("decoder_") and self.task in self.tasks_without_decoder_inputs:
+                continue
+            axes = input_axes(name, self.task)
+            if seq2seq:
+                axes = {axis: "encoder_sequence" if axis_name == "sequence" else axis_name for axis, axis_name in axes.items()}
+            elif use_past and name == "attention_mask":
+                axes = {0: "batch", 1: "past_sequence + sequence"}
+            inputs[name] = axes
+        if use_past and not seq2seq:
             self.fill_with_past_key_values_(inputs, direction="inputs")
         return inputs
 
@@ -437,7 +452,7 @@ class ArchitectureOnnxConfig:
 def onnx_config_class(spec: ArchitectureSpec) -> type[OnnxConfig]:
     """The seed-named class (`BertOnnxConfig`, `GPT2OnnxConfig`, ...) for a registered architecture."""
     package = spec.key.replace("-", "_")
-    base = OnnxConfigWithPast if spec.has_past else OnnxConfig
+    base = OnnxSeq2SeqConfigWithPast if spec.is_seq2seq else OnnxConfigWithPast if spec.has_past else OnnxConfig
     return type(
         spec.onnx_config_name,
         (ArchitectureOnnxConfig, base),

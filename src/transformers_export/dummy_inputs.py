@@ -17,12 +17,12 @@ import torch
 
 from .errors import InvalidArgumentError
 
-DEFAULT_SIZES = {"batch": 2, "sequence": 8, "num_choices": 4, "past_sequence": 5}
+DEFAULT_SIZES = {"batch": 2, "sequence": 8, "num_choices": 4, "past_sequence": 5, "decoder_sequence": 5}
 # Validation runs on shapes other than the trace's, including batch 1 and an empty past (a decoder's first step),
 # which exporters like to specialise on.
 VALIDATION_SIZES = (
-    {"batch": 3, "sequence": 11, "num_choices": 3, "past_sequence": 7},
-    {"batch": 1, "sequence": 5, "num_choices": 2, "past_sequence": 0},
+    {"batch": 3, "sequence": 11, "num_choices": 3, "past_sequence": 7, "decoder_sequence": 4},
+    {"batch": 1, "sequence": 5, "num_choices": 2, "past_sequence": 0, "decoder_sequence": 7},
 )
 
 Shape = tuple  # of axis names (str) and fixed sizes (int)
@@ -106,6 +106,9 @@ INPUT_SPECS: dict[str, InputSpec] = {
         InputSpec("token_type_ids", TEXT_SHAPE, _token_type_ids, _has_token_types),
         InputSpec("bbox", (*TEXT_SHAPE, 4), _bbox),
         InputSpec("global_attention_mask", TEXT_SHAPE, _global_attention_mask),
+        InputSpec("encoder_attention_mask", TEXT_SHAPE, _attention_mask),
+        InputSpec("decoder_input_ids", ("batch", "decoder_sequence"), _token_ids),
+        InputSpec("decoder_attention_mask", ("batch", "decoder_sequence"), lambda shape, *_: torch.ones(shape, dtype=torch.int64)),
         # Values are set from the attention mask in `_derive_from_mask`, as generate() computes them.
         InputSpec("position_ids", TEXT_SHAPE, lambda shape, *_: torch.zeros(shape, dtype=torch.int64)),
     )
@@ -160,7 +163,25 @@ def make_dummy_inputs(
         tensors[name] = spec.make(_concrete_shape(spec, axes, sizes), config, preprocessor, generator)
     _pad_padded_positions(tensors, config)
     _derive_from_mask(tensors)
+    if getattr(config, "is_encoder_decoder", False):
+        _end_with_eos(tensors, config)
     return tensors
+
+
+def _end_with_eos(tensors: dict, config) -> None:
+    """One end-of-sequence token per row, at its last real position, as a seq2seq tokenizer writes it.
+
+    BART-family classification heads pool at the eos token and refuse rows with different eos counts.
+    """
+    eos = getattr(config, "eos_token_id", None)
+    ids, mask = tensors.get("input_ids"), tensors.get("attention_mask")
+    if eos is None or ids is None or mask is None or ids.shape != mask.shape:
+        return
+    vocab = getattr(config, "vocab_size", eos + 2)
+    replacement = next(token for token in range(3, vocab + 3) if token % vocab not in (eos, getattr(config, "pad_token_id", None)))
+    ids[ids == eos] = replacement % vocab
+    last = mask.sum(-1, keepdim=True) - 1
+    ids.scatter_(-1, last, eos)
 
 
 def _derive_from_mask(tensors: dict) -> None:

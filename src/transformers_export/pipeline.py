@@ -19,7 +19,8 @@ from typing import Callable, Iterator
 
 from .errors import InvalidArgumentError, ValidationError
 from .onnx.convert import DEFAULT_ENGINE, default_opset, export_onnx
-from .onnx.validate import ValidationReport, validate_onnx
+from .onnx.convert import store_shared_weights
+from .onnx.validate import ValidationReport, validate_generation_layout, validate_onnx
 from .resolve import resolve
 
 logger = logging.getLogger(__name__)
@@ -28,12 +29,51 @@ MANIFEST = "export.json"
 ONNX_FILE = "model.onnx"
 
 StageCallback = Callable[[str, float], None]
+# monolith: one model.onnx, as transformers.onnx wrote it. generation: encoder_model.onnx + decoder_model.onnx with
+# a KV cache, for encoder-decoder models (see seq2seq.py).
+LAYOUTS = ("monolith", "generation")
+
+
+def choose_layout(resolved, requested: str | None) -> str:
+    """The generation layout is the only one for encoder-decoder `-with-past` features, and only for them."""
+    from .architectures import find_spec
+    from .tasks import WITH_PAST_SUFFIX
+
+    spec = find_spec(resolved.model_type)
+    seq2seq = spec is not None and spec.is_seq2seq
+    with_past = resolved.feature.endswith(WITH_PAST_SUFFIX)
+    if requested == "generation" and not seq2seq:
+        raise InvalidArgumentError(
+            f"--layout generation is for encoder-decoder models; {resolved.model_type} is not one "
+            "(its -with-past export is already a single graph that generates)"
+        )
+    if requested == "generation" and not with_past:
+        raise InvalidArgumentError(
+            f"--layout generation needs a cache: use --feature {resolved.feature}-with-past"
+        )
+    if seq2seq and with_past:
+        if requested == "monolith":
+            raise InvalidArgumentError(
+                "a single-graph export of an encoder-decoder model with a cache cannot run the first decoding step "
+                "(the seed's layout, whose failures users reported); use --layout generation"
+            )
+        return "generation"
+    return "monolith"
+
+
+def _graphs(resolved, layout: str) -> list:
+    if layout == "generation":
+        from .seq2seq import generation_graphs
+
+        return generation_graphs(resolved.model, resolved.onnx_config)
+    return [(ONNX_FILE, resolved.model, resolved.onnx_config)]
 
 
 @dataclass
 class ExportResult:
     output_dir: Path
     files: list[str]
+    layout: str
     model_type: str
     feature: str
     opset: int
@@ -45,7 +85,8 @@ class ExportResult:
 
     @property
     def model_path(self) -> Path:
-        return self.output_dir / ONNX_FILE
+        """The graph to load; for the generation layout, the folder (its graphs run together)."""
+        return self.output_dir / ONNX_FILE if self.layout == "monolith" else self.output_dir
 
 
 class _Stages:
@@ -91,17 +132,21 @@ def export_model(
     cache_dir: str | None = None,
     framework: str | None = None,
     engine: str = DEFAULT_ENGINE,
+    layout: str | None = None,
     on_stage: StageCallback | None = None,
 ) -> ExportResult:
     """Export `model` (folder or hub id) for `feature` into the folder `output`, validated; see the CLI for options."""
     output = Path(output)
     _check_output(output)
     _check_atol(atol)
+    if layout not in (None, *LAYOUTS):
+        raise InvalidArgumentError(f"unknown layout '{layout}'; choose one of {', '.join(LAYOUTS)}")
     stage = _Stages(on_stage)
 
     with stage("resolve"):
         resolved = resolve(model, feature, preprocessor, cache_dir, framework)
     onnx_config = resolved.onnx_config
+    layout = choose_layout(resolved, layout)
     opset = opset if opset is not None else default_opset(onnx_config, engine)
     atol = atol if atol is not None else onnx_config.atol_for_validation
 
@@ -114,16 +159,25 @@ def export_model(
         _remove_empty(created)
         raise InvalidArgumentError(f"output '{output}' is not writable: {error.strerror or error}") from error
     try:
+        graphs = _graphs(resolved, layout)
         with stage("trace"):
-            exported = export_onnx(
-                resolved.model, onnx_config, opset, staging / ONNX_FILE, engine=engine, preprocessor=resolved.preprocessor
-            )
+            exports = [
+                export_onnx(module, config, opset, staging / name, engine=engine, preprocessor=resolved.preprocessor)
+                for name, module, config in graphs
+            ]
         with stage("validate"):
-            report = validate_onnx(
-                onnx_config, resolved.preprocessor, resolved.model, exported.path, exported.output_names, atol
-            )
+            report = ValidationReport(atol=atol)
+            for (_, module, config), exported in zip(graphs, exports):
+                graph_report = validate_onnx(
+                    config, resolved.preprocessor, module, exported.path, exported.output_names, atol
+                )
+                report.runs.extend(graph_report.runs)
+            if layout == "generation" and report.passed:
+                report.runs.extend(validate_generation_layout(onnx_config, resolved.model, staging, atol))
         if not report.passed:
             raise ValidationError(report.error, report)
+        if len(exports) > 1:
+            store_shared_weights([exported.path for exported in exports])
         with stage("write"):
             resolved.model.config.save_pretrained(staging)
             generation_config = getattr(resolved.model, "generation_config", None)
@@ -131,7 +185,7 @@ def export_model(
                 generation_config.save_pretrained(staging)
             if resolved.preprocessor is not None:
                 resolved.preprocessor.save_pretrained(str(staging))
-            manifest = _manifest(resolved, exported, report, atol)
+            manifest = _manifest(resolved, exports, [config for _, _, config in graphs], report, layout)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             files = sorted(path.name for path in staging.iterdir())
             _commit(staging, output)
@@ -144,6 +198,7 @@ def export_model(
     return ExportResult(
         output_dir=output,
         files=files,
+        layout=layout,
         model_type=resolved.model_type,
         feature=resolved.feature,
         opset=opset,
@@ -199,10 +254,22 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _manifest(resolved, exported, report: ValidationReport, atol: float) -> dict:
-    onnx_config = resolved.onnx_config
+def _manifest(resolved, exports, configs, report: ValidationReport, layout: str) -> dict:
     from .architectures import find_spec
 
+    def axes(mapping, names):
+        return {name: {str(k): v for k, v in mapping[name].items()} for name in names}
+
+    graphs = {
+        exported.path.name: {
+            "inputs": axes(config.inputs, exported.input_names),
+            "outputs": axes(config.outputs, exported.output_names),
+            "pruned_inputs": exported.pruned_inputs,
+            "traced_shapes": exported.traced_shapes,
+        }
+        for exported, config in zip(exports, configs)
+    }
+    folder = exports[0].path.parent
     return {
         "format": "onnx",
         "manifest_version": 1,
@@ -210,14 +277,12 @@ def _manifest(resolved, exported, report: ValidationReport, atol: float) -> dict
         "model_type": resolved.model_type,
         "model_class": type(resolved.model).__name__,
         "feature": resolved.feature,
+        "layout": layout,
         "verified_architecture": find_spec(resolved.model_type) is not None,
-        "engine": exported.engine,
-        "opset": exported.opset,
-        "files": sorted(path.name for path in exported.path.parent.glob(ONNX_FILE + "*")),
-        "inputs": {name: {str(k): v for k, v in onnx_config.inputs[name].items()} for name in exported.input_names},
-        "outputs": {name: {str(k): v for k, v in onnx_config.outputs[name].items()} for name in exported.output_names},
-        "pruned_inputs": exported.pruned_inputs,
-        "traced_shapes": exported.traced_shapes,
+        "engine": exports[0].engine,
+        "opset": exports[0].opset,
+        "files": sorted(path.name for path in folder.iterdir() if ".onnx" in path.name),
+        "graphs": graphs,
         "validation": report.to_dict(),
         "versions": _versions(),
     }

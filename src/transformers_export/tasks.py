@@ -35,6 +35,12 @@ TASKS: dict[str, Task] = {
         Task("masked-lm", "AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING_NAMES", (("logits", _BATCH_SEQ),)),
         Task("causal-lm", "AutoModelForCausalLM", "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES", (("logits", _BATCH_SEQ),)),
         Task(
+            "seq2seq-lm",
+            "AutoModelForSeq2SeqLM",
+            "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",
+            (("logits", ((0, "batch"), (1, "decoder_sequence"))),),
+        ),
+        Task(
             "sequence-classification",
             "AutoModelForSequenceClassification",
             "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",

@@ -43,6 +43,10 @@ class ArchitectureSpec:
     def has_past(self) -> bool:
         return any(feature.endswith(WITH_PAST_SUFFIX) for feature in self.tasks)
 
+    @property
+    def is_seq2seq(self) -> bool:
+        return any(task_of(feature) == "seq2seq-lm" for feature in self.tasks)
+
     def transformers_supports(self, feature: str) -> bool:
         return transformers_model_class_name(TASKS[task_of(feature)], self.model_type) is not None
 
@@ -82,7 +86,7 @@ def register(*specs: ArchitectureSpec) -> None:
 
 def _load_families() -> None:
     if not _REGISTRY:
-        from . import decoders, encoders  # noqa: F401  (they register on import)
+        from . import decoders, encoders, seq2seq  # noqa: F401  (they register on import)
 
 
 def all_specs() -> list[ArchitectureSpec]:

@@ -189,6 +189,50 @@ def consolidate_external_data(path: Path) -> None:
     onnx.save(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=single, size_threshold=1024)
 
 
+SHARED_WEIGHTS = "model.onnx.data"
+_PAGE, _SMALL_ALIGNMENT = 4096, 64  # page-aligned large tensors can be memory-mapped
+_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data")
+
+
+def store_shared_weights(paths: list[Path], data_name: str = SHARED_WEIGHTS) -> None:
+    """Store the weights of several graphs in one external file, each distinct tensor once.
+
+    Encoder and decoder graphs of one model share tensors (embeddings above all); saved separately they would be
+    on disk twice. Graphs reference the file by offset, which ONNX Runtime and onnx.load both understand.
+    """
+    import hashlib
+
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    folder = paths[0].parent
+    protos = [onnx.load(str(path)) for path in paths]
+    stored: dict[tuple, tuple[int, int]] = {}
+    with open(folder / data_name, "wb") as data:
+        for proto in protos:
+            for tensor in proto.graph.initializer:
+                raw = onnx.numpy_helper.to_array(tensor).tobytes()
+                if len(raw) < 1024:
+                    continue
+                key = (hashlib.sha256(raw).digest(), tensor.data_type, tuple(tensor.dims))
+                if key not in stored:
+                    alignment = _PAGE if len(raw) >= 1 << 20 else _SMALL_ALIGNMENT
+                    data.write(b"\0" * (-data.tell() % alignment))
+                    stored[key] = (data.tell(), len(raw))
+                    data.write(raw)
+                for field in _DATA_FIELDS:
+                    tensor.ClearField(field)
+                del tensor.external_data[:]
+                offset, length = stored[key]
+                tensor.raw_data = raw  # set_external_data insists on raw_data being there
+                set_external_data(tensor, location=data_name, offset=offset, length=length)
+                tensor.data_location = onnx.TensorProto.EXTERNAL
+                tensor.ClearField("raw_data")
+    for proto, path in zip(protos, paths):
+        Path(f"{path}.data").unlink(missing_ok=True)
+        onnx.save(proto, str(path))
+
+
 def _name_output_axes(path: Path, outputs: Mapping[str, Mapping[int, str]]) -> set[str]:
     """Give the graph's symbolic output dims our axis names (dynamo names them after its own symbols).
 

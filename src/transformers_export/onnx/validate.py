@@ -46,6 +46,7 @@ class ShapeRun:
     onnx_names: list[str]
     outputs: list[OutputCheck] = field(default_factory=list)
     runtime_error: str | None = None
+    graph: str = ""  # the file, when an export has several
 
     @property
     def names_ok(self) -> bool:
@@ -62,6 +63,8 @@ class ValidationReport:
         """The first failure as one sentence, or None when everything matched."""
         for run in self.runs:
             where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
+            if run.graph and run.graph != "model.onnx":
+                where = f"{where} of {run.graph}"
             if run.runtime_error:
                 return (
                     f"ONNX Runtime failed on inputs {where}: {run.runtime_error} "
@@ -92,7 +95,8 @@ class ValidationReport:
         lines = []
         for run in self.runs:
             where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
-            lines.append(f"Validating ONNX model... (inputs {where})")
+            graph = f" {run.graph}" if run.graph and run.graph != "model.onnx" else ""
+            lines.append(f"Validating ONNX model{graph}... (inputs {where})")
             names = set(run.onnx_names)
             if run.runtime_error:
                 lines.append(f"\t-[x] ONNX Runtime failed: {run.runtime_error}")
@@ -119,6 +123,7 @@ class ValidationReport:
             "error": self.error,
             "runs": [
                 {
+                    "graph": run.graph,
                     "sizes": run.sizes,
                     "outputs": {
                         check.name: {"shape": check.onnx_shape, "max_abs_diff": check.max_abs_diff}
@@ -180,6 +185,7 @@ def validate_onnx(
             seq_length=run_sizes.get("sequence", -1),
             num_choices=run_sizes.get("num_choices", -1),
             past_length=run_sizes.get("past_sequence", -1),
+            decoder_length=run_sizes.get("decoder_sequence", -1),
         )
         with torch.no_grad(), onnx_config.patched(reference_model):
             model_output = reference_model(**onnx_config.model_inputs(inputs, reference_model), return_dict=True)
@@ -191,7 +197,7 @@ def validate_onnx(
             for axis, size in run_sizes.items()
             if any(axis in axes.values() for axes in onnx_config.inputs.values())
         }
-        run = ShapeRun(shown, list(reference), list(onnx_named_outputs))
+        run = ShapeRun(shown, list(reference), list(onnx_named_outputs), graph=Path(onnx_path).name)
         report.runs.append(run)
         if not run.names_ok:
             break
@@ -246,6 +252,65 @@ def _decode_runs(onnx_config, model, onnx_path: Path, output_names: list[str], a
         step_ids = next_tokens[:, None]
         mask = np.concatenate([mask, np.ones((DECODE_BATCH, 1), dtype=mask.dtype)], axis=1)
         past_onnx, past_torch = decoder.next_past(actual), decoder.next_past(reference)
+    return runs
+
+
+def validate_generation_layout(onnx_config, model, folder: Path, atol: float) -> list[ShapeRun]:
+    """Encoder once, then decoder steps feeding `present.*.decoder.*` back, against the PyTorch model's own cache.
+
+    Batch 3 with a right-padded source, decoder starting from the start token with an empty past.
+    """
+    import torch
+    from transformers import DynamicCache, EncoderDecoderCache
+
+    from ..kv_cache import cache_argument, model_cache, pairs_from_cache
+    from ..runtime.encoder_decoder import OnnxEncoderDecoder
+    from ..seq2seq import decoder_start_token_id
+
+    runtime = OnnxEncoderDecoder(folder)
+    config = model.config
+    rng = np.random.default_rng(0)
+    source = rng.integers(3, getattr(config, "vocab_size", 4), (DECODE_BATCH, DECODE_PROMPT + 1))
+    mask = np.ones_like(source)
+    mask[0, -2:] = 0
+    source[mask == 0] = getattr(config, "pad_token_id", None) or 0
+    main = runtime.main_output
+    with torch.no_grad(), onnx_config.patched(model):
+        encoder_outputs = model.get_encoder()(input_ids=torch.from_numpy(source), attention_mask=torch.from_numpy(mask), return_dict=True)
+    cross = runtime.encode(source, mask)
+    past = runtime.empty_past(DECODE_BATCH)
+    cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+    step_ids = np.full((DECODE_BATCH, 1), decoder_start_token_id(model), dtype=np.int64)
+    runs = []
+    for step in range(DECODE_STEPS + 1):
+        sizes = {"step": step, "batch": DECODE_BATCH, "encoder_sequence": source.shape[1], "past_decoder_sequence": step}
+        try:
+            actual = runtime.run(runtime.feed(step_ids, mask, cross, past))
+        except Exception as error:  # onnxruntime's own exception types
+            runs.append(ShapeRun(sizes, [], [], runtime_error=_runtime_message(error), graph="decoder_model.onnx"))
+            break
+        with torch.no_grad(), onnx_config.patched(model):
+            output = model(
+                encoder_outputs=encoder_outputs,
+                attention_mask=torch.from_numpy(mask),
+                decoder_input_ids=torch.from_numpy(step_ids),
+                use_cache=True,
+                return_dict=True,
+                **{cache_argument(model): cache},
+            )
+        reference = {main: output[main].numpy()}
+        for i, (key, value) in enumerate(pairs_from_cache(model_cache(output).self_attention_cache)):
+            reference[f"present.{i}.decoder.key"], reference[f"present.{i}.decoder.value"] = key.numpy(), value.numpy()
+        run = ShapeRun(sizes, list(reference), list(actual), graph="encoder + decoder")
+        run.outputs = [_compare(name, reference[name], actual[name], atol) for name in actual]
+        runs.append(run)
+        if not all(check.shape_ok and check.values_ok for check in run.outputs):
+            break
+        if main == "logits":
+            step_ids = reference[main][:, -1].argmax(-1)[:, None]
+        else:
+            step_ids = rng.integers(3, getattr(config, "vocab_size", 4), (DECODE_BATCH, 1))
+        past = runtime.next_past(actual)
     return runs
 
 

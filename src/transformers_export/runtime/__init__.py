@@ -1,6 +1,14 @@
 """Running exported graphs in ONNX Runtime without PyTorch: step-by-step decoding and greedy generation."""
 
 from .decoder import OnnxDecoder
-from .generation import OnnxModelForCausalLM, greedy_generate
+from .encoder_decoder import OnnxEncoderDecoder
+from .generation import GenerationSettings, OnnxModelForCausalLM, OnnxModelForSeq2SeqLM, greedy_generate
 
-__all__ = ["OnnxDecoder", "OnnxModelForCausalLM", "greedy_generate"]
+__all__ = [
+    "GenerationSettings",
+    "OnnxDecoder",
+    "OnnxEncoderDecoder",
+    "OnnxModelForCausalLM",
+    "OnnxModelForSeq2SeqLM",
+    "greedy_generate",
+]

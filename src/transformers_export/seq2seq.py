@@ -1,0 +1,236 @@
+"""The generation layout of encoder-decoder models: `encoder_model.onnx` + `decoder_model.onnx`.
+
+- The encoder graph runs once per input: `input_ids`, `attention_mask` -> `last_hidden_state` and the decoder's
+  cross-attention cache `present.{i}.encoder.key|value`, computed once here instead of at every decoding step.
+- The decoder graph runs every step: `decoder_input_ids`, `encoder_attention_mask`, the self-attention cache
+  `past_key_values.{i}.decoder.*` (empty, length 0, at the first step) and the cross-attention cache
+  `past_key_values.{i}.encoder.*` -> `logits` (or `last_hidden_state`) and `present.{i}.decoder.*`.
+No graph has an If node, and the first step needs nothing special.
+
+Each graph is a small `torch.nn.Module` over the loaded model plus an export config, so `export_onnx` and
+`validate_onnx` handle them like any other model.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+
+from .config import OnnxConfig
+from .kv_cache import cache_argument, cache_from_pairs, model_cache, pairs_from_cache
+
+ENCODER_FILE, DECODER_FILE = "encoder_model.onnx", "decoder_model.onnx"
+
+
+def decoder_start_token_id(model) -> int:
+    generation = getattr(model, "generation_config", None)
+    for source in (generation, model.config):
+        for name in ("decoder_start_token_id", "bos_token_id"):
+            value = getattr(source, name, None)
+            if value is not None:
+                return value
+    return 0
+
+
+def _cross_attention_pairs(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return pairs_from_cache(cache.cross_attention_cache)
+
+
+def _self_attention_pairs(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return pairs_from_cache(cache.self_attention_cache)
+
+
+def _empty_encoder_decoder_cache():
+    from transformers import DynamicCache, EncoderDecoderCache
+
+    return EncoderDecoderCache(DynamicCache(), DynamicCache())
+
+
+class EncoderGraph(torch.nn.Module):
+    """Encoder states and the cross-attention cache every decoder layer derives from them."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.start_token = decoder_start_token_id(model)
+        self.eval()
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def forward(self, input_ids, attention_mask, return_dict=True):
+        hidden = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)[0]
+        decoder = self.model.get_decoder()
+        # One decoder step fills the cross-attention cache; everything else it computes is dead code in the graph.
+        start = torch.full_like(input_ids[:, :1], self.start_token)
+        output = decoder(
+            input_ids=start,
+            encoder_hidden_states=hidden,
+            encoder_attention_mask=attention_mask,
+            use_cache=True,
+            return_dict=True,
+            **{cache_argument(decoder): _empty_encoder_decoder_cache()},
+        )
+        named = {"last_hidden_state": hidden}
+        for i, (key, value) in enumerate(_cross_attention_pairs(model_cache(output))):
+            named[f"present.{i}.encoder.key"] = key
+            named[f"present.{i}.encoder.value"] = value
+        return named
+
+
+class DecoderGraph(torch.nn.Module):
+    """One decoding step over both caches; returns the main output and the grown self-attention cache."""
+
+    def __init__(self, model, main_output: str):
+        super().__init__()
+        self.model = model
+        self.main_output = main_output
+        self.eval()
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def forward(self, decoder_input_ids, encoder_attention_mask, return_dict=True, **past):
+        from transformers import EncoderDecoderCache
+        from transformers.modeling_outputs import BaseModelOutput
+
+        layers = sum(1 for name in past if name.endswith(".decoder.key"))
+        self_pairs = [(past[f"past_key_values.{i}.decoder.key"], past[f"past_key_values.{i}.decoder.value"]) for i in range(layers)]
+        cross_pairs = [(past[f"past_key_values.{i}.encoder.key"], past[f"past_key_values.{i}.encoder.value"]) for i in range(layers)]
+        cache = EncoderDecoderCache(cache_from_pairs(self_pairs), cache_from_pairs(cross_pairs))
+        # The decoder reads encoder states only through the cross-attention cache, which is filled; these zeros
+        # give the encoder length and batch to code that asks for them and are otherwise unused.
+        batch, encoder_length = encoder_attention_mask.shape
+        hidden = torch.zeros(batch, encoder_length, self.model.config.d_model, dtype=cross_pairs[0][0].dtype)
+        output = self.model(
+            decoder_input_ids=decoder_input_ids,
+            attention_mask=encoder_attention_mask,
+            encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
+            use_cache=True,
+            return_dict=True,
+            **{cache_argument(self.model): cache},
+        )
+        named = {self.main_output: output[self.main_output]}
+        for i, (key, value) in enumerate(_self_attention_pairs(model_cache(output))):
+            named[f"present.{i}.decoder.key"] = key
+            named[f"present.{i}.decoder.value"] = value
+        return named
+
+
+class _GraphConfig(OnnxConfig):
+    """Export config of one graph of the layout; sizes of the caches are read from a forward pass (`bind_model`)."""
+
+    def __init__(self, parent: OnnxConfig):
+        super().__init__(parent._config, task="default")
+        self.parent = parent
+        self.layers: list[tuple[tuple[int, int], tuple[int, int]]] = []  # per layer: (self (heads, dim), cross ...)
+
+    @property
+    def values_override(self):
+        return {**(self.parent.values_override or {}), "use_cache": True}
+
+    @property
+    def atol_for_validation(self) -> float:
+        return self.parent.atol_for_validation
+
+    @property
+    def default_onnx_opset(self) -> int:
+        return self.parent.default_onnx_opset
+
+    @property
+    def min_onnx_opset(self) -> int:
+        return self.parent.min_onnx_opset
+
+    def bind_model(self, graph) -> None:
+        if self.layers:
+            return
+        model = graph.model
+        inputs = {"input_ids": torch.zeros(1, 3, dtype=torch.int64), "attention_mask": torch.ones(1, 3, dtype=torch.int64)}
+        with torch.no_grad(), self.parent.patched(model):
+            output = model(
+                **inputs,
+                decoder_input_ids=torch.full((1, 1), decoder_start_token_id(model)),
+                use_cache=True,
+                return_dict=True,
+                **{cache_argument(model): _empty_encoder_decoder_cache()},
+            )
+        cache = model_cache(output)
+        self.layers = [
+            ((sk.shape[1], sk.shape[3]), (ck.shape[1], ck.shape[3]))
+            for (sk, _), (ck, _) in zip(_self_attention_pairs(cache), _cross_attention_pairs(cache))
+        ]
+
+    def _past_tensors(self, sizes, prefix: str) -> dict:
+        generator = torch.Generator().manual_seed(2)
+        tensors = {}
+        for i, (self_shape, cross_shape) in enumerate(self.layers):
+            for kind, (heads, dim), length in (
+                ("decoder", self_shape, sizes["past_sequence"]),
+                ("encoder", cross_shape, sizes["encoder_sequence"]),
+            ):
+                for part in ("key", "value"):
+                    tensors[f"{prefix}.{i}.{kind}.{part}"] = torch.randn(sizes["batch"], heads, length, dim, generator=generator)
+        return tensors
+
+
+class EncoderGraphConfig(_GraphConfig):
+    @property
+    def inputs(self):
+        axes = {0: "batch", 1: "encoder_sequence"}
+        return OrderedDict([("input_ids", dict(axes)), ("attention_mask", dict(axes))])
+
+    @property
+    def outputs(self):
+        outputs = OrderedDict([("last_hidden_state", {0: "batch", 1: "encoder_sequence"})])
+        for i in range(len(self.layers)):
+            for part in ("key", "value"):
+                outputs[f"present.{i}.encoder.{part}"] = {0: "batch", 2: "encoder_sequence"}
+        return outputs
+
+
+class DecoderGraphConfig(_GraphConfig):
+    def __init__(self, parent: OnnxConfig, main_output: str):
+        super().__init__(parent)
+        self.main_output = main_output
+
+    @property
+    def inputs(self):
+        inputs = OrderedDict(
+            [
+                ("decoder_input_ids", {0: "batch", 1: "decoder_sequence"}),
+                ("encoder_attention_mask", {0: "batch", 1: "encoder_sequence"}),
+            ]
+        )
+        for i in range(len(self.layers)):
+            for kind, axis in (("decoder", "past_decoder_sequence"), ("encoder", "encoder_sequence")):
+                for part in ("key", "value"):
+                    inputs[f"past_key_values.{i}.{kind}.{part}"] = {0: "batch", 2: axis}
+        return inputs
+
+    @property
+    def outputs(self):
+        outputs = OrderedDict([(self.main_output, {0: "batch", 1: "decoder_sequence"})])
+        for i in range(len(self.layers)):
+            for part in ("key", "value"):
+                outputs[f"present.{i}.decoder.{part}"] = {0: "batch", 2: "past_decoder_sequence + decoder_sequence"}
+        return outputs
+
+    def _generated_inputs(self):
+        return {name: axes for name, axes in self.inputs.items() if not name.startswith("past_key_values.")}
+
+    def _extra_dummy_inputs(self, sizes):
+        return self._past_tensors(sizes, "past_key_values")
+
+
+def generation_graphs(model, parent_config: OnnxConfig) -> list[tuple[str, torch.nn.Module, OnnxConfig]]:
+    """(file name, module, export config) of each graph of the layout, in the order they run."""
+    main_output = "logits" if "logits" in parent_config.outputs else "last_hidden_state"
+    encoder = EncoderGraph(model)
+    decoder = DecoderGraph(model, main_output)
+    encoder_config, decoder_config = EncoderGraphConfig(parent_config), DecoderGraphConfig(parent_config, main_output)
+    encoder_config.bind_model(encoder)
+    decoder_config.layers = encoder_config.layers
+    return [(ENCODER_FILE, encoder, encoder_config), (DECODER_FILE, decoder, decoder_config)]
