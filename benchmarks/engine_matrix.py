@@ -32,6 +32,7 @@ def main() -> None:
     engines = ("trace", "dynamo")
     passed = {engine: 0 for engine in engines}
     seconds = {engine: [] for engine in engines}
+    marks = {}
     failures = []
     with tempfile.TemporaryDirectory() as work:
         for model_type, feature in pairs:
@@ -47,7 +48,9 @@ def main() -> None:
                     failures.append(f"{engine} {model_type} {feature}: {str(error)[:160]}")
                 passed[engine] += ok
                 seconds[engine].append(took)
-            print(f"{model_type:16s} {feature:24s} " + "  ".join(f"{e}={seconds[e][-1]:.2f}s" for e in engines), flush=True)
+                marks[engine] = "✓" if ok else "✗"
+            row = "  ".join(f"{e}={seconds[e][-1]:.2f}s {marks[e]}" for e in engines)
+            print(f"{model_type:16s} {feature:24s} {row}", flush=True)
     print("\n| engine | validated pairs | median trace+write s | total trace+write s |\n|---|---|---|---|")
     for engine in engines:
         print(
