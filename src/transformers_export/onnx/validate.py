@@ -209,16 +209,16 @@ def validate_onnx(
         for name in onnx_named_outputs:
             run.outputs.append(_compare(name, reference[name].numpy(), actual[name], atol))
     if getattr(onnx_config, "use_past", False) and report.passed:
-        report.runs.extend(_decode_runs(onnx_config, reference_model, onnx_path, list(onnx_named_outputs), atol))
+        report.runs.extend(_decode_runs(onnx_config, reference_model, session, list(onnx_named_outputs), atol))
     return report
 
 
-def _decode_runs(onnx_config, model, onnx_path: Path, output_names: list[str], atol: float) -> list[ShapeRun]:
+def _decode_runs(onnx_config, model, session, output_names: list[str], atol: float) -> list[ShapeRun]:
     import torch
 
     from ..runtime.decoder import OnnxDecoder
 
-    decoder = OnnxDecoder(onnx_path)
+    decoder = OnnxDecoder(None, session=session)
     config = model.config
     pad = getattr(config, "pad_token_id", None) or 0
     rng = np.random.default_rng(0)

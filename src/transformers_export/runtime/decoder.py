@@ -22,10 +22,11 @@ def position_ids_from_mask(attention_mask: np.ndarray, length: int) -> np.ndarra
 
 
 class OnnxDecoder:
-    def __init__(self, path: str | Path, session_options=None, providers=("CPUExecutionProvider",)):
+    def __init__(self, path: str | Path, session_options=None, providers=("CPUExecutionProvider",), session=None):
+        """Open `path`, or wrap an already open `session` of it."""
         import onnxruntime
 
-        self.session = onnxruntime.InferenceSession(str(path), session_options, providers=list(providers))
+        self.session = session or onnxruntime.InferenceSession(str(path), session_options, providers=list(providers))
         inputs = {graph_input.name: graph_input for graph_input in self.session.get_inputs()}
         self.input_names = list(inputs)
         self.output_names = [graph_output.name for graph_output in self.session.get_outputs()]
