@@ -13,7 +13,7 @@ from .errors import ExportError, ValidationError
 
 STAGE_LABELS = {
     "resolve": "loaded model and preprocessor",
-    "trace": "traced and wrote the ONNX graph",
+    "trace": "traced and wrote the model",
     "validate": "validated against PyTorch",
     "write": "wrote config, preprocessor and export.json",
 }
@@ -40,10 +40,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preprocessor", choices=PREPROCESSOR_KINDS, default="auto", help="Which preprocessor to use.")
     parser.add_argument("--cache_dir", "--cache-dir", default=None, help="Path to a folder for cached downloads.")
     parser.add_argument(
+        "--format",
+        choices=("onnx", "torchscript", "exported-program"),
+        default="onnx",
+        help="onnx (model.onnx), torchscript (model.pt, torch.jit.trace) or exported-program (model.pt2, torch.export).",
+    )
+    parser.add_argument(
         "--engine",
         choices=ENGINES,
-        default=DEFAULT_ENGINE,
-        help=f"torch.onnx exporter: 'trace' (TorchScript-based, fast) or 'dynamo' (torch.export-based). Default: {DEFAULT_ENGINE}.",
+        default=None,
+        help=f"ONNX only. torch.onnx exporter: 'trace' (TorchScript-based, fast) or 'dynamo' (torch.export-based). Default: {DEFAULT_ENGINE}.",
+    )
+    parser.add_argument(
+        "--tracer",
+        default=None,
+        help="TorchScript only. module:function used instead of torch.jit.trace, e.g. torch_neuronx:trace for AWS Neuron.",
+    )
+    parser.add_argument(
+        "--untie-weights",
+        action="store_true",
+        help="TorchScript only. Clone tied output embeddings (the seed's torchscript=True); the result must not be trained.",
+    )
+    parser.add_argument("--batch-size", type=int, default=None, help="Batch size of the dummy input the model is traced with (default 2).")
+    parser.add_argument(
+        "--sequence-length", type=int, default=None, help="Sequence length of the dummy input the model is traced with (default 8)."
     )
     parser.add_argument(
         "--layout",
@@ -92,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             framework=args.framework,
             engine=args.engine,
             layout=args.layout,
+            format=args.format,
+            tracer=args.tracer,
+            untie_weights=args.untie_weights,
+            batch_size=args.batch_size,
+            sequence_length=args.sequence_length,
             on_stage=_print_stage,
         )
     except ValidationError as error:
@@ -107,6 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(error, args.verbose, 1, prefix=f"unexpected {type(error).__name__}: ")
 
     print("\n".join(result.validation.lines()))
+    specialized = result.validation.specialized_to
+    if specialized:
+        shape = ", ".join(f"{axis}={size}" for axis, size in specialized.items())
+        print(
+            f"Note: this trace only runs at the shape it was traced at ({shape}): pad inputs to exactly that shape, or "
+            "re-export with --batch-size/--sequence-length set to the size you will pad to."
+        )
     print(f"All good, model saved at: {result.model_path}")
     return 0
 

@@ -20,7 +20,8 @@ from typing import Callable, Iterator
 from .errors import InvalidArgumentError, ValidationError
 from .onnx.convert import DEFAULT_ENGINE, default_opset, export_onnx
 from .onnx.convert import store_shared_weights
-from .onnx.validate import ValidationReport, validate_generation_layout, validate_onnx
+from .onnx.validate import validate_generation_layout, validate_onnx
+from .validation import ValidationReport
 from .resolve import resolve
 
 logger = logging.getLogger(__name__)
@@ -61,12 +62,57 @@ def choose_layout(resolved, requested: str | None) -> str:
     return "monolith"
 
 
-def _graphs(resolved, layout: str) -> list:
+FORMATS = ("onnx", "torchscript", "exported-program")
+_SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
+
+
+def _check_format_options(format: str, opset, engine, tracer, untie_weights: bool) -> None:
+    if format not in FORMATS:
+        raise InvalidArgumentError(f"unknown format '{format}'; choose one of {', '.join(FORMATS)}")
+    if format != "onnx":
+        for flag, value in (("--opset", opset), ("--engine", engine)):
+            if value is not None:
+                raise InvalidArgumentError(f"{flag} applies to --format onnx only, not to --format {format}")
+    if format != "torchscript":
+        for flag, value in (("--tracer", tracer), ("--untie-weights", untie_weights)):
+            if value:
+                raise InvalidArgumentError(f"{flag} applies to --format torchscript only, not to --format {format}")
+
+
+def _trace_sizes(batch_size: int | None, sequence_length: int | None) -> dict[str, int]:
+    sizes = {}
+    for flag, axis, value in (("--batch-size", "batch", batch_size), ("--sequence-length", "sequence", sequence_length)):
+        if value is not None:
+            if value < 1:
+                raise InvalidArgumentError(f"{flag} must be at least 1, got {value}")
+            sizes[axis] = value
+    return sizes
+
+
+def _graphs(resolved, layout: str, format: str) -> list:
     if layout == "generation":
         from .seq2seq import generation_graphs
 
-        return generation_graphs(resolved.model, resolved.onnx_config)
-    return [(ONNX_FILE, resolved.model, resolved.onnx_config)]
+        graphs = generation_graphs(resolved.model, resolved.onnx_config)
+    else:
+        graphs = [(ONNX_FILE, resolved.model, resolved.onnx_config)]
+    return [(Path(name).with_suffix(_SUFFIXES[format]).name, module, config) for name, module, config in graphs]
+
+
+def _export_graph(format, module, config, path, opset, engine, preprocessor, tracer, trace_sizes):
+    if format == "onnx":
+        return export_onnx(module, config, opset, path, engine=engine, preprocessor=preprocessor, trace_sizes=trace_sizes)
+    from .torchscript import export_torch, load_tracer
+
+    return export_torch(module, config, path, format, tracer=load_tracer(tracer), trace_sizes=trace_sizes)
+
+
+def _validate_graph(format, config, preprocessor, module, exported, atol) -> ValidationReport:
+    if format == "onnx":
+        return validate_onnx(config, preprocessor, module, exported.path, exported.output_names, atol)
+    from .torchscript import validate_torch
+
+    return validate_torch(config, module, exported, atol)
 
 
 @dataclass
@@ -74,6 +120,8 @@ class ExportResult:
     output_dir: Path
     files: list[str]
     layout: str
+    format: str
+    graph_files: list[str]
     model_type: str
     feature: str
     opset: int
@@ -85,8 +133,8 @@ class ExportResult:
 
     @property
     def model_path(self) -> Path:
-        """The graph to load; for the generation layout, the folder (its graphs run together)."""
-        return self.output_dir / ONNX_FILE if self.layout == "monolith" else self.output_dir
+        """The file to load; for the generation layout, the folder (its graphs run together)."""
+        return self.output_dir / self.graph_files[0] if len(self.graph_files) == 1 else self.output_dir
 
 
 class _Stages:
@@ -131,8 +179,13 @@ def export_model(
     preprocessor: str = "auto",
     cache_dir: str | None = None,
     framework: str | None = None,
-    engine: str = DEFAULT_ENGINE,
+    engine: str | None = None,
     layout: str | None = None,
+    format: str = "onnx",
+    tracer: str | None = None,
+    untie_weights: bool = False,
+    batch_size: int | None = None,
+    sequence_length: int | None = None,
     on_stage: StageCallback | None = None,
 ) -> ExportResult:
     """Export `model` (folder or hub id) for `feature` into the folder `output`, validated; see the CLI for options."""
@@ -141,13 +194,17 @@ def export_model(
     _check_atol(atol)
     if layout not in (None, *LAYOUTS):
         raise InvalidArgumentError(f"unknown layout '{layout}'; choose one of {', '.join(LAYOUTS)}")
+    _check_format_options(format, opset, engine, tracer, untie_weights)
+    trace_sizes = _trace_sizes(batch_size, sequence_length)
+    engine = engine or DEFAULT_ENGINE
     stage = _Stages(on_stage)
 
     with stage("resolve"):
         resolved = resolve(model, feature, preprocessor, cache_dir, framework)
     onnx_config = resolved.onnx_config
     layout = choose_layout(resolved, layout)
-    opset = opset if opset is not None else default_opset(onnx_config, engine)
+    if format == "onnx":
+        opset = opset if opset is not None else default_opset(onnx_config, engine)
     atol = atol if atol is not None else onnx_config.atol_for_validation
 
     created = []
@@ -159,24 +216,29 @@ def export_model(
         _remove_empty(created)
         raise InvalidArgumentError(f"output '{output}' is not writable: {error.strerror or error}") from error
     try:
-        graphs = _graphs(resolved, layout)
+        graphs = _graphs(resolved, layout, format)
+        if untie_weights:
+            from .torchscript import untie_weights as untie
+
+            untie(resolved.model)
         with stage("trace"):
             exports = [
-                export_onnx(module, config, opset, staging / name, engine=engine, preprocessor=resolved.preprocessor)
+                _export_graph(format, module, config, staging / name, opset, engine, resolved.preprocessor, tracer, trace_sizes)
                 for name, module, config in graphs
             ]
         with stage("validate"):
-            report = ValidationReport(atol=atol)
+            report = None
             for (_, module, config), exported in zip(graphs, exports):
-                graph_report = validate_onnx(
-                    config, resolved.preprocessor, module, exported.path, exported.output_names, atol
-                )
-                report.runs.extend(graph_report.runs)
-            if layout == "generation" and report.passed:
+                graph_report = _validate_graph(format, config, resolved.preprocessor, module, exported, atol)
+                if report is None:
+                    report = graph_report
+                else:
+                    report.runs.extend(graph_report.runs)
+            if format == "onnx" and layout == "generation" and report.passed:
                 report.runs.extend(validate_generation_layout(onnx_config, resolved.model, staging, atol))
         if not report.passed:
             raise ValidationError(report.error, report)
-        if len(exports) > 1:
+        if format == "onnx" and len(exports) > 1:
             store_shared_weights([exported.path for exported in exports])
         with stage("write"):
             resolved.model.config.save_pretrained(staging)
@@ -185,7 +247,7 @@ def export_model(
                 generation_config.save_pretrained(staging)
             if resolved.preprocessor is not None:
                 resolved.preprocessor.save_pretrained(str(staging))
-            manifest = _manifest(resolved, exports, [config for _, _, config in graphs], report, layout)
+            manifest = _manifest(resolved, exports, [config for _, _, config in graphs], report, layout, format)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             files = sorted(path.name for path in staging.iterdir())
             _commit(staging, output)
@@ -199,6 +261,8 @@ def export_model(
         output_dir=output,
         files=files,
         layout=layout,
+        format=format,
+        graph_files=[name for name, _, _ in graphs],
         model_type=resolved.model_type,
         feature=resolved.feature,
         opset=opset,
@@ -254,7 +318,7 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _manifest(resolved, exports, configs, report: ValidationReport, layout: str) -> dict:
+def _manifest(resolved, exports, configs, report: ValidationReport, layout: str, format: str) -> dict:
     from .architectures import find_spec
 
     def axes(mapping, names):
@@ -271,7 +335,7 @@ def _manifest(resolved, exports, configs, report: ValidationReport, layout: str)
     }
     folder = exports[0].path.parent
     return {
-        "format": "onnx",
+        "format": format,
         "manifest_version": 1,
         "source": resolved.source,
         "model_type": resolved.model_type,
@@ -281,7 +345,7 @@ def _manifest(resolved, exports, configs, report: ValidationReport, layout: str)
         "verified_architecture": find_spec(resolved.model_type) is not None,
         "engine": exports[0].engine,
         "opset": exports[0].opset,
-        "files": sorted(path.name for path in folder.iterdir() if ".onnx" in path.name),
+        "files": sorted(path.name for path in folder.iterdir() if _SUFFIXES[format] in path.name),
         "graphs": graphs,
         "validation": report.to_dict(),
         "versions": _versions(),

@@ -64,6 +64,7 @@ def export_onnx(
     engine: str = DEFAULT_ENGINE,
     preprocessor=None,
     dummy_inputs: Mapping | None = None,
+    trace_sizes: Mapping[str, int] | None = None,
 ) -> OnnxExport:
     """Write `output` (an .onnx file, plus external data above 2 GB) for `model` as `onnx_config` describes it."""
     import torch
@@ -78,7 +79,11 @@ def export_onnx(
     existing = {path.name for path in output.parent.iterdir()}
     model.eval()
     onnx_config.bind_model(model)
-    inputs = dict(dummy_inputs or onnx_config.generate_dummy_inputs(preprocessor))
+    sizes = trace_sizes or {}
+    inputs = dict(
+        dummy_inputs
+        or onnx_config.generate_dummy_inputs(preprocessor, batch_size=sizes.get("batch", -1), seq_length=sizes.get("sequence", -1))
+    )
     declared_inputs = onnx_config.inputs
     unknown = [name for name in declared_inputs if name not in inputs]
     if unknown:

@@ -1,0 +1,148 @@
+"""Comparison of an exported artifact's outputs with PyTorch's, and the report every format prints.
+
+`ValidationReport` collects one `ShapeRun` per input shape (or decoding step) and never raises; callers decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+RTOL = 1e-5  # numpy.allclose's default, as the seed used it
+
+
+@dataclass
+class OutputCheck:
+    name: str
+    reference_shape: list[int]
+    onnx_shape: list[int]
+    max_abs_diff: float | None
+    atol: float
+    values_ok: bool = False
+
+    @property
+    def shape_ok(self) -> bool:
+        return self.reference_shape == self.onnx_shape
+
+
+@dataclass
+class ShapeRun:
+    sizes: dict[str, int]
+    reference_names: list[str]
+    onnx_names: list[str]
+    outputs: list[OutputCheck] = field(default_factory=list)
+    runtime_error: str | None = None
+    graph: str = ""  # the file, when an export has several
+
+    @property
+    def names_ok(self) -> bool:
+        return set(self.onnx_names) <= set(self.reference_names)
+
+
+@dataclass
+class ValidationReport:
+    atol: float
+    runs: list[ShapeRun] = field(default_factory=list)
+    artifact: str = "ONNX model"  # as the seed's lines name it
+    # TorchScript traces that only run at their traced shape: (batch, sequence) they were traced at, else None
+    specialized_to: dict | None = None
+
+    @property
+    def artifact_name(self) -> str:
+        return self.artifact
+
+    @property
+    def error(self) -> str | None:
+        """The first failure as one sentence, or None when everything matched."""
+        for run in self.runs:
+            where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
+            if run.graph and run.graph != "model.onnx":
+                where = f"{where} of {run.graph}"
+            if run.runtime_error:
+                hint = " (the graph is probably specialised to the traced shapes; try the other --engine)"
+                runtime = "ONNX Runtime" if self.artifact == "ONNX model" else f"the {self.artifact}"
+                return f"{runtime} failed on inputs {where}: {run.runtime_error}{hint if runtime == 'ONNX Runtime' else ''}"
+            if not run.names_ok:
+                missing = sorted(set(run.onnx_names) - set(run.reference_names))
+                return f"output names {missing} of the ONNX model are not outputs of the reference model"
+            for check in run.outputs:
+                if not check.shape_ok:
+                    return (
+                        f"output '{check.name}' has shape {tuple(check.onnx_shape)} in ONNX but "
+                        f"{tuple(check.reference_shape)} in PyTorch (inputs {where})"
+                    )
+                if not check.values_ok:
+                    return (
+                        f"output '{check.name}' differs from PyTorch: max abs diff {check.max_abs_diff:.3g} > atol "
+                        f"{check.atol:g} (inputs {where}); if the difference is acceptable, raise --atol"
+                    )
+        return None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None
+
+    def lines(self) -> list[str]:
+        """The seed's validation log, once per validation shape."""
+        lines = []
+        for run in self.runs:
+            where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
+            graph = f" {run.graph}" if run.graph and run.graph != "model.onnx" else ""
+            lines.append(f"Validating {self.artifact}{graph}... (inputs {where})")
+            names = set(run.onnx_names)
+            if run.runtime_error:
+                lines.append(f"\t-[x] ONNX Runtime failed: {run.runtime_error}")
+                continue
+            if run.names_ok:
+                lines.append(f"\t-[✓] {self.artifact_name} output names match reference model ({names})")
+            else:
+                lines.append(f"\t-[x] {self.artifact_name} output names {names} do not match reference model {set(run.reference_names)}")
+            for check in run.outputs:
+                lines.append(f'\t- Validating {self.artifact_name.replace("model", "Model")} output "{check.name}":')
+                onnx_shape, ref_shape = tuple(check.onnx_shape), tuple(check.reference_shape)
+                if not check.shape_ok:
+                    lines.append(f"\t\t-[x] shape {onnx_shape} doesn't match {ref_shape}")
+                    continue
+                lines.append(f"\t\t-[✓] {onnx_shape} matches {ref_shape}")
+                mark = "✓] all values close" if check.values_ok else "x] values not close enough"
+                lines.append(f"\t\t-[{mark} (atol: {check.atol:g}, max abs diff: {check.max_abs_diff:.3g})")
+        return lines
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "atol": self.atol,
+            "error": self.error,
+            "specialized_to": self.specialized_to,
+            "runs": [
+                {
+                    "graph": run.graph,
+                    "sizes": run.sizes,
+                    "outputs": {
+                        check.name: {"shape": check.onnx_shape, "max_abs_diff": check.max_abs_diff}
+                        for check in run.outputs
+                    },
+                }
+                for run in self.runs
+            ],
+        }
+
+
+def _runtime_message(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    # "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Reshape node. Name:'...' ..."
+    return text[:300]
+
+
+def _compare(name: str, reference: np.ndarray, actual: np.ndarray, atol: float) -> OutputCheck:
+    check = OutputCheck(name, list(reference.shape), list(actual.shape), None, atol)
+    if check.shape_ok:
+        diff = np.abs(reference.astype(np.float64) - actual.astype(np.float64))
+        check.max_abs_diff = float(np.nanmax(diff)) if diff.size else 0.0
+        if np.isnan(diff).any():
+            check.max_abs_diff = float("nan")
+        check.values_ok = bool(np.allclose(reference, actual, atol=atol, rtol=RTOL))
+    return check
+
+

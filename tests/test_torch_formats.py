@@ -1,0 +1,117 @@
+"""TorchScript and torch.export formats over the whole registry, plus the tracer hook, specialisation and errors."""
+
+import json
+
+import pytest
+import torch
+
+from transformers_export import cli, export_model
+from transformers_export.architectures import all_specs
+from transformers_export.exportable import named_outputs
+from transformers_export.resolve import resolve
+from transformers_export.torchscript import load
+
+PAIRS = [(spec.model_type, feature) for spec in all_specs() for feature in spec.features]
+FORMATS = ("torchscript", "exported-program")
+
+
+@pytest.mark.parametrize("format", FORMATS)
+@pytest.mark.parametrize("model_type,feature", PAIRS, ids=[f"{m}-{f}" for m, f in PAIRS])
+def test_torch_format_round_trip(model_type, feature, format, tiny_checkpoint, tmp_path):
+    folder = tiny_checkpoint(model_type, feature)
+    result = export_model(str(folder), tmp_path / "out", feature=feature, format=format)
+    assert result.validation.passed
+    manifest = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert manifest["format"] == format
+    if format == "exported-program":
+        assert result.validation.specialized_to is None, "torch.export programs must run at every shape"
+    # our own check, after a save/load round trip, on a shape neither the trace nor the validator used
+    resolved = resolve(str(folder), feature)
+    sizes = dict(batch_size=4, seq_length=7, num_choices=2, past_length=3, decoder_length=2)
+    if result.validation.specialized_to:
+        sizes = dict(batch_size=2, seq_length=8, num_choices=4, past_length=5, decoder_length=5)
+    graphs = [(name, module, config) for name, module, config in _graphs(resolved, result)]
+    for name, module, config in graphs:
+        config.bind_model(module)
+        inputs = config.generate_dummy_inputs(None, **sizes)
+        loaded = load(tmp_path / "out" / name, format)
+        with torch.no_grad(), config.patched(module):
+            expected = named_outputs(module(**config.model_inputs(inputs, module), return_dict=True), list(config.outputs), config)
+            got = loaded(*(inputs[n] for n in config.inputs))
+        assert len(got) == len(expected)
+        for (output_name, reference), value in zip(expected.items(), got):
+            torch.testing.assert_close(value, reference, atol=config.atol_for_validation * 10, rtol=1e-4, msg=output_name)
+
+
+def _graphs(resolved, result):
+    from transformers_export.pipeline import _graphs as pipeline_graphs
+
+    return pipeline_graphs(resolved, result.layout, result.format)
+
+
+def test_tracer_hook_replaces_torch_jit_trace(tiny_checkpoint, tmp_path, capsys):
+    import recording_tracer
+
+    recording_tracer.CALLS.clear()
+    out = tmp_path / "neuron-style"
+    argv = ["-m", str(tiny_checkpoint("bert")), "--format", "torchscript", "--tracer", "recording_tracer:trace", str(out)]
+    assert cli.main(argv) == 0
+    assert len(recording_tracer.CALLS) == 1 and recording_tracer.CALLS[0] == [(2, 8), (2, 8), (2, 8)]
+    assert (out / "model.pt").is_file()
+
+
+def test_untie_weights_clones_tied_embeddings(tiny_checkpoint, tmp_path):
+    folder = tiny_checkpoint("gpt2", "causal-lm")
+    with pytest.warns(UserWarning, match="do not train this model"):
+        result = export_model(str(folder), tmp_path / "out", feature="causal-lm", format="torchscript", untie_weights=True)
+    assert result.validation.passed
+    loaded = torch.jit.load(str(tmp_path / "out" / "model.pt"))
+    weights = [p for name, p in loaded.named_parameters() if name.endswith(("wte.weight", "lm_head.weight"))]
+    assert len(weights) == 2 and weights[0].data_ptr() != weights[1].data_ptr()
+    torch.testing.assert_close(weights[0], weights[1])
+
+
+def test_specialised_trace_is_kept_and_reported(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    from transformers.models.bert import modeling_bert
+
+    original = modeling_bert.BertModel.forward
+
+    def forward_with_python_int(self, input_ids=None, **kwargs):
+        output = original(self, input_ids=input_ids, **kwargs)
+        # int() freezes the traced sequence length into the graph, as shape-dependent Python code does
+        output.last_hidden_state = output.last_hidden_state[:, : int(input_ids.shape[1])] * 1.0
+        return output
+
+    monkeypatch.setattr(modeling_bert.BertModel, "forward", forward_with_python_int)
+    out = tmp_path / "ts"
+    argv = ["-m", str(tiny_checkpoint("bert")), "--format", "torchscript", "--sequence-length", "6", str(out)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "this trace only runs at the shape it was traced at (batch=2, sequence=6)" in printed
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["validation"]["specialized_to"] == {"batch": 2, "sequence": 6}
+    # torch.export refuses code that fixes a dynamic size, rather than keeping a specialised program
+    from transformers_export import TraceError
+
+    with pytest.raises(TraceError, match="exported-program failed: Constraints violated"):
+        export_model(str(tiny_checkpoint("bert")), tmp_path / "ep", format="exported-program")
+    assert not (tmp_path / "ep").exists()
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--format", "torchscript", "--opset", "17"], "--opset applies to --format onnx only"),
+        (["--format", "exported-program", "--engine", "dynamo"], "--engine applies to --format onnx only"),
+        (["--tracer", "torch.jit:trace"], "--tracer applies to --format torchscript only"),
+        (["--format", "torchscript", "--tracer", "no_such_sdk:trace"], "cannot import 'no_such_sdk'"),
+        (["--format", "torchscript", "--tracer", "torch.jit"], "--tracer takes module:function"),
+        (["--format", "torchscript", "--batch-size", "0"], "--batch-size must be at least 1"),
+    ],
+)
+def test_format_option_errors(extra, message, tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["-m", str(tiny_checkpoint("bert")), *extra, str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and message in err[-1]
+    assert not out.exists()
