@@ -122,3 +122,11 @@ def test_format_option_errors(extra, message, tiny_checkpoint, tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1]
     assert not out.exists()
+
+
+def test_architecture_patches_are_restored(tiny_checkpoint, tmp_path):
+    from transformers.models.bloom.modeling_bloom import BloomGelu
+
+    original = BloomGelu.forward
+    export_model(str(tiny_checkpoint("bloom")), tmp_path / "out", format="torchscript")
+    assert BloomGelu.forward is original

@@ -188,13 +188,16 @@ class OnnxConfig(ABC):
     def generate_dummy_inputs_onnxruntime(self, reference_model_inputs: Mapping[str, Any]) -> Mapping[str, Any]:
         return reference_model_inputs
 
+    def _all_patching_specs(self) -> list[PatchingSpec]:
+        return self._patching_specs
+
     def patch_ops(self) -> None:
-        for spec in self._patching_specs:
+        for spec in self._all_patching_specs():
             op = spec.custom_op if spec.op_wrapper is None else spec.op_wrapper(spec.custom_op)
             setattr(spec.o, spec.name, op)
 
     def restore_ops(self) -> None:
-        for spec in self._patching_specs:
+        for spec in self._all_patching_specs():
             op = spec.orig_op if spec.op_wrapper is None else spec.op_wrapper(spec.orig_op)
             setattr(spec.o, spec.name, op)
 
@@ -425,6 +428,17 @@ class ArchitectureOnnxConfig:
         if use_past and not seq2seq:
             self.fill_with_past_key_values_(inputs, direction="inputs")
         return inputs
+
+    def _all_patching_specs(self) -> list[PatchingSpec]:
+        if not hasattr(self, "_spec_patches"):
+            import importlib
+
+            self._spec_patches = []
+            for target, attribute, replacement in self.spec.patches:
+                module_name, _, class_name = target.partition(":")
+                owner = getattr(importlib.import_module(module_name), class_name)
+                self._spec_patches.append(PatchingSpec(owner, attribute, replacement, orig_op=getattr(owner, attribute)))
+        return [*super()._all_patching_specs(), *self._spec_patches]
 
     @property
     def values_override(self) -> Optional[Mapping[str, Any]]:

@@ -31,6 +31,9 @@ class ArchitectureSpec:
     # Config attributes set before the model is built and while tracing (e.g. to avoid a code path that cannot be
     # traced). With the Python API, load the model with these values: some are read only at construction.
     config_overrides: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    # (module:Class, attribute, replacement) swapped in while tracing and validating, and restored afterwards: for
+    # code a tracer cannot record (e.g. a custom autograd Function where a plain function computes the same).
+    patches: tuple = ()
     # Tasks transformers supports but that cannot be exported, with the reason shown in the support table.
     unsupported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     display_name: str = ""

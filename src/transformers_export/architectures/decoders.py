@@ -17,6 +17,12 @@ WITH_POSITIONS = ("input_ids", "attention_mask", "position_ids")
 WITHOUT_POSITIONS = ("input_ids", "attention_mask")
 
 
+def _bloom_gelu(self, x):
+    from transformers.models.bloom.modeling_bloom import bloom_gelu_forward
+
+    return bloom_gelu_forward(x)
+
+
 def decoder(model_type: str, name: str, inputs=WITH_POSITIONS, **deviations) -> ArchitectureSpec:
     return declare(model_type, name, inputs, DECODER_TASKS, **deviations)
 
@@ -26,7 +32,15 @@ register(
     decoder("gpt_neo", "GPTNeo", display="GPT Neo"),
     decoder("gptj", "GPTJ", display="GPT-J"),
     decoder("codegen", "CodeGen"),
-    decoder("bloom", "Bloom", WITHOUT_POSITIONS, atol=1e-4),
+    # BLOOM's GELU is a custom autograd Function, which torch.jit.trace cannot record; the same tanh formula as a
+    # plain function traces everywhere.
+    decoder(
+        "bloom",
+        "Bloom",
+        WITHOUT_POSITIONS,
+        atol=1e-4,
+        patches=(("transformers.models.bloom.modeling_bloom:BloomGelu", "forward", _bloom_gelu),),
+    ),
     decoder("llama", "Llama"),
     decoder("mistral", "Mistral"),
     decoder("qwen2", "Qwen2"),
