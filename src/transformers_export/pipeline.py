@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import InvalidArgumentError, ValidationError
-from .onnx.convert import DEFAULT_ENGINE, default_opset, export_onnx
-from .onnx.convert import store_shared_weights
+from .onnx.convert import DEFAULT_ENGINE, default_opset, export_onnx, store_shared_weights
 from .onnx.validate import validate_generation_layout, validate_onnx
-from .validation import ValidationReport
 from .resolve import resolve
+from .validation import ValidationReport
 
 logger = logging.getLogger(__name__)
 
