@@ -218,7 +218,7 @@ def test_error_tensorflow_weights(tmp_path, tiny_checkpoint, workdir, capsys):
     ckpt.mkdir()
     (ckpt / "config.json").write_text((tiny_checkpoint("bert") / "config.json").read_text())
     (ckpt / "tf_model.h5").write_bytes(b"\x89HDF")
-    expect_error(["-m", ckpt, workdir / "out"], capsys, 2, "TensorFlow weights", workdir=workdir)
+    expect_error(["-m", ckpt, workdir / "out"], capsys, 2, "is not a readable HDF5 file", workdir=workdir)
 
 
 def test_error_validation_failure_leaves_nothing(tiny_checkpoint, workdir, capsys, monkeypatch):

@@ -95,7 +95,34 @@ def _print_stage(name: str, seconds: float) -> None:
     print(f"[{seconds:6.2f}s] {STAGE_LABELS.get(name, name)}", file=sys.stderr, flush=True)
 
 
+def convert_tf_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="transformers-export convert-tf",
+        description="Write a PyTorch checkpoint (model.safetensors, config, tokenizer) for a TensorFlow checkpoint "
+        "folder (config.json + tf_model.h5), without TensorFlow.",
+    )
+    parser.add_argument("folder", type=Path, help="Folder with config.json and tf_model.h5.")
+    parser.add_argument("output", type=Path, help="Folder to write the PyTorch checkpoint to.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs and tracebacks.")
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        from .pipeline import convert_tf
+
+        convert_tf(args.folder, args.output)
+    except ExportError as error:
+        return _fail(error, args.verbose, error.exit_code)
+    except KeyboardInterrupt:
+        print("error: interrupted; the output folder was left as it was", file=sys.stderr)
+        return 130
+    print(f"All good, PyTorch checkpoint saved at: {args.output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["convert-tf"]:
+        return convert_tf_main(argv[1:])
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:

@@ -273,6 +273,30 @@ def export_model(
     )
 
 
+def convert_tf(folder: str | os.PathLike, output: str | os.PathLike) -> Path:
+    """`transformers-export convert-tf`: a PyTorch checkpoint for a TF one, written atomically like an export."""
+    from .resolve import _local_folder
+    from .tf_checkpoint import convert_tf_checkpoint
+
+    output = Path(output)
+    _check_output(output)
+    folder = _local_folder(str(folder))
+    if folder is None:
+        raise InvalidArgumentError("convert-tf reads a local folder; download the checkpoint first")
+    created = _make_parent(output)
+    committed = False
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.absolute().parent))
+    try:
+        convert_tf_checkpoint(folder, staging)
+        _commit(staging, output)
+        committed = True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not committed:
+            _remove_empty(created)
+    return output
+
+
 def _make_parent(output: Path) -> list[Path]:
     """Create the folders above `output` that are missing; return them, innermost first, to undo on failure."""
     missing = []

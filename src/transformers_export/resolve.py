@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,13 @@ from typing import Any
 from .architectures import check_feature, get_spec
 from .errors import CheckpointError, InvalidArgumentError, PreprocessorError, UnsupportedModelError
 from .tasks import auto_class, canonical_feature, get_task, infer_feature
+from .tf_checkpoint import TF_WEIGHTS, convert_tf_checkpoint, has_only_tf_weights
 
 logger = logging.getLogger(__name__)
 
 PREPROCESSOR_KINDS = ("auto", "tokenizer", "feature_extractor", "image_processor", "processor")
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
 _PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
-_TF_WEIGHTS = "tf_model.h5"
 _PREPROCESSOR_CLASSES = {
     "tokenizer": "AutoTokenizer",
     "feature_extractor": "AutoFeatureExtractor",
@@ -89,18 +90,24 @@ def load_config(model: str, cache_dir: str | None = None):
 
 
 def load_model(model: str, feature: str, cache_dir: str | None = None, framework: str | None = None, config=None):
-    import torch
-
-    folder = _local_folder(model)
-    if framework == "tf" or (folder is not None and _only_tf_weights(folder)):
-        raise CheckpointError(
-            f"'{model}' holds TensorFlow weights (tf_model.h5), which this version cannot load yet; "
-            "convert them to PyTorch with transformers 4.x (from_tf=True) and save_pretrained"
-        )
     if framework not in (None, "pt", "tf"):
         raise InvalidArgumentError(f"--framework must be 'pt' or 'tf', got '{framework}'")
+    folder = _local_folder(model)
     task = get_task(feature)
     model_class = auto_class(task)
+    if framework == "tf" or (folder is not None and has_only_tf_weights(folder)):
+        if folder is None:
+            raise CheckpointError(f"TensorFlow checkpoints are read from local folders; download '{model}' first")
+        with tempfile.TemporaryDirectory(prefix="tf-checkpoint-") as converted:
+            logger.info("reading TensorFlow weights from %s into PyTorch", folder / TF_WEIGHTS)
+            convert_tf_checkpoint(folder, converted)
+            return _from_pretrained(model_class, converted, config, cache_dir, feature)
+    return _from_pretrained(model_class, model, config, cache_dir, feature)
+
+
+def _from_pretrained(model_class, model, config, cache_dir, feature):
+    import torch
+
     try:
         loaded, info = model_class.from_pretrained(
             model, config=config, cache_dir=cache_dir, dtype=torch.float32, output_loading_info=True
@@ -120,12 +127,6 @@ def load_model(model: str, feature: str, cache_dir: str | None = None, framework
             feature,
         )
     return loaded.eval()
-
-
-def _only_tf_weights(folder: Path) -> bool:
-    names = {path.name for path in folder.iterdir()}
-    has_pt = any(name.endswith((".safetensors", ".bin")) or name.endswith(".safetensors.index.json") for name in names)
-    return _TF_WEIGHTS in names and not has_pt
 
 
 def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = None):
