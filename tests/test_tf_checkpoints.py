@@ -13,14 +13,14 @@ from transformers_export import cli, export_model
 from transformers_export.tf_checkpoint import convert_tf_checkpoint
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "tf"
-# fixture -> the feature whose ONNX export reproduces the TF model's outputs (None: not exportable yet)
+# fixture -> the feature whose ONNX export reproduces the TF model's outputs
 FEATURES = {
     "bert": "default",
     "roberta_seqcls": "sequence-classification",
     "gpt2_lmhead": "causal-lm",
     "t5_condgen": "seq2seq-lm",
     "bart_condgen": "seq2seq-lm",
-    "vit_imgcls": None,  # vision models are not registered yet (issue: vision); the weights load and match
+    "vit_imgcls": "image-classification",
 }
 
 
@@ -49,11 +49,6 @@ def test_tf_weights_reproduce_the_tf_outputs(fixture, tmp_path):
 def test_tf_checkpoint_exports_to_onnx_that_matches_tf(fixture, tmp_path):
     name, folder = fixture
     feature = FEATURES[name]
-    if feature is None:
-        # documented limit, asserted so that it cannot pass silently once vision lands: the error must be clear
-        assert cli.main(["-m", str(folder), str(tmp_path / "out")]) == 2
-        assert not (tmp_path / "out").exists()
-        return
     result = export_model(str(folder), tmp_path / "out", feature=feature)
     assert result.validation.passed
     session = onnxruntime.InferenceSession(str(tmp_path / "out" / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -69,7 +64,7 @@ def test_tf_checkpoint_exports_to_onnx_that_matches_tf(fixture, tmp_path):
     got = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
     expected = np.load(folder / "outputs.npz")
     key = "logits" if "logits" in got else "last_hidden_state"
-    assert np.abs(got[key] - expected[key]).max() <= 1e-4
+    assert np.abs(got[key] - expected[key]).max() <= 1e-5
 
 
 def test_convert_tf_command_writes_a_pytorch_checkpoint(tmp_path, capsys):

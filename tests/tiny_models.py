@@ -58,6 +58,14 @@ for _model_type in ("t5", "mt5", "longt5"):
     OVERRIDES[_model_type] = dict(T5_LIKE, decoder_start_token_id=0)
 
 
+VIT_LIKE = dict(image_size=32, patch_size=8, num_channels=3, num_labels=3)
+for _model_type in ("vit", "deit", "beit", "data2vec-vision", "dinov2"):
+    OVERRIDES[_model_type] = VIT_LIKE
+OVERRIDES["convnext"] = dict(hidden_sizes=[8, 16], depths=[1, 1], image_size=32, num_channels=3)
+OVERRIDES["resnet"] = dict(hidden_sizes=[8, 16], depths=[1, 1], embedding_size=8, num_channels=3)
+OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2], window_size=2, image_size=32, patch_size=4)
+
+
 def tiny_config(model_type: str, **extra):
     from transformers import AutoConfig
 
@@ -81,7 +89,15 @@ def save_tiny_model(model_type: str, feature: str, folder: Path) -> Path:
         config.eos_token_id = config.vocab_size - 1
         if getattr(config, "forced_eos_token_id", None) is not None:
             config.forced_eos_token_id = config.vocab_size - 1
-    model = auto_class(get_task(feature)).from_config(config)
+    import transformers
+
+    from transformers_export.tasks import transformers_model_class_name
+
+    class_name = transformers_model_class_name(get_task(feature), config.model_type)
+    if isinstance(class_name, (tuple, list)):  # several heads for one task (DeiT): the first is the plain one
+        model = getattr(transformers, class_name[0])(config)
+    else:
+        model = auto_class(get_task(feature)).from_config(config)
     model.eval()
     model.save_pretrained(folder)
     return folder

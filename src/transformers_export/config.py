@@ -429,6 +429,12 @@ class ArchitectureOnnxConfig:
             self.fill_with_past_key_values_(inputs, direction="inputs")
         return inputs
 
+    @property
+    def outputs(self) -> Mapping[str, Mapping[int, str]]:
+        if self.task in self.spec.output_axes:
+            return OrderedDict((name, dict(axes)) for name, axes in self.spec.output_axes[self.task].items())
+        return super().outputs
+
     def _all_patching_specs(self) -> list[PatchingSpec]:
         if not hasattr(self, "_spec_patches"):
             import importlib

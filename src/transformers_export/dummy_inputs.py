@@ -85,6 +85,26 @@ def _has_token_types(config) -> bool:
 
 
 @dataclass(frozen=True)
+class FromConfig:
+    """A fixed dimension whose size comes from the model config (image size, channels): part of the shape, not an
+    axis the graph keeps dynamic."""
+
+    axis: str
+
+
+def _config_sizes(config) -> dict[str, int]:
+    sizes = {"num_channels": getattr(config, "num_channels", None) or 3}
+    image_size = getattr(config, "image_size", None) or 64
+    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)[:2]
+    sizes.update(height=height, width=width)
+    return sizes
+
+
+def _pixel_values(shape, config, preprocessor, generator):
+    return torch.randn(shape, generator=generator)
+
+
+@dataclass(frozen=True)
 class InputSpec:
     name: str
     shape: Shape
@@ -111,6 +131,7 @@ INPUT_SPECS: dict[str, InputSpec] = {
         InputSpec("decoder_attention_mask", ("batch", "decoder_sequence"), lambda shape, *_: torch.ones(shape, dtype=torch.int64)),
         # Values are set from the attention mask in `_derive_from_mask`, as generate() computes them.
         InputSpec("position_ids", TEXT_SHAPE, lambda shape, *_: torch.zeros(shape, dtype=torch.int64)),
+        InputSpec("pixel_values", ("batch", FromConfig("num_channels"), FromConfig("height"), FromConfig("width")), _pixel_values),
     )
 }
 
@@ -132,6 +153,8 @@ def _concrete_shape(spec: InputSpec, axes: Mapping[int, str], sizes: Mapping[str
         axis = axes.get(i, default_axis)
         if isinstance(axis, int):
             shape.append(axis)
+        elif isinstance(axis, FromConfig):
+            shape.append(sizes[axis.axis])
         elif "+" in axis and all(part.strip() in sizes for part in axis.split("+")):
             shape.append(sum(sizes[part.strip()] for part in axis.split("+")))
         elif axis in sizes:
@@ -151,7 +174,7 @@ def make_dummy_inputs(
     seed: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Tensors for every input in `inputs` (name -> axes), in that order."""
-    sizes = {**DEFAULT_SIZES, **(sizes or {})}
+    sizes = {**DEFAULT_SIZES, **_config_sizes(config), **(sizes or {})}
     generator = torch.Generator().manual_seed(seed)
     tensors = {}
     for name, axes in inputs.items():

@@ -59,6 +59,12 @@ TASKS: dict[str, Task] = {
             (("logits", _BATCH_SEQ),),
         ),
         Task(
+            "image-classification",
+            "AutoModelForImageClassification",
+            "MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES",
+            (("logits", ((0, "batch"),)),),
+        ),
+        Task(
             "question-answering",
             "AutoModelForQuestionAnswering",
             "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES",
@@ -75,6 +81,7 @@ ALIASES = {
     "text-generation": "causal-lm",
     "text2text-generation": "seq2seq-lm",
 }
+# image-classification is the seed's name and the modern one
 
 
 def task_of(feature: str) -> str:

@@ -34,6 +34,8 @@ class ArchitectureSpec:
     # (module:Class, attribute, replacement) swapped in while tracing and validating, and restored afterwards: for
     # code a tracer cannot record (e.g. a custom autograd Function where a plain function computes the same).
     patches: tuple = ()
+    # task -> {output name: axes}, where the family's outputs differ from the task table (e.g. a CNN's hidden state)
+    output_axes: Mapping[str, Mapping[str, Mapping[int, str]]] = field(default_factory=lambda: MappingProxyType({}))
     # Tasks transformers supports but that cannot be exported, with the reason shown in the support table.
     unsupported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     display_name: str = ""
@@ -66,7 +68,7 @@ class ArchitectureSpec:
 def declare(model_type: str, name: str, inputs, tasks, display: str = "", **deviations) -> ArchitectureSpec:
     """A spec from plain values: `name` is the seed's class prefix (`Bert` -> `BertOnnxConfig`), `display` the name
     people use when it differs; mappings among `deviations` are frozen."""
-    for key in ("config_overrides", "unsupported"):
+    for key in ("config_overrides", "unsupported", "output_axes"):
         if key in deviations:
             deviations[key] = MappingProxyType(dict(deviations[key]))
     return ArchitectureSpec(
@@ -89,7 +91,7 @@ def register(*specs: ArchitectureSpec) -> None:
 
 def _load_families() -> None:
     if not _REGISTRY:
-        from . import decoders, encoders, seq2seq  # noqa: F401  (they register on import)
+        from . import decoders, encoders, seq2seq, vision  # noqa: F401  (they register on import)
 
 
 def all_specs() -> list[ArchitectureSpec]:

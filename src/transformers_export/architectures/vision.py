@@ -1,0 +1,25 @@
+"""Image models: `pixel_values` in (dynamic batch; channels and image size fixed from the config)."""
+
+from . import ArchitectureSpec, declare, register
+
+VISION_TASKS = ("default", "image-classification")
+PIXELS = ("pixel_values",)
+# Token sequences (ViT family) keep a sequence axis; feature maps (CNNs) only a batch axis.
+TOKENS = {"default": {"last_hidden_state": {0: "batch", 1: "sequence"}}}
+FEATURE_MAP = {"default": {"last_hidden_state": {0: "batch"}}}
+
+
+def vision(model_type: str, name: str, outputs=TOKENS, **deviations) -> ArchitectureSpec:
+    return declare(model_type, name, PIXELS, VISION_TASKS, output_axes=outputs, atol=deviations.pop("atol", 1e-4), **deviations)
+
+
+register(
+    vision("vit", "ViT"),
+    vision("deit", "DeiT"),
+    vision("beit", "Beit", display="BEiT"),
+    vision("data2vec-vision", "Data2VecVision"),
+    vision("dinov2", "Dinov2", display="DINOv2"),
+    vision("convnext", "ConvNext", FEATURE_MAP, display="ConvNeXt"),
+    vision("resnet", "ResNet", FEATURE_MAP, atol=1e-3),
+    vision("swin", "Swin", display="Swin Transformer"),
+)
