@@ -63,6 +63,23 @@ for _model_type in ("vit", "deit", "beit", "data2vec-vision", "dinov2"):
     OVERRIDES[_model_type] = VIT_LIKE
 OVERRIDES["convnext"] = dict(hidden_sizes=[8, 16], depths=[1, 1], image_size=32, num_channels=3)
 OVERRIDES["resnet"] = dict(hidden_sizes=[8, 16], depths=[1, 1], embedding_size=8, num_channels=3)
+OVERRIDES["swinv2"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2], window_size=2, image_size=32, patch_size=4)
+OVERRIDES["convnextv2"] = dict(hidden_sizes=[8, 16], depths=[1, 1], image_size=32, num_channels=3)
+OVERRIDES["mobilenet_v1"] = dict(image_size=32, depth_multiplier=0.25, min_depth=4)
+OVERRIDES["mobilenet_v2"] = dict(image_size=32, depth_multiplier=0.25, min_depth=4)
+OVERRIDES["mobilevit"] = dict(
+    image_size=32, patch_size=2, hidden_sizes=[16, 16, 16], neck_hidden_sizes=[8, 8, 16, 16, 16, 16, 32],
+    num_attention_heads=2, expand_ratio=2.0,
+)
+OVERRIDES["poolformer"] = dict(image_size=32, hidden_sizes=[8, 16, 16, 32], depths=[1, 1, 1, 1], num_encoder_blocks=4)
+OVERRIDES["levit"] = dict(
+    image_size=32, hidden_sizes=[16, 32, 48], num_attention_heads=[1, 2, 3], depths=[1, 1, 1], key_dim=[8, 8, 8],
+    patch_size=16, stride=2,
+)
+OVERRIDES["segformer"] = dict(
+    image_size=32, num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16], num_attention_heads=[1, 2],
+    patch_sizes=[7, 3], strides=[4, 2], mlp_ratios=[2, 2], decoder_hidden_size=16,
+)
 OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2], window_size=2, image_size=32, patch_size=4)
 
 

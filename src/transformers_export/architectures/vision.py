@@ -22,4 +22,12 @@ register(
     vision("convnext", "ConvNext", FEATURE_MAP, display="ConvNeXt"),
     vision("resnet", "ResNet", FEATURE_MAP, atol=1e-3),
     vision("swin", "Swin", display="Swin Transformer"),
+    vision("swinv2", "Swinv2", display="Swin Transformer V2"),
+    vision("convnextv2", "ConvNextV2", FEATURE_MAP, display="ConvNeXt V2"),
+    vision("mobilenet_v1", "MobileNetV1", FEATURE_MAP),
+    vision("mobilenet_v2", "MobileNetV2", FEATURE_MAP),
+    vision("mobilevit", "MobileViT", FEATURE_MAP),
+    vision("poolformer", "PoolFormer", FEATURE_MAP, atol=2e-3),
+    vision("levit", "Levit", display="LeViT"),
+    vision("segformer", "Segformer", FEATURE_MAP, display="SegFormer"),
 )
