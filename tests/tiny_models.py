@@ -61,6 +61,11 @@ for _model_type in ("t5", "mt5", "longt5"):
 VIT_LIKE = dict(image_size=32, patch_size=8, num_channels=3, num_labels=3)
 for _model_type in ("vit", "deit", "beit", "data2vec-vision", "dinov2"):
     OVERRIDES[_model_type] = VIT_LIKE
+for _model_type in ("beit", "data2vec-vision"):  # their segmentation head taps 4 layers
+    OVERRIDES[_model_type] = dict(
+        VIT_LIKE, num_hidden_layers=4, out_indices=[1, 2, 3, 4], pool_scales=[1, 2], auxiliary_channels=16,
+        use_auxiliary_head=False, semantic_loss_ignore_index=255,
+    )
 OVERRIDES["convnext"] = dict(hidden_sizes=[8, 16], depths=[1, 1], image_size=32, num_channels=3)
 OVERRIDES["resnet"] = dict(hidden_sizes=[8, 16], depths=[1, 1], embedding_size=8, num_channels=3)
 OVERRIDES["swinv2"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2], window_size=2, image_size=32, patch_size=4)
@@ -80,6 +85,7 @@ OVERRIDES["segformer"] = dict(
     image_size=32, num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16], num_attention_heads=[1, 2],
     patch_sizes=[7, 3], strides=[4, 2], mlp_ratios=[2, 2], decoder_hidden_size=16,
 )
+OVERRIDES["yolos"] = dict(image_size=[32, 32], patch_size=8, num_detection_tokens=3, num_labels=3)
 OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2], window_size=2, image_size=32, patch_size=4)
 
 

@@ -65,6 +65,18 @@ TASKS: dict[str, Task] = {
             (("logits", ((0, "batch"),)),),
         ),
         Task(
+            "semantic-segmentation",
+            "AutoModelForSemanticSegmentation",
+            "MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES",
+            (("logits", ((0, "batch"),)),),
+        ),
+        Task(
+            "object-detection",
+            "AutoModelForObjectDetection",
+            "MODEL_FOR_OBJECT_DETECTION_MAPPING_NAMES",
+            (("logits", ((0, "batch"),)), ("pred_boxes", ((0, "batch"),))),
+        ),
+        Task(
             "question-answering",
             "AutoModelForQuestionAnswering",
             "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES",

@@ -2,11 +2,12 @@
 
 from . import ArchitectureSpec, declare, register
 
-VISION_TASKS = ("default", "image-classification")
+VISION_TASKS = ("default", "image-classification", "semantic-segmentation", "object-detection")
 PIXELS = ("pixel_values",)
 # Token sequences (ViT family) keep a sequence axis; feature maps (CNNs) only a batch axis.
 TOKENS = {"default": {"last_hidden_state": {0: "batch", 1: "sequence"}}}
 FEATURE_MAP = {"default": {"last_hidden_state": {0: "batch"}}}
+UPERNET = "UperNet head: adaptive_avg_pool2d over a traced size (torch's trace engine cannot export it)"
 
 
 def vision(model_type: str, name: str, outputs=TOKENS, **deviations) -> ArchitectureSpec:
@@ -16,8 +17,8 @@ def vision(model_type: str, name: str, outputs=TOKENS, **deviations) -> Architec
 register(
     vision("vit", "ViT"),
     vision("deit", "DeiT"),
-    vision("beit", "Beit", display="BEiT"),
-    vision("data2vec-vision", "Data2VecVision"),
+    vision("beit", "Beit", display="BEiT", unsupported={"semantic-segmentation": UPERNET}),
+    vision("data2vec-vision", "Data2VecVision", unsupported={"semantic-segmentation": UPERNET}),
     vision("dinov2", "Dinov2", display="DINOv2"),
     vision("convnext", "ConvNext", FEATURE_MAP, display="ConvNeXt"),
     vision("resnet", "ResNet", FEATURE_MAP, atol=1e-3),
@@ -30,4 +31,5 @@ register(
     vision("poolformer", "PoolFormer", FEATURE_MAP, atol=2e-3),
     vision("levit", "Levit", display="LeViT"),
     vision("segformer", "Segformer", FEATURE_MAP, display="SegFormer"),
+    vision("yolos", "Yolos", display="YOLOS"),
 )
