@@ -92,10 +92,18 @@ class FromConfig:
     axis: str
 
 
-def _config_sizes(config) -> dict[str, int]:
+def _image_sizes(config, preprocessor) -> dict[str, int]:
+    """Channels and image size: what the checkpoint's image processor produces, else the config's image_size."""
     sizes = {"num_channels": getattr(config, "num_channels", None) or 3}
     image_size = getattr(config, "image_size", None) or 64
     height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)[:2]
+    for attribute in ("crop_size", "size"):
+        produced = getattr(preprocessor, attribute, None) if getattr(preprocessor, "do_resize", True) else None
+        produced_height = getattr(produced, "height", None) or (produced.get("height") if isinstance(produced, dict) else None)
+        produced_width = getattr(produced, "width", None) or (produced.get("width") if isinstance(produced, dict) else None)
+        if produced_height and produced_width and (attribute == "size" or getattr(preprocessor, "do_center_crop", False)):
+            height, width = produced_height, produced_width
+            break
     sizes.update(height=height, width=width)
     return sizes
 
@@ -174,7 +182,7 @@ def make_dummy_inputs(
     seed: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Tensors for every input in `inputs` (name -> axes), in that order."""
-    sizes = {**DEFAULT_SIZES, **_config_sizes(config), **(sizes or {})}
+    sizes = {**DEFAULT_SIZES, **_image_sizes(config, preprocessor), **(sizes or {})}
     generator = torch.Generator().manual_seed(seed)
     tensors = {}
     for name, axes in inputs.items():
