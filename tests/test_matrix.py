@@ -45,7 +45,7 @@ def test_export_runs_on_fresh_shapes(model_type, feature, tiny_checkpoint, tmp_p
     graph = onnx.load(str(tmp_path / "out" / "model.onnx"), load_external_data=False).graph
     for graph_input in graph.input:
         dims = graph_input.type.tensor_type.shape.dim
-        assert dims[0].dim_param == "batch", f"{graph_input.name} has a fixed batch axis"
+        assert dims[0].dim_param.endswith("batch"), f"{graph_input.name} has a fixed batch axis"
     sizes = dict(batch_size=4, seq_length=7, num_choices=2, past_length=3, decoder_length=2)
     run_onnx_against_pytorch(folder, tmp_path / "out", feature, sizes)
     if feature.endswith("-with-past"):

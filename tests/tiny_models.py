@@ -86,6 +86,13 @@ OVERRIDES["segformer"] = dict(
     patch_sizes=[7, 3], strides=[4, 2], mlp_ratios=[2, 2], decoder_hidden_size=16,
 )
 OVERRIDES["yolos"] = dict(image_size=[32, 32], patch_size=8, num_detection_tokens=3, num_labels=3)
+_TEXT_TOWER = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=36, vocab_size=99, max_position_embeddings=64)
+_VISION_TOWER = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=36, image_size=32, patch_size=8)
+for _model_type in ("clip", "siglip"):
+    OVERRIDES[_model_type] = dict(text_config=_TEXT_TOWER, vision_config=_VISION_TOWER, projection_dim=16)
+for _model_type in ("clip_vision_model", "siglip_vision_model"):
+    OVERRIDES[_model_type] = dict(_VISION_TOWER)
+OVERRIDES["clip_text_model"] = dict(_TEXT_TOWER)
 OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2], window_size=2, image_size=32, patch_size=4)
 
 

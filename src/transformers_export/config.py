@@ -419,7 +419,7 @@ class ArchitectureOnnxConfig:
                 continue
             if seq2seq and name.startswith("decoder_") and self.task in self.tasks_without_decoder_inputs:
                 continue
-            axes = input_axes(name, self.task)
+            axes = dict(self.spec.input_axes.get(name) or input_axes(name, self.task))
             if seq2seq:
                 axes = {axis: "encoder_sequence" if axis_name == "sequence" else axis_name for axis, axis_name in axes.items()}
             elif use_past and name == "attention_mask":

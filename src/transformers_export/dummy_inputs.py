@@ -29,6 +29,7 @@ Shape = tuple  # of axis names (str) and fixed sizes (int)
 
 
 def _vocab_bound(config, preprocessor) -> int:
+    config = getattr(config, "text_config", None) or config  # composite image-text configs
     bound = getattr(config, "vocab_size", None) or 2
     if preprocessor is not None and hasattr(preprocessor, "__len__"):
         bound = min(bound, len(preprocessor))
@@ -94,6 +95,7 @@ class FromConfig:
 
 def _image_sizes(config, preprocessor) -> dict[str, int]:
     """Channels and image size: what the checkpoint's image processor produces, else the config's image_size."""
+    config = getattr(config, "vision_config", None) or config  # composite image-text configs
     sizes = {"num_channels": getattr(config, "num_channels", None) or 3}
     image_size = getattr(config, "image_size", None) or 64
     height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)[:2]

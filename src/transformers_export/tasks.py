@@ -77,6 +77,12 @@ TASKS: dict[str, Task] = {
             (("logits", ((0, "batch"),)), ("pred_boxes", ((0, "batch"),))),
         ),
         Task(
+            "zero-shot-image-classification",
+            "AutoModelForZeroShotImageClassification",
+            "MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES",
+            (("logits_per_image", ((0, "batch"),)), ("logits_per_text", ((0, "batch"),))),
+        ),
+        Task(
             "question-answering",
             "AutoModelForQuestionAnswering",
             "MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES",

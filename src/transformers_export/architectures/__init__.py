@@ -34,6 +34,8 @@ class ArchitectureSpec:
     # (module:Class, attribute, replacement) swapped in while tracing and validating, and restored afterwards: for
     # code a tracer cannot record (e.g. a custom autograd Function where a plain function computes the same).
     patches: tuple = ()
+    # input name -> axes, where the family names an axis differently (CLIP's separate text and image batches)
+    input_axes: Mapping[str, Mapping[int, str]] = field(default_factory=lambda: MappingProxyType({}))
     # task -> {output name: axes}, where the family's outputs differ from the task table (e.g. a CNN's hidden state)
     output_axes: Mapping[str, Mapping[str, Mapping[int, str]]] = field(default_factory=lambda: MappingProxyType({}))
     # Tasks transformers supports but that cannot be exported, with the reason shown in the support table.
@@ -68,7 +70,7 @@ class ArchitectureSpec:
 def declare(model_type: str, name: str, inputs, tasks, display: str = "", **deviations) -> ArchitectureSpec:
     """A spec from plain values: `name` is the seed's class prefix (`Bert` -> `BertOnnxConfig`), `display` the name
     people use when it differs; mappings among `deviations` are frozen."""
-    for key in ("config_overrides", "unsupported", "output_axes"):
+    for key in ("config_overrides", "unsupported", "output_axes", "input_axes"):
         if key in deviations:
             deviations[key] = MappingProxyType(dict(deviations[key]))
     return ArchitectureSpec(

@@ -33,3 +33,35 @@ register(
     vision("segformer", "Segformer", FEATURE_MAP, display="SegFormer"),
     vision("yolos", "Yolos", display="YOLOS"),
 )
+
+
+# Contrastive image-text models: texts and images are separate batches; logits pair every image with every text.
+_CONTRASTIVE_OUTPUTS = {
+    "logits_per_image": {0: "image_batch", 1: "text_batch"},
+    "logits_per_text": {0: "text_batch", 1: "image_batch"},
+    "text_embeds": {0: "text_batch"},
+    "image_embeds": {0: "image_batch"},
+}
+_CONTRASTIVE_INPUTS = {
+    "input_ids": {0: "text_batch", 1: "sequence"},
+    "attention_mask": {0: "text_batch", 1: "sequence"},
+    "pixel_values": {0: "image_batch"},
+}
+
+
+def contrastive(model_type: str, name: str, inputs, **deviations) -> ArchitectureSpec:
+    outputs = {"default": _CONTRASTIVE_OUTPUTS, "zero-shot-image-classification": _CONTRASTIVE_OUTPUTS}
+    return declare(
+        model_type, name, inputs, ("default", "zero-shot-image-classification"), output_axes=outputs,
+        input_axes=_CONTRASTIVE_INPUTS, atol=1e-4, **deviations,
+    )
+
+
+register(
+    contrastive("clip", "CLIP", ("input_ids", "pixel_values", "attention_mask")),
+    # SigLIP's text tower is trained without a padding mask (its tokenizer pads to max_length and returns none)
+    contrastive("siglip", "Siglip", ("input_ids", "pixel_values"), display="SigLIP"),
+    vision("clip_vision_model", "CLIPVision", display="CLIP vision tower"),
+    vision("siglip_vision_model", "SiglipVision", display="SigLIP vision tower"),
+    declare("clip_text_model", "CLIPText", ("input_ids", "attention_mask"), ("default",), display="CLIP text tower"),
+)
