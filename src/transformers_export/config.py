@@ -149,6 +149,8 @@ class OnnxConfig(ABC):
         framework=None,
         past_length: int = -1,
         decoder_length: int = -1,
+        image_height: int = -1,
+        image_width: int = -1,
         **unused_sizes,
     ) -> Mapping[str, Any]:
         """Inputs for every entry of `inputs`. -1 means the config's default size (dynamic axis).
@@ -164,6 +166,8 @@ class OnnxConfig(ABC):
             "decoder_sequence": compute_effective_axis_dimension(decoder_length, DEFAULT_SIZES["decoder_sequence"]),
         }
         sizes["encoder_sequence"] = sizes["sequence"]
+        # only architectures whose image axes are dynamic use these; the others keep the config's image size
+        sizes.update({axis: value for axis, value in (("height", image_height), ("width", image_width)) if value > 0})
         tensors = make_dummy_inputs(self._generated_inputs(), self._config, sizes, preprocessor)
         tensors.update(self._extra_dummy_inputs(sizes))
         tensors = {name: tensors[name] for name in self.inputs}

@@ -21,8 +21,8 @@ DEFAULT_SIZES = {"batch": 2, "sequence": 8, "num_choices": 4, "past_sequence": 5
 # Validation runs on shapes other than the trace's, including batch 1 and an empty past (a decoder's first step),
 # which exporters like to specialise on.
 VALIDATION_SIZES = (
-    {"batch": 3, "sequence": 11, "num_choices": 3, "past_sequence": 7, "decoder_sequence": 4},
-    {"batch": 1, "sequence": 5, "num_choices": 2, "past_sequence": 0, "decoder_sequence": 7},
+    {"batch": 3, "sequence": 11, "num_choices": 3, "past_sequence": 7, "decoder_sequence": 4, "height": 48, "width": 40},
+    {"batch": 1, "sequence": 5, "num_choices": 2, "past_sequence": 0, "decoder_sequence": 7, "height": 32, "width": 32},
 )
 
 Shape = tuple  # of axis names (str) and fixed sizes (int)
@@ -154,7 +154,9 @@ def input_axes(name: str, task: str) -> dict[int, str]:
     return {i: axis for i, axis in enumerate(shape) if isinstance(axis, str)}
 
 
-def _concrete_shape(spec: InputSpec, axes: Mapping[int, str], sizes: Mapping[str, int]) -> tuple[int, ...]:
+def _concrete_shape(
+    spec: InputSpec, axes: Mapping[int, str], sizes: Mapping[str, int], fixed: Mapping[str, int]
+) -> tuple[int, ...]:
     template = list(spec.shape)
     if "num_choices" in axes.values() and "num_choices" not in template:
         template.insert(1, "num_choices")
@@ -164,7 +166,7 @@ def _concrete_shape(spec: InputSpec, axes: Mapping[int, str], sizes: Mapping[str
         if isinstance(axis, int):
             shape.append(axis)
         elif isinstance(axis, FromConfig):
-            shape.append(sizes[axis.axis])
+            shape.append(fixed[axis.axis])
         elif "+" in axis and all(part.strip() in sizes for part in axis.split("+")):
             shape.append(sum(sizes[part.strip()] for part in axis.split("+")))
         elif axis in sizes:
@@ -184,7 +186,9 @@ def make_dummy_inputs(
     seed: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Tensors for every input in `inputs` (name -> axes), in that order."""
-    sizes = {**DEFAULT_SIZES, **_image_sizes(config, preprocessor), **(sizes or {})}
+    fixed = _image_sizes(config, preprocessor)
+    # an image axis that the architecture keeps dynamic is traced at the fixed size unless a size is asked for
+    sizes = {**DEFAULT_SIZES, **fixed, **(sizes or {})}
     generator = torch.Generator().manual_seed(seed)
     tensors = {}
     for name, axes in inputs.items():
@@ -193,7 +197,7 @@ def make_dummy_inputs(
                 f"no dummy-input generator for input '{name}'; override generate_dummy_inputs() in your OnnxConfig"
             )
         spec = INPUT_SPECS[name]
-        tensors[name] = spec.make(_concrete_shape(spec, axes, sizes), config, preprocessor, generator)
+        tensors[name] = spec.make(_concrete_shape(spec, axes, sizes, fixed), config, preprocessor, generator)
     _pad_padded_positions(tensors, config)
     _derive_from_mask(tensors)
     if getattr(config, "is_encoder_decoder", False):

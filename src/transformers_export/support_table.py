@@ -17,10 +17,22 @@ def _columns(specs) -> list[str]:
     return [feature for feature in ordered if any(feature in spec.tasks for spec in specs)]
 
 
+def _dynamic_axes(spec) -> str:
+    """The input axes that stay dynamic (images: height and width only where the architecture allows it)."""
+    from .config import onnx_config_class
+    from transformers import AutoConfig
+
+    names = []
+    feature = (spec.features or spec.tasks)[0]
+    for axes in onnx_config_class(spec)(AutoConfig.for_model(spec.model_type), task=feature).inputs.values():
+        names += [axis for axis in axes.values() if axis not in names]
+    return ", ".join(names)
+
+
 def render() -> str:
     specs = all_specs()
     tasks = _columns(specs)
-    header = ["architecture", "model_type", *tasks, "atol"]
+    header = ["architecture", "model_type", *tasks, "atol", "dynamic axes"]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     reasons: dict[str, int] = {}
     for spec in specs:
@@ -36,7 +48,7 @@ def render() -> str:
             else:
                 cells.append(" ")
         name = spec.display_name or spec.model_type
-        rows.append("| " + " | ".join([name, f"`{spec.model_type}`", *cells, f"{spec.atol:g}"]) + " |")
+        rows.append("| " + " | ".join([name, f"`{spec.model_type}`", *cells, f"{spec.atol:g}", _dynamic_axes(spec)]) + " |")
     legend = [
         "",
         "✅ exported and validated in CI on a tiny random model · – transformers has no such head for this model type",

@@ -86,6 +86,8 @@ def _inputs(onnx_config, sizes: Mapping[str, int]):
         num_choices=sizes.get("num_choices", -1),
         past_length=sizes.get("past_sequence", -1),
         decoder_length=sizes.get("decoder_sequence", -1),
+        image_height=sizes.get("height", -1),
+        image_width=sizes.get("width", -1),
     )
 
 
@@ -162,7 +164,8 @@ def _run(onnx_config, model, loaded, sizes, exported: TorchExport, atol: float) 
     import torch
 
     inputs = _inputs(onnx_config, sizes)
-    shown = {axis: sizes[axis] for axis in ("batch", "sequence") if axis in sizes}
+    used = {axis for axes in onnx_config.inputs.values() for axis in axes.values()}
+    shown = {axis: size for axis, size in sizes.items() if axis in used}
     run = ShapeRun(shown, list(exported.output_names), list(exported.output_names), graph=exported.path.name)
     with torch.no_grad(), onnx_config.patched(model):
         reference = named_outputs(model(**onnx_config.model_inputs(inputs, model), return_dict=True), exported.output_names, onnx_config)

@@ -10,8 +10,16 @@ FEATURE_MAP = {"default": {"last_hidden_state": {0: "batch"}}}
 UPERNET = "UperNet head: adaptive_avg_pool2d over a traced size (torch's trace engine cannot export it)"
 
 
+# Fully convolutional models take any image size: height and width stay dynamic (validated at other sizes).
+ANY_SIZE = {"pixel_values": {0: "batch", 2: "height", 3: "width"}}
+
+
 def vision(model_type: str, name: str, outputs=TOKENS, **deviations) -> ArchitectureSpec:
     return declare(model_type, name, PIXELS, VISION_TASKS, output_axes=outputs, atol=deviations.pop("atol", 1e-4), **deviations)
+
+
+def convnet(model_type: str, name: str, **deviations) -> ArchitectureSpec:
+    return vision(model_type, name, FEATURE_MAP, input_axes=ANY_SIZE, **deviations)
 
 
 register(
@@ -20,15 +28,16 @@ register(
     vision("beit", "Beit", display="BEiT", unsupported={"semantic-segmentation": UPERNET}),
     vision("data2vec-vision", "Data2VecVision", unsupported={"semantic-segmentation": UPERNET}),
     vision("dinov2", "Dinov2", display="DINOv2"),
-    vision("convnext", "ConvNext", FEATURE_MAP, display="ConvNeXt"),
-    vision("resnet", "ResNet", FEATURE_MAP, atol=1e-3),
+    convnet("convnext", "ConvNext", display="ConvNeXt"),
+    convnet("resnet", "ResNet", atol=1e-3),
     vision("swin", "Swin", display="Swin Transformer"),
     vision("swinv2", "Swinv2", display="Swin Transformer V2"),
-    vision("convnextv2", "ConvNextV2", FEATURE_MAP, display="ConvNeXt V2"),
+    convnet("convnextv2", "ConvNextV2", display="ConvNeXt V2"),
+    # TF-style "same" padding is computed in Python from the input size: traced, it only fits the traced size
     vision("mobilenet_v1", "MobileNetV1", FEATURE_MAP),
     vision("mobilenet_v2", "MobileNetV2", FEATURE_MAP),
     vision("mobilevit", "MobileViT", FEATURE_MAP),
-    vision("poolformer", "PoolFormer", FEATURE_MAP, atol=2e-3),
+    convnet("poolformer", "PoolFormer", atol=2e-3),
     vision("levit", "Levit", display="LeViT"),
     vision("segformer", "Segformer", FEATURE_MAP, display="SegFormer"),
     vision("yolos", "Yolos", display="YOLOS"),

@@ -58,6 +58,8 @@ def validate_onnx(
             num_choices=run_sizes.get("num_choices", -1),
             past_length=run_sizes.get("past_sequence", -1),
             decoder_length=run_sizes.get("decoder_sequence", -1),
+            image_height=run_sizes.get("height", -1),
+            image_width=run_sizes.get("width", -1),
         )
         with torch.no_grad(), onnx_config.patched(reference_model):
             model_output = reference_model(**onnx_config.model_inputs(inputs, reference_model), return_dict=True)
