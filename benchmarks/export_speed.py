@@ -11,34 +11,22 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from process import export_command, measure  # noqa: E402
 
 
 def run_cli(model: Path, out: Path, engine: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one export process: ours with `engine`, or optimum-cli ("optimum")."""
     shutil.rmtree(out, ignore_errors=True)
     if engine == "optimum":
-        command = [OPTIMUM_CLI, "export", "onnx", "-m", str(model), "--task", "feature-extraction", str(out)]
-    else:
-        command = [sys.executable, "-m", "transformers_export", "-m", str(model), "--engine", engine, str(out)]
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"export of {model} with {engine} failed:\n{process.stderr.read().decode()}")
-    return seconds, usage.ru_maxrss / 1024
+        return measure([OPTIMUM_CLI, "export", "onnx", "-m", str(model), "--task", "feature-extraction", str(out)])
+    return measure(export_command("-m", str(model), "--engine", engine, str(out)))
 
 
 OPTIMUM_CLI = ""

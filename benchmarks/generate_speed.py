@@ -11,26 +11,18 @@ wall time and peak RSS of that process are reported), then both generate the sam
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from process import export_command, measure  # noqa: E402
+
 
 def export(model_dir: Path, out: Path, feature: str) -> tuple[float, float]:
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "transformers_export", "-m", str(model_dir), "--feature", feature, str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(process.stderr.read().decode())
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+    return measure(export_command("-m", str(model_dir), "--feature", feature, str(out)))
 
 
 MODELS = {

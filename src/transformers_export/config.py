@@ -175,6 +175,19 @@ class OnnxConfig(ABC):
             return {name: tensor.numpy() for name, tensor in tensors.items()}
         return tensors
 
+    def generate_dummy_inputs_for_sizes(self, sizes: Mapping[str, int], preprocessor=None) -> Mapping[str, Any]:
+        """`generate_dummy_inputs` keyed by axis name (batch, sequence, num_choices, past_sequence, height, ...)."""
+        return self.generate_dummy_inputs(
+            preprocessor,
+            batch_size=sizes.get("batch", -1),
+            seq_length=sizes.get("sequence", -1),
+            num_choices=sizes.get("num_choices", -1),
+            past_length=sizes.get("past_sequence", -1),
+            decoder_length=sizes.get("decoder_sequence", -1),
+            image_height=sizes.get("height", -1),
+            image_width=sizes.get("width", -1),
+        )
+
     def _generated_inputs(self) -> Mapping[str, Mapping[int, str]]:
         """The inputs `make_dummy_inputs` generates by name; subclasses make the others in `_extra_dummy_inputs`."""
         return self.inputs

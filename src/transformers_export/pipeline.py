@@ -206,15 +206,7 @@ def export_model(
         opset = opset if opset is not None else default_opset(onnx_config, engine)
     atol = atol if atol is not None else onnx_config.atol_for_validation
 
-    created = []
-    committed = False
-    try:
-        created = _make_parent(output)
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.absolute().parent))
-    except OSError as error:
-        _remove_empty(created)
-        raise InvalidArgumentError(f"output '{output}' is not writable: {error.strerror or error}") from error
-    try:
+    with _staged(output) as staging:
         graphs = _graphs(resolved, layout, format)
         if untie_weights:
             from .torchscript import untie_weights as untie
@@ -249,12 +241,6 @@ def export_model(
             manifest = _manifest(resolved, exports, [config for _, _, config in graphs], report, layout, format)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             files = sorted(path.name for path in staging.iterdir())
-            _commit(staging, output)
-            committed = True
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not committed:
-            _remove_empty(created)
 
     return ExportResult(
         output_dir=output,
@@ -283,18 +269,31 @@ def convert_tf(folder: str | os.PathLike, output: str | os.PathLike) -> Path:
     folder = _local_folder(str(folder))
     if folder is None:
         raise InvalidArgumentError("convert-tf reads a local folder; download the checkpoint first")
-    created = _make_parent(output)
-    committed = False
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.absolute().parent))
-    try:
+    with _staged(output) as staging:
         convert_tf_checkpoint(folder, staging)
+    return output
+
+
+@contextmanager
+def _staged(output: Path) -> Iterator[Path]:
+    """A staging folder next to `output`, moved into place when the block succeeds; removed otherwise, with any
+    parent folders that were created for it, so a failed or interrupted run leaves the file system as it was."""
+    created: list[Path] = []
+    try:
+        created = _make_parent(output)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.absolute().parent))
+    except OSError as error:
+        _remove_empty(created)
+        raise InvalidArgumentError(f"output '{output}' is not writable: {error.strerror or error}") from error
+    committed = False
+    try:
+        yield staging
         _commit(staging, output)
         committed = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if not committed:
             _remove_empty(created)
-    return output
 
 
 def _make_parent(output: Path) -> list[Path]:

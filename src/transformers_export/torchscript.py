@@ -78,19 +78,6 @@ def untie_weights(model) -> bool:
     return True
 
 
-def _inputs(onnx_config, sizes: Mapping[str, int]):
-    return onnx_config.generate_dummy_inputs(
-        None,
-        batch_size=sizes.get("batch", -1),
-        seq_length=sizes.get("sequence", -1),
-        num_choices=sizes.get("num_choices", -1),
-        past_length=sizes.get("past_sequence", -1),
-        decoder_length=sizes.get("decoder_sequence", -1),
-        image_height=sizes.get("height", -1),
-        image_width=sizes.get("width", -1),
-    )
-
-
 def export_torch(
     model,
     onnx_config,
@@ -105,7 +92,7 @@ def export_torch(
     model.eval()
     onnx_config.bind_model(model)
     sizes = {**DEFAULT_SIZES, **(trace_sizes or {})}
-    inputs = _inputs(onnx_config, sizes)
+    inputs = onnx_config.generate_dummy_inputs_for_sizes(sizes)
     input_names, output_names = list(onnx_config.inputs), list(onnx_config.outputs)
     args = tuple(inputs[name] for name in input_names)
     wrapper = ExportableModule(model, input_names, output_names, onnx_config)
@@ -163,7 +150,7 @@ def validate_torch(onnx_config, model, exported: TorchExport, atol: float) -> Va
 def _run(onnx_config, model, loaded, sizes, exported: TorchExport, atol: float) -> ShapeRun:
     import torch
 
-    inputs = _inputs(onnx_config, sizes)
+    inputs = onnx_config.generate_dummy_inputs_for_sizes(sizes)
     used = {axis for axes in onnx_config.inputs.values() for axis in axes.values()}
     shown = {axis: size for axis, size in sizes.items() if axis in used}
     run = ShapeRun(shown, list(exported.output_names), list(exported.output_names), graph=exported.path.name)

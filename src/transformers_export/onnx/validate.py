@@ -51,16 +51,7 @@ def validate_onnx(
     reference_model.eval()
     onnx_config.bind_model(reference_model)
     for run_sizes in sizes:
-        inputs = onnx_config.generate_dummy_inputs(
-            preprocessor,
-            batch_size=run_sizes.get("batch", -1),
-            seq_length=run_sizes.get("sequence", -1),
-            num_choices=run_sizes.get("num_choices", -1),
-            past_length=run_sizes.get("past_sequence", -1),
-            decoder_length=run_sizes.get("decoder_sequence", -1),
-            image_height=run_sizes.get("height", -1),
-            image_width=run_sizes.get("width", -1),
-        )
+        inputs = onnx_config.generate_dummy_inputs_for_sizes(run_sizes, preprocessor)
         with torch.no_grad(), onnx_config.patched(reference_model):
             model_output = reference_model(**onnx_config.model_inputs(inputs, reference_model), return_dict=True)
             reference = named_outputs(model_output, list(onnx_config.outputs), onnx_config)

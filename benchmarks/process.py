@@ -1,0 +1,23 @@
+"""Run one export command in a child process and measure it: wall seconds and the child's own peak RSS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+
+def measure(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of `command`; exits with its stderr if it fails."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def export_command(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "transformers_export", *arguments]
