@@ -93,6 +93,12 @@ for _model_type in ("clip", "siglip"):
 for _model_type in ("clip_vision_model", "siglip_vision_model"):
     OVERRIDES[_model_type] = dict(_VISION_TOWER)
 OVERRIDES["clip_text_model"] = dict(_TEXT_TOWER)
+OVERRIDES["detr"] = dict(
+    use_timm_backbone=False, use_pretrained_backbone=False,
+    backbone_config=dict(model_type="resnet", hidden_sizes=[8, 16], depths=[1, 1], embedding_size=8, out_features=["stage2"]),
+    d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4, decoder_attention_heads=4,
+    encoder_ffn_dim=36, decoder_ffn_dim=36, num_queries=5, num_labels=3,
+)
 OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2], window_size=2, image_size=32, patch_size=4)
 
 

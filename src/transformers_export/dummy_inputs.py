@@ -114,6 +114,15 @@ def _pixel_values(shape, config, preprocessor, generator):
     return torch.randn(shape, generator=generator)
 
 
+def _pixel_mask(shape, config, preprocessor, generator):
+    """Ones, with the bottom right of the last image padded, as a processor pads a batch of differently sized images."""
+    mask = torch.ones(shape, dtype=torch.int64)
+    if shape[0] >= 2:
+        mask[-1, shape[1] - max(1, shape[1] // 4) :, :] = 0
+        mask[-1, :, shape[2] - max(1, shape[2] // 4) :] = 0
+    return mask
+
+
 @dataclass(frozen=True)
 class InputSpec:
     name: str
@@ -142,6 +151,7 @@ INPUT_SPECS: dict[str, InputSpec] = {
         # Values are set from the attention mask in `_derive_from_mask`, as generate() computes them.
         InputSpec("position_ids", TEXT_SHAPE, lambda shape, *_: torch.zeros(shape, dtype=torch.int64)),
         InputSpec("pixel_values", ("batch", FromConfig("num_channels"), FromConfig("height"), FromConfig("width")), _pixel_values),
+        InputSpec("pixel_mask", ("batch", FromConfig("height"), FromConfig("width")), _pixel_mask),
     )
 }
 

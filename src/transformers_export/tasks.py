@@ -65,6 +65,13 @@ TASKS: dict[str, Task] = {
             (("logits", ((0, "batch"),)),),
         ),
         Task(
+            "masked-im",
+            "AutoModelForMaskedImageModeling",
+            "MODEL_FOR_MASKED_IMAGE_MODELING_MAPPING_NAMES",
+            # transformers 5 names the output `reconstruction` (the seed's table said logits)
+            (("reconstruction", ((0, "batch"),)),),
+        ),
+        Task(
             "semantic-segmentation",
             "AutoModelForSemanticSegmentation",
             "MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES",

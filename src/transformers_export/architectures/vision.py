@@ -2,7 +2,7 @@
 
 from . import ArchitectureSpec, declare, register
 
-VISION_TASKS = ("default", "image-classification", "semantic-segmentation", "object-detection")
+VISION_TASKS = ("default", "image-classification", "masked-im", "semantic-segmentation", "object-detection")
 PIXELS = ("pixel_values",)
 # Token sequences (ViT family) keep a sequence axis; feature maps (CNNs) only a batch axis.
 TOKENS = {"default": {"last_hidden_state": {0: "batch", 1: "sequence"}}}
@@ -41,6 +41,12 @@ register(
     vision("levit", "Levit", display="LeViT"),
     vision("segformer", "Segformer", FEATURE_MAP, display="SegFormer"),
     vision("yolos", "Yolos", display="YOLOS"),
+    # a convolutional backbone and a set-prediction transformer: any image size, with a mask for padded images
+    declare(
+        "detr", "Detr", ("pixel_values", "pixel_mask"), VISION_TASKS, display="DETR", atol=1e-4,
+        input_axes={**ANY_SIZE, "pixel_mask": {0: "batch", 1: "height", 2: "width"}},
+        output_axes={"default": {"last_hidden_state": {0: "batch"}}},
+    ),
 )
 
 
