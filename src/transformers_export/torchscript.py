@@ -44,10 +44,8 @@ class TorchExport:
 
 def load_tracer(spec: str | None) -> Callable:
     """`module:function` with `torch.jit.trace`'s signature (e.g. `torch_neuronx:trace`); None means torch.jit.trace."""
-    import torch
-
     if not spec:
-        return torch.jit.trace
+        return None
     module_name, _, function_name = spec.partition(":")
     if not module_name or not function_name:
         raise InvalidArgumentError(f"--tracer takes module:function (e.g. torch_neuronx:trace), got '{spec}'")
@@ -101,7 +99,9 @@ def export_torch(
         warnings.simplefilter("ignore")
         try:
             if format == "torchscript":
-                traced = (tracer or torch.jit.trace)(wrapper, args)
+                # torch.jit.trace's own check re-runs the model and trips on models that cache tensors (LeViT's
+                # attention biases); validation below is the stronger check, at other shapes, after a save/load.
+                traced = tracer(wrapper, args) if tracer else torch.jit.trace(wrapper, args, check_trace=False)
                 torch.jit.save(traced, str(output))
             else:
                 # DYNAMIC, not named Dims: torch infers the ranges (e.g. sequence <= max positions) and the equalities
