@@ -14,6 +14,11 @@ import numpy as np
 _PAST = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
 
 
+def presents_as_past(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A step's `present.*` outputs renamed as the next step's `past_key_values.*` inputs."""
+    return {name.replace("present.", "past_key_values.", 1): value for name, value in outputs.items() if name.startswith("present.")}
+
+
 def position_ids_from_mask(attention_mask: np.ndarray, length: int) -> np.ndarray:
     """Positions that skip left padding, as `generate()` computes them (padded slots get 1), for the last `length`."""
     positions = attention_mask.astype(np.int64).cumsum(-1) - 1
@@ -52,9 +57,7 @@ class OnnxDecoder:
     def run(self, feed: dict) -> dict[str, np.ndarray]:
         return dict(zip(self.output_names, self.session.run(self.output_names, feed)))
 
-    @staticmethod
-    def next_past(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {name.replace("present.", "past_key_values.", 1): value for name, value in outputs.items() if name.startswith("present.")}
+    next_past = staticmethod(presents_as_past)
 
     def step(self, input_ids, attention_mask, past):
         """Run one step; return (main output, past for the next step)."""

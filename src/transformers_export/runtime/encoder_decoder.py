@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .decoder import presents_as_past
+
 _SELF_PAST = re.compile(r"^past_key_values\.(\d+)\.decoder\.(key|value)$")
 
 
@@ -31,8 +33,7 @@ class OnnxEncoderDecoder:
     def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
         """The cross-attention cache, named as the decoder's `past_key_values.{i}.encoder.*` inputs."""
         outputs = self.encoder.run(None, {"input_ids": input_ids.astype(np.int64), "attention_mask": attention_mask.astype(np.int64)})
-        named = dict(zip(self.encoder_output_names, outputs))
-        return {name.replace("present.", "past_key_values.", 1): value for name, value in named.items() if name.startswith("present.")}
+        return presents_as_past(dict(zip(self.encoder_output_names, outputs)))
 
     def empty_past(self, batch: int) -> dict[str, np.ndarray]:
         return {name: np.zeros((batch, heads, 0, dim), np.float32) for name, (heads, dim) in self.self_past_dims.items()}
@@ -49,9 +50,7 @@ class OnnxEncoderDecoder:
     def run(self, feed: dict) -> dict[str, np.ndarray]:
         return dict(zip(self.decoder_output_names, self.decoder.run(self.decoder_output_names, feed)))
 
-    @staticmethod
-    def next_past(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {name.replace("present.", "past_key_values.", 1): value for name, value in outputs.items() if name.startswith("present.")}
+    next_past = staticmethod(presents_as_past)
 
     def step(self, decoder_input_ids, attention_mask, cross, past):
         outputs = self.run(self.feed(decoder_input_ids, attention_mask, cross, past))
