@@ -246,7 +246,8 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
         self._layer_shapes: list | None = None
 
     def bind_model(self, model) -> None:
-        if self.use_past:
+        # the shapes cannot change between export and validation, so one probe forward is enough
+        if self.use_past and not self._layer_shapes:
             from .kv_cache import probe_layer_shapes
 
             with self.patched(model):

@@ -49,10 +49,6 @@ class ValidationReport:
     specialized_to: dict | None = None
 
     @property
-    def artifact_name(self) -> str:
-        return self.artifact
-
-    @property
     def error(self) -> str | None:
         """The first failure as one sentence, or None when everything matched."""
         for run in self.runs:
@@ -95,11 +91,11 @@ class ValidationReport:
                 lines.append(f"\t-[x] ONNX Runtime failed: {run.runtime_error}")
                 continue
             if run.names_ok:
-                lines.append(f"\t-[✓] {self.artifact_name} output names match reference model ({names})")
+                lines.append(f"\t-[✓] {self.artifact} output names match reference model ({names})")
             else:
-                lines.append(f"\t-[x] {self.artifact_name} output names {names} do not match reference model {set(run.reference_names)}")
+                lines.append(f"\t-[x] {self.artifact} output names {names} do not match reference model {set(run.reference_names)}")
             for check in run.outputs:
-                lines.append(f'\t- Validating {self.artifact_name.replace("model", "Model")} output "{check.name}":')
+                lines.append(f'\t- Validating {self.artifact.replace("model", "Model")} output "{check.name}":')
                 onnx_shape, ref_shape = tuple(check.onnx_shape), tuple(check.reference_shape)
                 if not check.shape_ok:
                     lines.append(f"\t\t-[x] shape {onnx_shape} doesn't match {ref_shape}")
