@@ -270,7 +270,15 @@ def test_error_hub_id_unreachable(workdir, capsys):
 def test_error_generation_layout_for_a_model_that_is_not_seq2seq(tiny_checkpoint, workdir, capsys):
     expect_error(
         ["-m", tiny_checkpoint("gpt2", "causal-lm-with-past"), "--feature", "causal-lm-with-past", "--layout", "generation", workdir / "out"],
-        capsys, 2, "--layout generation is for encoder-decoder models; gpt2 is not one", workdir=workdir,
+        capsys, 2, "--layout generation is for encoder-decoder models; gpt2 --feature causal-lm-with-past is not one",
+        workdir=workdir,
+    )
+
+
+def test_error_generation_layout_for_the_decoder_head_of_a_seq2seq_type(tiny_checkpoint, workdir, capsys):
+    expect_error(
+        ["-m", tiny_checkpoint("bart", "causal-lm-with-past"), "--feature", "causal-lm-with-past", "--layout", "generation", workdir / "out"],
+        capsys, 2, "bart --feature causal-lm-with-past is not one", workdir=workdir,
     )
 
 
@@ -281,11 +289,16 @@ def test_error_generation_layout_without_cache(tiny_checkpoint, workdir, capsys)
     )
 
 
-def test_error_single_graph_seq2seq_with_cache(tiny_checkpoint, workdir, capsys):
-    expect_error(
-        ["-m", tiny_checkpoint("t5", "seq2seq-lm"), "--feature", "seq2seq-lm-with-past", "--layout", "monolith", workdir / "out"],
-        capsys, 2, "cannot run the first decoding step", workdir=workdir,
-    )
+def test_seq2seq_single_graph_with_cache_from_the_cli(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "t5"
+    argv = ["-m", str(tiny_checkpoint("t5", "seq2seq-lm")), "--feature", "seq2seq-lm-with-past", "--layout", "monolith", str(out)]
+    assert cli.main(argv) == 0
+    assert "Validating ONNX model... (inputs step=3" in capsys.readouterr().out
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["layout"] == "monolith" and manifest["files"] == ["model.onnx"]
+    inputs = manifest["graphs"]["model.onnx"]["inputs"]
+    assert list(inputs)[:4] == ["input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask"]
+    assert list(inputs)[4:8] == [f"past_key_values.0.{side}.{kind}" for side in ("decoder", "encoder") for kind in ("key", "value")]
 
 
 def test_seq2seq_generation_layout_from_the_cli(tiny_checkpoint, tmp_path, capsys):

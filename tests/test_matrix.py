@@ -12,6 +12,14 @@ from transformers_export.exportable import named_outputs
 from transformers_export.resolve import load_model
 
 PAIRS = [(spec.model_type, feature) for spec in all_specs() for feature in spec.features]
+# encoder-decoder features with a cache default to the generation layout; the seed's single graph is tested too
+SINGLE_GRAPH_WITH_CACHE = [
+    (spec.model_type, feature)
+    for spec in all_specs()
+    for feature in spec.features
+    if spec.is_seq2seq and feature.endswith("-with-past") and not feature.startswith("causal-lm")
+]
+CASES = [(*pair, None) for pair in PAIRS] + [(*pair, "monolith") for pair in SINGLE_GRAPH_WITH_CACHE]
 
 
 def run_onnx_against_pytorch(folder, output_dir, feature, sizes):
@@ -33,10 +41,12 @@ def run_onnx_against_pytorch(folder, output_dir, feature, sizes):
         np.testing.assert_allclose(got[name], reference.numpy(), atol=onnx_config.atol_for_validation * 10, rtol=1e-4)
 
 
-@pytest.mark.parametrize("model_type,feature", PAIRS, ids=[f"{m}-{f}" for m, f in PAIRS])
-def test_export_runs_on_fresh_shapes(model_type, feature, tiny_checkpoint, tmp_path):
+@pytest.mark.parametrize(
+    "model_type,feature,layout", CASES, ids=[f"{m}-{f}" + (f"-{layout}" if layout else "") for m, f, layout in CASES]
+)
+def test_export_runs_on_fresh_shapes(model_type, feature, layout, tiny_checkpoint, tmp_path):
     folder = tiny_checkpoint(model_type, feature)
-    result = export_model(str(folder), tmp_path / "out", feature=feature)
+    result = export_model(str(folder), tmp_path / "out", feature=feature, layout=layout)
     assert result.validation.passed
     if result.layout == "generation":
         check_generation_layout(folder, tmp_path / "out", feature, result)
@@ -50,7 +60,8 @@ def test_export_runs_on_fresh_shapes(model_type, feature, tiny_checkpoint, tmp_p
     run_onnx_against_pytorch(folder, tmp_path / "out", feature, sizes)
     if feature.endswith("-with-past"):
         steps = [run.sizes for run in result.validation.runs if "step" in run.sizes]
-        assert steps[0]["past_sequence"] == 0 and len(steps) == 4, "the decode run must start from an empty past"
+        first_past = steps[0].get("past_sequence", steps[0].get("past_decoder_sequence"))
+        assert first_past == 0 and len(steps) == 4, "the decode run must start from an empty past"
     if feature == "causal-lm-with-past":
         assert_greedy_generation_matches(folder, tmp_path / "out")
 

@@ -31,3 +31,34 @@ def test_auto_feature_needs_architectures(tiny_checkpoint, tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(UnsupportedFeatureError, match="no 'architectures' entry; pass --feature"):
         resolve(str(folder), "auto")
+
+
+def test_tapex_checkpoint_loads_its_vocabulary_without_tapex_tokenizer(tiny_checkpoint, tmp_path, caplog):
+    """TAPEX checkpoints are BART with a `TapexTokenizer`, which transformers 5 removed; the export must still work."""
+    import json
+    import shutil
+
+    folder = tmp_path / "tapex"
+    shutil.copytree(tiny_checkpoint("bart", "seq2seq-lm"), folder)
+    vocab = {token: i for i, token in enumerate(["<s>", "<pad>", "</s>", "<unk>", "<mask>", *"abcdefgh", "Ġ"])}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    special = dict(bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "TapexTokenizer", **special}))
+    with caplog.at_level("WARNING", logger="transformers_export"):
+        resolved = resolve(str(folder), "seq2seq-lm")
+    assert "has no TapexTokenizer; loaded the vocabulary as" in caplog.text
+    assert resolved.preprocessor("abc")["input_ids"] == [0, 5, 6, 7, 2]
+
+
+def test_unknown_tokenizer_class_that_does_not_fit_is_a_clear_error(tiny_checkpoint, tmp_path):
+    import json
+    import shutil
+
+    from transformers_export.errors import PreprocessorError
+
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny_checkpoint("bart", "seq2seq-lm"), folder)
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "NoSuchTokenizer"}))
+    with pytest.raises(PreprocessorError, match="cannot load a tokenizer from"):
+        resolve(str(folder), "seq2seq-lm")

@@ -189,3 +189,39 @@ def test_cache_shapes_come_from_a_forward_pass(tiny_checkpoint):
     # the last row is left-padded by 2 of its 10 positions; positions skip the padding, as generate() does
     assert inputs["attention_mask"][-1].tolist() == [0, 0] + [1] * 8
     assert inputs["position_ids"].tolist() == [[6, 7, 8, 9], [6, 7, 8, 9], [4, 5, 6, 7]]
+
+
+def test_seq2seq_config_with_past_seed_api(tiny_checkpoint):
+    """The seed's OnnxSeq2SeqConfigWithPast: decoder and encoder halves of the cache, in that order, per layer."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    from transformers_export.models.bart import BartOnnxConfig
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny_checkpoint("bart", "seq2seq-lm"))
+    onnx_config = BartOnnxConfig.with_past(model.config, task="seq2seq-lm")
+    assert onnx_config.num_layers == (2, 2) and onnx_config.num_attention_heads == (4, 4)
+    names = list(onnx_config.inputs)
+    assert names[:4] == ["input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask"]
+    assert names[4:8] == [f"past_key_values.0.{side}.{kind}" for side in ("decoder", "encoder") for kind in ("key", "value")]
+    assert onnx_config.inputs["decoder_attention_mask"] == {0: "batch", 1: "past_decoder_sequence + decoder_sequence"}
+    assert onnx_config.outputs["present.1.encoder.value"] == {0: "batch", 2: "encoder_sequence"}
+    onnx_config.bind_model(model)
+    inputs = onnx_config.generate_dummy_inputs(None, batch_size=3, seq_length=6, past_length=4, decoder_length=1)
+    assert tuple(inputs["past_key_values.1.decoder.key"].shape) == (3, 4, 4, 8)
+    assert tuple(inputs["past_key_values.1.encoder.key"].shape) == (3, 4, 6, 8)
+    assert tuple(inputs["decoder_attention_mask"].shape) == (3, 5)
+
+
+def test_causal_lm_head_of_a_seq2seq_type_gets_the_decoder_config(tiny_checkpoint):
+    """The seed's BartOnnxConfig exported BartForCausalLM too; asking it for causal-lm gives decoder inputs."""
+    from transformers import AutoModelForCausalLM
+
+    from transformers_export.models.bart import BartForCausalLMOnnxConfig, BartOnnxConfig
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint("bart", "causal-lm"))
+    onnx_config = BartOnnxConfig.with_past(model.config, task="causal-lm")
+    assert type(onnx_config) is BartForCausalLMOnnxConfig and onnx_config.use_past
+    assert list(onnx_config.inputs)[:3] == ["input_ids", "attention_mask", "past_key_values.0.key"]
+    assert list(onnx_config.outputs)[:2] == ["logits", "present.0.key"]
+    assert type(BartOnnxConfig(model.config, task="seq2seq-lm")) is BartOnnxConfig
+    assert type(FeaturesManager.get_config("bart", "causal-lm")(model.config)) is BartForCausalLMOnnxConfig

@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("monolith", "generation"),
         default=None,
         help="Encoder-decoder models with a cache: 'generation' (default) writes encoder_model.onnx + decoder_model.onnx "
-        "with a KV cache that also serves the first step. Everything else is one model.onnx ('monolith').",
+        "with a KV cache that also serves the first step; 'monolith' writes the seed's single model.onnx, which takes "
+        "the cross-attention cache as an input. Everything else is one model.onnx.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs and tracebacks.")
     parser.add_argument("output", type=Path, help="Folder to write model.onnx, config, preprocessor and export.json to.")

@@ -166,6 +166,7 @@ class OnnxConfig(ABC):
             "decoder_sequence": compute_effective_axis_dimension(decoder_length, DEFAULT_SIZES["decoder_sequence"]),
         }
         sizes["encoder_sequence"] = sizes["sequence"]
+        sizes["past_decoder_sequence"] = sizes["past_sequence"]
         # only architectures whose image axes are dynamic use these; the others keep the config's image size
         sizes.update({axis: value for axis, value in (("height", image_height), ("width", image_width)) if value > 0})
         tensors = make_dummy_inputs(self._generated_inputs(), self._config, sizes, preprocessor)
@@ -318,10 +319,14 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
                 "could not find the number of layers attribute in the model configuration, override the num_layers "
                 "property of the model OnnxConfig to solve this"
             )
-        return getattr(self._config, "num_layers", None) or self._config.num_hidden_layers
+        # decoder_layers: the decoder-only head of an encoder-decoder type (BartForCausalLM)
+        config = self._config
+        return getattr(config, "decoder_layers", None) or getattr(config, "num_layers", None) or config.num_hidden_layers
 
     @property
     def num_attention_heads(self) -> int:
+        if hasattr(self._config, "decoder_attention_heads"):
+            return self._config.decoder_attention_heads
         if not hasattr(self._config, "num_attention_heads"):
             raise AttributeError(
                 "could not find the number of attention heads attribute in the model configuration, override the "
@@ -402,7 +407,48 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
         )
 
     def _past_layer_count(self) -> int:
-        return self.num_layers[1]
+        return len(self._layer_shapes) if self._layer_shapes else self.num_layers[1]
+
+    def bind_model(self, model) -> None:
+        if self.use_past and not self._layer_shapes:
+            from .kv_cache import probe_encoder_decoder_layer_shapes
+            from .seq2seq import decoder_start_token_id
+
+            with self.patched(model):
+                self._layer_shapes = probe_encoder_decoder_layer_shapes(model, decoder_start_token_id(model)) or None
+
+    def layer_shapes(self) -> list:
+        """Per decoder layer, (self-attention `LayerShape`, cross-attention `LayerShape`)."""
+        if self._layer_shapes:
+            return self._layer_shapes
+        from .kv_cache import LayerShape
+
+        heads = self.num_attention_heads[1]
+        head_dim = getattr(self._config, "d_kv", None) or self._config.d_model // heads
+        shape = LayerShape((heads, head_dim), (heads, head_dim))
+        return [(shape, shape)] * self.num_layers[1]
+
+    def _extra_dummy_inputs(self, sizes):
+        if not self.use_past:
+            return {}
+        import torch
+
+        generator = torch.Generator().manual_seed(1)
+        tensors = {}
+        for i, layer in enumerate(self.layer_shapes()):
+            for side, shape, length in zip(("decoder", "encoder"), layer, (sizes["past_sequence"], sizes["encoder_sequence"])):
+                for kind, (heads, dim) in (("key", shape.key), ("value", shape.value)):
+                    tensors[f"past_key_values.{i}.{side}.{kind}"] = torch.randn(sizes["batch"], heads, length, dim, generator=generator)
+        return tensors
+
+    def model_inputs(self, inputs, model):
+        kwargs = {name: tensor for name, tensor in inputs.items() if not name.startswith("past_key_values.")}
+        if self.use_past:
+            from .kv_cache import cache_argument, encoder_decoder_cache
+
+            kwargs[cache_argument(model)] = encoder_decoder_cache(inputs)
+            kwargs["use_cache"] = True
+        return kwargs
 
     def fill_with_past_key_values_(self, inputs_or_outputs, direction: str, inverted_values_shape: bool = False):
         if direction not in ("inputs", "outputs"):
@@ -410,9 +456,9 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
         name = "past_key_values" if direction == "inputs" else "present"
         decoder_axis = "past_decoder_sequence" if direction == "inputs" else "past_decoder_sequence + sequence"
         for i in range(self._past_layer_count()):
-            for kind in ("key", "value"):
-                inputs_or_outputs[f"{name}.{i}.decoder.{kind}"] = {0: "batch", 2: decoder_axis}
-                inputs_or_outputs[f"{name}.{i}.encoder.{kind}"] = {0: "batch", 2: "encoder_sequence"}
+            for side, axis in (("decoder", decoder_axis), ("encoder", "encoder_sequence")):
+                for kind in ("key", "value"):
+                    inputs_or_outputs[f"{name}.{i}.{side}.{kind}"] = {0: "batch", 2: axis}
 
     def _flatten_past_key_values_(self, flattened_output, name, idx, t):
         for position, part in enumerate(("decoder.key", "decoder.value", "encoder.key", "encoder.value")):
@@ -425,6 +471,16 @@ class ArchitectureOnnxConfig:
 
     spec: ArchitectureSpec
 
+    def __new__(cls, config=None, task: str = "default", *args, **kwargs):
+        # The seed's BartOnnxConfig also exported BartForCausalLM; that head is a decoder, so it gets the decoder
+        # config of its architecture, whichever class the caller named.
+        if issubclass(cls, OnnxSeq2SeqConfigWithPast) and task_of(canonical_feature(task)) == "causal-lm":
+            decoder_class = onnx_config_class(cls.spec, "causal-lm")
+            instance = super().__new__(decoder_class)
+            instance.__init__(config, task, *args, **kwargs)
+            return instance
+        return super().__new__(cls)
+
     @property
     def inputs(self) -> Mapping[str, Mapping[int, str]]:
         from .dummy_inputs import INPUT_SPECS
@@ -435,15 +491,17 @@ class ArchitectureOnnxConfig:
         for name in self.spec.inputs:
             if not INPUT_SPECS[name].applies(self._config):
                 continue
-            if seq2seq and name.startswith("decoder_") and self.task in self.tasks_without_decoder_inputs:
+            if name.startswith("decoder_") and (not seq2seq or self.task in self.tasks_without_decoder_inputs):
                 continue
             axes = dict(self.spec.input_axes.get(name) or input_axes(name, self.task))
             if seq2seq:
                 axes = {axis: "encoder_sequence" if axis_name == "sequence" else axis_name for axis, axis_name in axes.items()}
+                if use_past and name == "decoder_attention_mask":
+                    axes = {0: "batch", 1: "past_decoder_sequence + decoder_sequence"}
             elif use_past and name == "attention_mask":
                 axes = {0: "batch", 1: "past_sequence + sequence"}
             inputs[name] = axes
-        if use_past and not seq2seq:
+        if use_past:
             self.fill_with_past_key_values_(inputs, direction="inputs")
         return inputs
 
@@ -486,13 +544,23 @@ class ArchitectureOnnxConfig:
         return self.spec.atol
 
 
+def onnx_config_class(spec: ArchitectureSpec, task: str = "default") -> type[OnnxConfig]:
+    """The seed-named class (`BertOnnxConfig`, `GPT2OnnxConfig`, ...) for a registered architecture; for the
+    causal-lm head of an encoder-decoder type, its decoder config (`BartForCausalLMOnnxConfig`)."""
+    decoder_of_seq2seq = spec.is_seq2seq and task == "causal-lm"
+    return _generated_class(spec, decoder_of_seq2seq)
+
+
 @cache
-def onnx_config_class(spec: ArchitectureSpec) -> type[OnnxConfig]:
-    """The seed-named class (`BertOnnxConfig`, `GPT2OnnxConfig`, ...) for a registered architecture."""
+def _generated_class(spec: ArchitectureSpec, decoder_of_seq2seq: bool) -> type[OnnxConfig]:
     package = spec.key.replace("-", "_")
-    base = OnnxSeq2SeqConfigWithPast if spec.is_seq2seq else OnnxConfigWithPast if spec.has_past else OnnxConfig
+    name = spec.onnx_config_name
+    if decoder_of_seq2seq:
+        base, name = OnnxConfigWithPast, name.replace("OnnxConfig", "ForCausalLMOnnxConfig")
+    else:
+        base = OnnxSeq2SeqConfigWithPast if spec.is_seq2seq else OnnxConfigWithPast if spec.has_past else OnnxConfig
     return type(
-        spec.onnx_config_name,
+        name,
         (ArchitectureOnnxConfig, base),
         {"spec": spec, "__module__": f"transformers_export.models.{package}", "__doc__": f"Export config for {spec.key}."},
     )

@@ -15,14 +15,14 @@ from .errors import TraceError
 
 def named_outputs(model_output, output_names: Sequence[str], onnx_config) -> dict[str, torch.Tensor]:
     """Pick `output_names` from a `ModelOutput`, flattening collections (`past_key_values` -> `present.{i}.*`)."""
-    from .kv_cache import pairs_from_cache
+    from .kv_cache import layer_tensors
 
     available: dict[str, torch.Tensor] = {}
     for name, value in model_output.items():
         if isinstance(value, torch.Tensor):
             available[name] = value
         elif name in ("cache", "past_key_values") and value is not None:
-            available.update(onnx_config.flatten_output_collection_property("present", pairs_from_cache(value)))
+            available.update(onnx_config.flatten_output_collection_property("present", layer_tensors(value)))
         elif value is not None:
             available.update(onnx_config.flatten_output_collection_property(name, value))
     missing = [name for name in output_names if name not in available]

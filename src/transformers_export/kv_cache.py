@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
@@ -36,6 +36,32 @@ def cache_from_pairs(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]):
     from transformers import DynamicCache
 
     return DynamicCache(ddp_cache_data=list(pairs))
+
+
+def encoder_decoder_cache(named: Mapping[str, torch.Tensor]):
+    """An `EncoderDecoderCache` from flat `past_key_values.{i}.decoder|encoder.key|value` tensors.
+
+    transformers marks a layer's cross-attention as computed when its cache is non-empty, so a filled encoder part is
+    used as is and the encoder states are not projected again.
+    """
+    from transformers import EncoderDecoderCache
+
+    layers = sum(1 for name in named if name.startswith("past_key_values.") and name.endswith(".decoder.key"))
+    parts = [
+        [(named[f"past_key_values.{i}.{side}.key"], named[f"past_key_values.{i}.{side}.value"]) for i in range(layers)]
+        for side in ("decoder", "encoder")
+    ]
+    return EncoderDecoderCache(cache_from_pairs(parts[0]), cache_from_pairs(parts[1]))
+
+
+def layer_tensors(cache) -> list[tuple[torch.Tensor, ...]]:
+    """Per layer (key, value), or (self key, self value, cross key, cross value) for an encoder-decoder cache."""
+    if hasattr(cache, "cross_attention_cache"):
+        return [
+            (*self_pair, *cross_pair)
+            for self_pair, cross_pair in zip(pairs_from_cache(cache.self_attention_cache), pairs_from_cache(cache.cross_attention_cache))
+        ]
+    return pairs_from_cache(cache)
 
 
 def pairs_from_cache(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -66,4 +92,23 @@ def probe_layer_shapes(model) -> list[LayerShape]:
     return [
         LayerShape(key=(key.shape[1], key.shape[3]), value=(value.shape[1], value.shape[3]))
         for key, value in pairs_from_cache(cache)
+    ]
+
+
+def probe_encoder_decoder_layer_shapes(model, decoder_start_token_id: int) -> list[tuple[LayerShape, LayerShape]]:
+    """Per decoder layer, the shapes of its self-attention and cross-attention caches, from one real step."""
+    from transformers import DynamicCache, EncoderDecoderCache
+
+    with torch.no_grad():
+        output = model(
+            input_ids=torch.zeros(1, 3, dtype=torch.int64),
+            attention_mask=torch.ones(1, 3, dtype=torch.int64),
+            decoder_input_ids=torch.full((1, 1), decoder_start_token_id),
+            use_cache=True,
+            return_dict=True,
+            **{cache_argument(model): EncoderDecoderCache(DynamicCache(), DynamicCache())},
+        )
+    return [
+        (LayerShape((sk.shape[1], sk.shape[3]), (sv.shape[1], sv.shape[3])), LayerShape((ck.shape[1], ck.shape[3]), (cv.shape[1], cv.shape[3])))
+        for sk, sv, ck, cv in layer_tensors(model_cache(output))
     ]

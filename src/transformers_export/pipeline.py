@@ -35,30 +35,21 @@ LAYOUTS = ("monolith", "generation")
 
 
 def choose_layout(resolved, requested: str | None) -> str:
-    """The generation layout is the only one for encoder-decoder `-with-past` features, and only for them."""
-    from .architectures import find_spec
-    from .tasks import WITH_PAST_SUFFIX
+    """Encoder-decoder `-with-past` features default to the generation layout; everything else is one graph."""
+    from .config import OnnxSeq2SeqConfigWithPast
 
-    spec = find_spec(resolved.model_type)
-    seq2seq = spec is not None and spec.is_seq2seq
-    with_past = resolved.feature.endswith(WITH_PAST_SUFFIX)
+    seq2seq = isinstance(resolved.onnx_config, OnnxSeq2SeqConfigWithPast)
+    with_past = getattr(resolved.onnx_config, "use_past", False)
     if requested == "generation" and not seq2seq:
         raise InvalidArgumentError(
-            f"--layout generation is for encoder-decoder models; {resolved.model_type} is not one "
-            "(its -with-past export is already a single graph that generates)"
+            f"--layout generation is for encoder-decoder models; {resolved.model_type} --feature {resolved.feature} "
+            "is not one (its -with-past export is already a single graph that generates)"
         )
     if requested == "generation" and not with_past:
-        raise InvalidArgumentError(
-            f"--layout generation needs a cache: use --feature {resolved.feature}-with-past"
-        )
-    if seq2seq and with_past:
-        if requested == "monolith":
-            raise InvalidArgumentError(
-                "a single-graph export of an encoder-decoder model with a cache cannot run the first decoding step "
-                "(the seed's layout, whose failures users reported); use --layout generation"
-            )
-        return "generation"
-    return "monolith"
+        raise InvalidArgumentError(f"--layout generation needs a cache: use --feature {resolved.feature}-with-past")
+    if requested is not None:
+        return requested
+    return "generation" if seq2seq and with_past else "monolith"
 
 
 FORMATS = ("onnx", "torchscript", "exported-program")

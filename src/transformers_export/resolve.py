@@ -129,8 +129,27 @@ def _from_pretrained(model_class, model, config, cache_dir, feature):
     return loaded.eval()
 
 
-def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = None):
-    """The tokenizer / image processor / processor of a checkpoint; None when `kind` is auto and it has none."""
+def _tokenizer_class_gone(model: str, cache_dir: str | None) -> str | None:
+    """The tokenizer class a checkpoint names when this transformers no longer has it (TAPEX's TapexTokenizer)."""
+    import transformers
+    from transformers.utils import cached_file
+
+    try:
+        path = cached_file(model, "tokenizer_config.json", cache_dir=cache_dir, _raise_exceptions_for_missing_entries=False)
+        name = json.loads(Path(path).read_text()).get("tokenizer_class") if path else None
+    except Exception:  # unreachable hub, unreadable file: nothing to fall back on
+        return None
+    if not name or hasattr(transformers, name) or hasattr(transformers, name.removesuffix("Fast")):
+        return None
+    return name
+
+
+def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = None, model_type: str | None = None):
+    """The tokenizer / image processor / processor of a checkpoint; None when `kind` is auto and it has none.
+
+    A tokenizer whose class transformers removed is loaded as the tokenizer of `model_type` (same vocabulary files),
+    with a warning: the removed class's extra preprocessing (TAPEX's table flattening) is not available.
+    """
     import transformers
 
     if kind not in PREPROCESSOR_KINDS:
@@ -160,6 +179,19 @@ def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = No
     try:
         return loader.from_pretrained(model, cache_dir=cache_dir)
     except Exception as error:  # each Auto class has its own failure types; all mean "not loadable here"
+        gone = _tokenizer_class_gone(model, cache_dir) if kind == "tokenizer" and model_type else None
+        if gone:
+            try:
+                tokenizer = transformers.AutoTokenizer.from_pretrained(model, cache_dir=cache_dir, tokenizer_type=model_type)
+            except Exception:  # the vocabulary does not fit the model type's tokenizer either: report the first error
+                tokenizer = None
+            # transformers 5 builds a tokenizer of special tokens only when the vocabulary files are missing
+            if tokenizer is not None and len(tokenizer) > len(tokenizer.all_special_tokens):
+                logger.warning(
+                    "transformers %s has no %s; loaded the vocabulary as %s (its own preprocessing is not included)",
+                    transformers.__version__, gone, type(tokenizer).__name__,
+                )
+                return tokenizer
         raise PreprocessorError(f"cannot load a {kind.replace('_', ' ')} from '{model}': {_first_line(error)}") from error
 
 
@@ -182,7 +214,7 @@ def resolve(
     # before loading; `values_override` repeats them for models loaded by the caller.
     for key, value in spec.config_overrides.items():
         setattr(config, key, value)
-    loaded_preprocessor = load_preprocessor(model, preprocessor, cache_dir)
+    loaded_preprocessor = load_preprocessor(model, preprocessor, cache_dir, config.model_type)
     loaded_model = load_model(model, feature, cache_dir=cache_dir, framework=framework, config=config)
     return ResolvedModel(
         source=model,

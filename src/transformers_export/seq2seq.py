@@ -18,7 +18,7 @@ from collections import OrderedDict
 import torch
 
 from .config import OnnxConfig
-from .kv_cache import cache_argument, cache_from_pairs, model_cache, pairs_from_cache
+from .kv_cache import cache_argument, encoder_decoder_cache, model_cache, pairs_from_cache
 
 ENCODER_FILE, DECODER_FILE = "encoder_model.onnx", "decoder_model.onnx"
 
@@ -94,17 +94,14 @@ class DecoderGraph(torch.nn.Module):
         return self.model.config
 
     def forward(self, decoder_input_ids, encoder_attention_mask, return_dict=True, **past):
-        from transformers import EncoderDecoderCache
         from transformers.modeling_outputs import BaseModelOutput
 
-        layers = sum(1 for name in past if name.endswith(".decoder.key"))
-        self_pairs = [(past[f"past_key_values.{i}.decoder.key"], past[f"past_key_values.{i}.decoder.value"]) for i in range(layers)]
-        cross_pairs = [(past[f"past_key_values.{i}.encoder.key"], past[f"past_key_values.{i}.encoder.value"]) for i in range(layers)]
-        cache = EncoderDecoderCache(cache_from_pairs(self_pairs), cache_from_pairs(cross_pairs))
+        cache = encoder_decoder_cache(past)
         # The decoder reads encoder states only through the cross-attention cache, which is filled; these zeros
         # give the encoder length and batch to code that asks for them and are otherwise unused.
         batch, encoder_length = encoder_attention_mask.shape
-        hidden = torch.zeros(batch, encoder_length, self.model.config.d_model, dtype=cross_pairs[0][0].dtype)
+        dtype = past["past_key_values.0.encoder.key"].dtype
+        hidden = torch.zeros(batch, encoder_length, self.model.config.d_model, dtype=dtype)
         output = self.model(
             decoder_input_ids=decoder_input_ids,
             attention_mask=encoder_attention_mask,
@@ -121,12 +118,16 @@ class DecoderGraph(torch.nn.Module):
 
 
 class _GraphConfig(OnnxConfig):
-    """Export config of one graph of the layout; sizes of the caches are read from a forward pass (`bind_model`)."""
+    """Export config of one graph of the layout; the caches' shapes and dummy tensors come from the feature's config
+    (an `OnnxSeq2SeqConfigWithPast` with `use_past`), bound to the model."""
 
     def __init__(self, parent: OnnxConfig):
         super().__init__(parent._config, task="default")
         self.parent = parent
-        self.layers: list[tuple[tuple[int, int], tuple[int, int]]] = []  # per layer: (self (heads, dim), cross ...)
+
+    @property
+    def layer_count(self) -> int:
+        return len(self.parent.layer_shapes())
 
     @property
     def values_override(self):
@@ -145,35 +146,7 @@ class _GraphConfig(OnnxConfig):
         return self.parent.min_onnx_opset
 
     def bind_model(self, graph) -> None:
-        if self.layers:
-            return
-        model = graph.model
-        inputs = {"input_ids": torch.zeros(1, 3, dtype=torch.int64), "attention_mask": torch.ones(1, 3, dtype=torch.int64)}
-        with torch.no_grad(), self.parent.patched(model):
-            output = model(
-                **inputs,
-                decoder_input_ids=torch.full((1, 1), decoder_start_token_id(model)),
-                use_cache=True,
-                return_dict=True,
-                **{cache_argument(model): _empty_encoder_decoder_cache()},
-            )
-        cache = model_cache(output)
-        self.layers = [
-            ((sk.shape[1], sk.shape[3]), (ck.shape[1], ck.shape[3]))
-            for (sk, _), (ck, _) in zip(_self_attention_pairs(cache), _cross_attention_pairs(cache))
-        ]
-
-    def _past_tensors(self, sizes, prefix: str) -> dict:
-        generator = torch.Generator().manual_seed(2)
-        tensors = {}
-        for i, (self_shape, cross_shape) in enumerate(self.layers):
-            for kind, (heads, dim), length in (
-                ("decoder", self_shape, sizes["past_sequence"]),
-                ("encoder", cross_shape, sizes["encoder_sequence"]),
-            ):
-                for part in ("key", "value"):
-                    tensors[f"{prefix}.{i}.{kind}.{part}"] = torch.randn(sizes["batch"], heads, length, dim, generator=generator)
-        return tensors
+        self.parent.bind_model(graph.model)
 
 
 class EncoderGraphConfig(_GraphConfig):
@@ -185,7 +158,7 @@ class EncoderGraphConfig(_GraphConfig):
     @property
     def outputs(self):
         outputs = OrderedDict([("last_hidden_state", {0: "batch", 1: "encoder_sequence"})])
-        for i in range(len(self.layers)):
+        for i in range(self.layer_count):
             for part in ("key", "value"):
                 outputs[f"present.{i}.encoder.{part}"] = {0: "batch", 2: "encoder_sequence"}
         return outputs
@@ -204,7 +177,7 @@ class DecoderGraphConfig(_GraphConfig):
                 ("encoder_attention_mask", {0: "batch", 1: "encoder_sequence"}),
             ]
         )
-        for i in range(len(self.layers)):
+        for i in range(self.layer_count):
             for kind, axis in (("decoder", "past_decoder_sequence"), ("encoder", "encoder_sequence")):
                 for part in ("key", "value"):
                     inputs[f"past_key_values.{i}.{kind}.{part}"] = {0: "batch", 2: axis}
@@ -213,7 +186,7 @@ class DecoderGraphConfig(_GraphConfig):
     @property
     def outputs(self):
         outputs = OrderedDict([(self.main_output, {0: "batch", 1: "decoder_sequence"})])
-        for i in range(len(self.layers)):
+        for i in range(self.layer_count):
             for part in ("key", "value"):
                 outputs[f"present.{i}.decoder.{part}"] = {0: "batch", 2: "past_decoder_sequence + decoder_sequence"}
         return outputs
@@ -222,7 +195,7 @@ class DecoderGraphConfig(_GraphConfig):
         return {name: axes for name, axes in self.inputs.items() if not name.startswith("past_key_values.")}
 
     def _extra_dummy_inputs(self, sizes):
-        return self._past_tensors(sizes, "past_key_values")
+        return self.parent._extra_dummy_inputs(sizes)
 
 
 def generation_graphs(model, parent_config: OnnxConfig) -> list[tuple[str, torch.nn.Module, OnnxConfig]]:
@@ -232,5 +205,4 @@ def generation_graphs(model, parent_config: OnnxConfig) -> list[tuple[str, torch
     decoder = DecoderGraph(model, main_output)
     encoder_config, decoder_config = EncoderGraphConfig(parent_config), DecoderGraphConfig(parent_config, main_output)
     encoder_config.bind_model(encoder)
-    decoder_config.layers = encoder_config.layers
     return [(ENCODER_FILE, encoder, encoder_config), (DECODER_FILE, decoder, decoder_config)]

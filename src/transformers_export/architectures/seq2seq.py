@@ -1,5 +1,6 @@
 """Encoder-decoder models. `-with-past` features export the generation layout (an encoder file and a decoder file
-with a KV cache); the others export the seed's single graph."""
+with a KV cache) unless the seed's single graph is asked for; the others export the single graph. `causal-lm` is the
+decoder-only head some of these types have (BartForCausalLM): it exports like any decoder."""
 
 from . import ArchitectureSpec, declare, register
 
@@ -8,6 +9,8 @@ SEQ2SEQ_TASKS = (
     "default-with-past",
     "seq2seq-lm",
     "seq2seq-lm-with-past",
+    "causal-lm",
+    "causal-lm-with-past",
     "sequence-classification",
     "question-answering",
 )

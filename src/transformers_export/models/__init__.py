@@ -33,9 +33,11 @@ class _ModelModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: types.ModuleType) -> None:
         from ..config import onnx_config_class
 
-        config_class = onnx_config_class(self._spec(module.__name__))
-        setattr(module, config_class.__name__, config_class)
-        module.__all__ = [config_class.__name__]
+        spec = self._spec(module.__name__)
+        classes = {onnx_config_class(spec, task) for task in ("default", "causal-lm")}
+        for config_class in classes:
+            setattr(module, config_class.__name__, config_class)
+        module.__all__ = sorted(config_class.__name__ for config_class in classes)
 
 
 if not any(isinstance(finder, _ModelModuleFinder) for finder in sys.meta_path):

@@ -74,11 +74,14 @@ def validate_onnx(
         for name in onnx_named_outputs:
             run.outputs.append(_compare(name, reference[name].numpy(), actual[name], atol))
     if getattr(onnx_config, "use_past", False) and report.passed:
-        report.runs.extend(_decode_runs(onnx_config, reference_model, session, list(onnx_named_outputs), atol))
+        from ..config import OnnxSeq2SeqConfigWithPast
+
+        decode = _monolith_decode_runs if isinstance(onnx_config, OnnxSeq2SeqConfigWithPast) else _decode_runs
+        report.runs.extend(decode(onnx_config, reference_model, session, list(onnx_named_outputs), atol, Path(onnx_path).name))
     return report
 
 
-def _decode_runs(onnx_config, model, session, output_names: list[str], atol: float) -> list[ShapeRun]:
+def _decode_runs(onnx_config, model, session, output_names: list[str], atol: float, graph: str) -> list[ShapeRun]:
     import torch
 
     from ..runtime.decoder import OnnxDecoder
@@ -99,13 +102,13 @@ def _decode_runs(onnx_config, model, session, output_names: list[str], atol: flo
         try:
             actual = decoder.run(decoder.feed(step_ids, mask, past_onnx))
         except Exception as error:  # onnxruntime's own exception types
-            runs.append(ShapeRun(sizes, [], output_names, runtime_error=_runtime_message(error)))
+            runs.append(ShapeRun(sizes, [], output_names, runtime_error=_runtime_message(error), graph=graph))
             break
         inputs = {name: torch.from_numpy(value) for name, value in decoder.feed(step_ids, mask, past_torch).items()}
         with torch.no_grad(), onnx_config.patched(model):
             output = model(**onnx_config.model_inputs(inputs, model), return_dict=True)
             reference = {name: tensor.numpy() for name, tensor in named_outputs(output, list(onnx_config.outputs), onnx_config).items()}
-        run = ShapeRun(sizes, list(reference), output_names)
+        run = ShapeRun(sizes, list(reference), output_names, graph=graph)
         run.outputs = [_compare(name, reference[name], actual[name], atol) for name in output_names]
         runs.append(run)
         if not all(check.shape_ok and check.values_ok for check in run.outputs):
@@ -121,39 +124,71 @@ def _decode_runs(onnx_config, model, session, output_names: list[str], atol: flo
 
 
 def validate_generation_layout(onnx_config, model, folder: Path, atol: float) -> list[ShapeRun]:
-    """Encoder once, then decoder steps feeding `present.*.decoder.*` back, against the PyTorch model's own cache.
+    """Encoder once, then decoder steps feeding `present.*.decoder.*` back (see `_encoder_decoder_decode_runs`)."""
+    from ..runtime.encoder_decoder import OnnxEncoderDecoder
 
-    Batch 3 with a right-padded source, decoder starting from the start token with an empty past.
+    runtime = OnnxEncoderDecoder(folder)
+
+    def step(source, mask, step_ids, cross, past):
+        return runtime.run(runtime.feed(step_ids, mask, cross, past))
+
+    return _encoder_decoder_decode_runs(onnx_config, model, step, atol, "encoder + decoder", encode=runtime.encode)
+
+
+def _monolith_decode_runs(onnx_config, model, session, output_names: list[str], atol: float, graph: str) -> list[ShapeRun]:
+    """The seed's single graph with a cache cannot compute the cross-attention cache it takes; the decode gives it
+    PyTorch's, then feeds back its own presents."""
+    graph_inputs = {graph_input.name for graph_input in session.get_inputs()}
+
+    def step(source, mask, step_ids, cross, past):
+        past_length = next(iter(past.values())).shape[2] if past else 0
+        feed = {
+            "input_ids": source,
+            "attention_mask": mask,
+            "decoder_input_ids": step_ids,
+            "decoder_attention_mask": np.ones((step_ids.shape[0], past_length + step_ids.shape[1]), dtype=np.int64),
+            **cross,
+            **past,
+        }
+        feed = {name: value for name, value in feed.items() if name in graph_inputs}
+        return dict(zip(output_names, session.run(output_names, feed)))
+
+    return _encoder_decoder_decode_runs(onnx_config, model, step, atol, graph)
+
+
+def _encoder_decoder_decode_runs(onnx_config, model, run_step, atol: float, graph: str, encode=None) -> list[ShapeRun]:
+    """A real decode: batch 3 with a right-padded source, the decoder from the start token with an empty past, each
+    step fed the previous step's presents, against PyTorch fed its own cache at every step.
+
+    `run_step(source, mask, decoder_input_ids, cross, past)` runs one exported step; `encode(source, mask)` gives the
+    cross-attention cache as `past_key_values.{i}.encoder.*` (without it, PyTorch's is used).
     """
     import torch
     from transformers import DynamicCache, EncoderDecoderCache
 
-    from ..kv_cache import cache_argument, model_cache, pairs_from_cache
-    from ..runtime.encoder_decoder import OnnxEncoderDecoder
+    from ..kv_cache import cache_argument, layer_tensors, model_cache
+    from ..runtime.decoder import presents_as_past
     from ..seq2seq import decoder_start_token_id
 
-    runtime = OnnxEncoderDecoder(folder)
     config = model.config
     rng = np.random.default_rng(0)
     source = rng.integers(3, getattr(config, "vocab_size", 4), (DECODE_BATCH, DECODE_PROMPT + 1))
     mask = np.ones_like(source)
     mask[0, -2:] = 0
     source[mask == 0] = getattr(config, "pad_token_id", None) or 0
-    main = runtime.main_output
     with torch.no_grad(), onnx_config.patched(model):
         encoder_outputs = model.get_encoder()(input_ids=torch.from_numpy(source), attention_mask=torch.from_numpy(mask), return_dict=True)
-    cross = runtime.encode(source, mask)
-    past = runtime.empty_past(DECODE_BATCH)
+    cross = encode(source, mask) if encode else None
+    past = {
+        f"past_key_values.{i}.decoder.{kind}": np.zeros((DECODE_BATCH, heads, 0, dim), np.float32)
+        for i, (self_shape, _) in enumerate(onnx_config.layer_shapes())
+        for kind, (heads, dim) in (("key", self_shape.key), ("value", self_shape.value))
+    }
     cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
     step_ids = np.full((DECODE_BATCH, 1), decoder_start_token_id(model), dtype=np.int64)
     runs = []
     for step in range(DECODE_STEPS + 1):
         sizes = {"step": step, "batch": DECODE_BATCH, "encoder_sequence": source.shape[1], "past_decoder_sequence": step}
-        try:
-            actual = runtime.run(runtime.feed(step_ids, mask, cross, past))
-        except Exception as error:  # onnxruntime's own exception types
-            runs.append(ShapeRun(sizes, [], [], runtime_error=_runtime_message(error), graph="decoder_model.onnx"))
-            break
         with torch.no_grad(), onnx_config.patched(model):
             output = model(
                 encoder_outputs=encoder_outputs,
@@ -163,19 +198,29 @@ def validate_generation_layout(onnx_config, model, folder: Path, atol: float) ->
                 return_dict=True,
                 **{cache_argument(model): cache},
             )
+        main = next(name for name in ("logits", "last_hidden_state") if output.get(name) is not None)
         reference = {main: output[main].numpy()}
-        for i, (key, value) in enumerate(pairs_from_cache(model_cache(output).self_attention_cache)):
-            reference[f"present.{i}.decoder.key"], reference[f"present.{i}.decoder.value"] = key.numpy(), value.numpy()
-        run = ShapeRun(sizes, list(reference), list(actual), graph="encoder + decoder")
-        run.outputs = [_compare(name, reference[name], actual[name], atol) for name in actual]
+        presents = onnx_config.flatten_output_collection_property("present", layer_tensors(model_cache(output)))
+        reference.update({name: tensor.numpy() for name, tensor in presents.items()})
+        if cross is None:
+            cross = presents_as_past({name: value for name, value in reference.items() if ".encoder." in name})
+        try:
+            actual = run_step(source, mask, step_ids, cross, past)
+        except Exception as error:  # onnxruntime's own exception types
+            runs.append(ShapeRun(sizes, [], [], runtime_error=_runtime_message(error), graph=graph))
+            break
+        run = ShapeRun(sizes, list(reference), list(actual), graph=graph)
         runs.append(run)
+        if not run.names_ok:
+            break
+        run.outputs = [_compare(name, reference[name], actual[name], atol) for name in actual]
         if not all(check.shape_ok and check.values_ok for check in run.outputs):
             break
         if main == "logits":
             step_ids = reference[main][:, -1].argmax(-1)[:, None]
         else:
             step_ids = rng.integers(3, getattr(config, "vocab_size", 4), (DECODE_BATCH, 1))
-        past = runtime.next_past(actual)
+        past = presents_as_past({name: value for name, value in actual.items() if ".decoder." in name})
     return runs
 
 
