@@ -19,14 +19,19 @@ PAIRS = [
     for feature in spec.features
     if feature == spec.features[0] or feature in ("causal-lm-with-past", "seq2seq-lm-with-past")
 ]
+# and the seed's single graph with a cache, for the two encoder-decoder families
+CASES = [(*pair, None) for pair in PAIRS] + [(m, "seq2seq-lm-with-past", "monolith") for m in ("t5", "bart")]
 FORMATS = ("torchscript", "exported-program")
 
 
 @pytest.mark.parametrize("format", FORMATS)
-@pytest.mark.parametrize("model_type,feature", PAIRS, ids=[f"{m}-{f}" for m, f in PAIRS])
-def test_torch_format_round_trip(model_type, feature, format, tiny_checkpoint, tmp_path):
+@pytest.mark.parametrize(
+    "model_type,feature,layout", CASES, ids=[f"{m}-{f}" + (f"-{layout}" if layout else "") for m, f, layout in CASES]
+)
+def test_torch_format_round_trip(model_type, feature, layout, format, tiny_checkpoint, tmp_path):
     folder = tiny_checkpoint(model_type, feature)
-    result = export_model(str(folder), tmp_path / "out", feature=feature, format=format)
+    result = export_model(str(folder), tmp_path / "out", feature=feature, format=format, layout=layout)
+    assert result.layout == (layout or result.layout)
     assert result.validation.passed
     manifest = json.loads((tmp_path / "out" / "export.json").read_text())
     assert manifest["format"] == format
