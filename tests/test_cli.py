@@ -311,3 +311,16 @@ def test_seq2seq_generation_layout_from_the_cli(tiny_checkpoint, tmp_path, capsy
     assert manifest["layout"] == "generation"
     assert manifest["files"] == ["decoder_model.onnx", "encoder_model.onnx", "model.onnx.data"]
     assert "past_key_values.0.encoder.key" in manifest["graphs"]["decoder_model.onnx"]["inputs"]
+
+
+def test_in_process_cli_leaves_the_callers_logging_as_it_was(workdir, capsys, caplog):
+    """main() may be called from Python (notebooks, tests): its log setup must not outlive the call."""
+    import logging
+
+    package_logger = logging.getLogger("transformers_export")
+    before = (package_logger.handlers[:], package_logger.level, package_logger.propagate)
+    expect_error(["-m", workdir / "missing", workdir / "out"], capsys, 2, "no such folder", workdir=workdir)
+    assert (package_logger.handlers, package_logger.level, package_logger.propagate) == before
+    with caplog.at_level("WARNING", logger="transformers_export"):
+        logging.getLogger("transformers_export.resolve").warning("seen by the caller")
+    assert "seen by the caller" in caplog.text

@@ -7,7 +7,9 @@ import logging
 import os
 import sys
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .errors import ExportError, ValidationError
 
@@ -78,18 +80,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+class _StderrHandler(logging.StreamHandler):
+    """Writes to `sys.stderr` as it is when a message is logged, not when the handler was made (notebooks and test
+    runners replace it)."""
+
+    def __init__(self):
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+@contextmanager
+def _cli_logging(verbose: bool) -> Iterator[None]:
+    """The CLI's log format and levels while a command runs; the caller's logging is restored afterwards (`main` may
+    be called in-process)."""
+    import transformers
+
     package_logger = logging.getLogger("transformers_export")
+    saved = (package_logger.handlers[:], package_logger.level, package_logger.propagate)
+    saved_transformers = (transformers.logging.get_verbosity(), transformers.utils.logging.is_progress_bar_enabled())
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     package_logger.handlers[:] = [handler]
     package_logger.setLevel(logging.INFO if verbose else logging.WARNING)
     package_logger.propagate = False
     if not verbose:
-        import transformers
-
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        package_logger.handlers[:], level, package_logger.propagate = saved
+        package_logger.setLevel(level)
+        transformers.logging.set_verbosity(saved_transformers[0])
+        if saved_transformers[1]:
+            transformers.logging.enable_progress_bar()
 
 
 def _print_stage(name: str, seconds: float) -> None:
@@ -106,7 +137,11 @@ def convert_tf_main(argv: list[str]) -> int:
     parser.add_argument("output", type=Path, help="Folder to write the PyTorch checkpoint to.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs and tracebacks.")
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
+    with _cli_logging(args.verbose):
+        return _convert_tf(args)
+
+
+def _convert_tf(args) -> int:
     try:
         from .pipeline import convert_tf
 
@@ -125,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["convert-tf"]:
         return convert_tf_main(argv[1:])
     args = build_parser().parse_args(argv)
-    _configure_logging(args.verbose)
+    with _cli_logging(args.verbose):
+        return _export(args)
+
+
+def _export(args) -> int:
     try:
         from .pipeline import export_model
 

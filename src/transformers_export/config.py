@@ -454,7 +454,7 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
         if direction not in ("inputs", "outputs"):
             raise ValueError(f'direction must either be "inputs" or "outputs", but {direction} was given')
         name = "past_key_values" if direction == "inputs" else "present"
-        decoder_axis = "past_decoder_sequence" if direction == "inputs" else "past_decoder_sequence + sequence"
+        decoder_axis = "past_decoder_sequence" if direction == "inputs" else "past_decoder_sequence + decoder_sequence"
         for i in range(self._past_layer_count()):
             for side, axis in (("decoder", decoder_axis), ("encoder", "encoder_sequence")):
                 for kind in ("key", "value"):
