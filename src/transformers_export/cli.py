@@ -17,6 +17,7 @@ STAGE_LABELS = {
     "resolve": "loaded model and preprocessor",
     "trace": "traced and wrote the model",
     "validate": "validated against PyTorch",
+    "quantize": "quantized to int8 and validated again",
     "write": "wrote config, preprocessor and export.json",
 }
 
@@ -74,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Encoder-decoder models with a cache: 'generation' (default) writes encoder_model.onnx + decoder_model.onnx "
         "with a KV cache that also serves the first step; 'monolith' writes the seed's single model.onnx, which takes "
         "the cross-attention cache as an input. Everything else is one model.onnx.",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=("int8",),
+        default=None,
+        help="After validation, quantize the weights to int8 (dynamic, per channel: no calibration data) and validate "
+        "again by cosine similarity to PyTorch. ONNX only.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs and tracebacks.")
     parser.add_argument("output", type=Path, help="Folder to write model.onnx, config, preprocessor and export.json to.")
@@ -184,6 +192,7 @@ def _export(args) -> int:
             untie_weights=args.untie_weights,
             batch_size=args.batch_size,
             sequence_length=args.sequence_length,
+            quantize=args.quantize,
             on_stage=_print_stage,
         )
     except ValidationError as error:

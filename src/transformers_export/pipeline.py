@@ -56,11 +56,15 @@ FORMATS = ("onnx", "torchscript", "exported-program")
 _SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
 
 
-def _check_format_options(format: str, opset, engine, tracer, untie_weights: bool) -> None:
+def _check_format_options(format: str, opset, engine, tracer, untie_weights: bool, quantize) -> None:
+    from .optimize import QUANTIZATIONS
+
     if format not in FORMATS:
         raise InvalidArgumentError(f"unknown format '{format}'; choose one of {', '.join(FORMATS)}")
+    if quantize not in (None, *QUANTIZATIONS):
+        raise InvalidArgumentError(f"unknown quantization '{quantize}'; choose one of {', '.join(QUANTIZATIONS)}")
     if format != "onnx":
-        for flag, value in (("--opset", opset), ("--engine", engine)):
+        for flag, value in (("--opset", opset), ("--engine", engine), ("--quantize", quantize)):
             if value is not None:
                 raise InvalidArgumentError(f"{flag} applies to --format onnx only, not to --format {format}")
     if format != "torchscript":
@@ -95,6 +99,26 @@ def _export_graph(format, module, config, path, opset, engine, preprocessor, tra
     from .torchscript import export_torch, load_tracer
 
     return export_torch(module, config, path, format, tracer=load_tracer(tracer), trace_sizes=trace_sizes)
+
+
+def _quantize(graphs, exports, resolved, layout: str, staging: Path, atol: float) -> list:
+    """Quantize the validated graphs in place and validate them again, by similarity; the runs of that validation."""
+    from .onnx.convert import SHARED_WEIGHTS
+    from .optimize import quantize_graphs
+    from .optimize.quantize import MIN_COSINE
+
+    quantize_graphs([exported.path for exported in exports], SHARED_WEIGHTS if len(exports) > 1 else None)
+    runs = []
+    for (name, module, config), exported in zip(graphs, exports):
+        report = validate_onnx(
+            config, resolved.preprocessor, module, exported.path, exported.output_names, atol, min_cosine=MIN_COSINE
+        )
+        runs.extend(report.runs)
+    if layout == "generation" and all(not run.runtime_error for run in runs):
+        runs.extend(validate_generation_layout(resolved.onnx_config, resolved.model, staging, atol, MIN_COSINE))
+    for run in runs:
+        run.graph = f"{run.graph or ONNX_FILE} (int8)"
+    return runs
 
 
 def _validate_graph(format, config, preprocessor, module, exported, atol) -> ValidationReport:
@@ -176,6 +200,7 @@ def export_model(
     untie_weights: bool = False,
     batch_size: int | None = None,
     sequence_length: int | None = None,
+    quantize: str | None = None,
     on_stage: StageCallback | None = None,
 ) -> ExportResult:
     """Export `model` (folder or hub id) for `feature` into the folder `output`, validated; see the CLI for options."""
@@ -184,7 +209,7 @@ def export_model(
     _check_atol(atol)
     if layout not in (None, *LAYOUTS):
         raise InvalidArgumentError(f"unknown layout '{layout}'; choose one of {', '.join(LAYOUTS)}")
-    _check_format_options(format, opset, engine, tracer, untie_weights)
+    _check_format_options(format, opset, engine, tracer, untie_weights, quantize)
     trace_sizes = _trace_sizes(batch_size, sequence_length)
     engine = engine or DEFAULT_ENGINE
     stage = _Stages(on_stage)
@@ -222,6 +247,11 @@ def export_model(
             raise ValidationError(report.error, report)
         if format == "onnx" and len(exports) > 1:
             store_shared_weights([exported.path for exported in exports])
+        if quantize:
+            with stage("quantize"):
+                report.runs.extend(_quantize(graphs, exports, resolved, layout, staging, atol))
+            if not report.passed:
+                raise ValidationError(report.error, report)
         with stage("write"):
             resolved.model.config.save_pretrained(staging)
             generation_config = getattr(resolved.model, "generation_config", None)
@@ -230,6 +260,7 @@ def export_model(
             if resolved.preprocessor is not None:
                 resolved.preprocessor.save_pretrained(str(staging))
             manifest = _manifest(resolved, exports, [config for _, _, config in graphs], report, layout, format)
+            manifest["quantization"] = quantize
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
             files = sorted(path.name for path in staging.iterdir())
 

@@ -20,6 +20,9 @@ class OutputCheck:
     max_abs_diff: float | None
     atol: float
     values_ok: bool = False
+    # quantized graphs: judged by the lowest per-example cosine similarity to PyTorch instead of `atol`
+    min_cosine: float | None = None
+    cosine: float | None = None
 
     @property
     def shape_ok(self) -> bool:
@@ -68,6 +71,12 @@ class ValidationReport:
                         f"output '{check.name}' has shape {tuple(check.onnx_shape)} in ONNX but "
                         f"{tuple(check.reference_shape)} in PyTorch (inputs {where})"
                     )
+                if not check.values_ok and check.min_cosine is not None:
+                    return (
+                        f"output '{check.name}' of the quantized graph is too far from PyTorch's: cosine similarity "
+                        f"{check.cosine:.4f} < {check.min_cosine:g} (inputs {where}); this model does not quantize "
+                        "well with dynamic int8, export it without --quantize"
+                    )
                 if not check.values_ok:
                     return (
                         f"output '{check.name}' differs from PyTorch: max abs diff {check.max_abs_diff:.3g} > atol "
@@ -101,6 +110,13 @@ class ValidationReport:
                     lines.append(f"\t\t-[x] shape {onnx_shape} doesn't match {ref_shape}")
                     continue
                 lines.append(f"\t\t-[✓] {onnx_shape} matches {ref_shape}")
+                if check.min_cosine is not None:
+                    mark = "✓] values similar" if check.values_ok else "x] values not similar enough"
+                    lines.append(
+                        f"\t\t-[{mark} (cosine similarity: {check.cosine:.4f}, minimum {check.min_cosine:g}; "
+                        f"max abs diff: {check.max_abs_diff:.3g})"
+                    )
+                    continue
                 mark = "✓] all values close" if check.values_ok else "x] values not close enough"
                 lines.append(f"\t\t-[{mark} (atol: {check.atol:g}, max abs diff: {check.max_abs_diff:.3g})")
         return lines
@@ -117,6 +133,7 @@ class ValidationReport:
                     "sizes": run.sizes,
                     "outputs": {
                         check.name: {"shape": check.onnx_shape, "max_abs_diff": check.max_abs_diff}
+                        | ({"cosine": check.cosine} if check.min_cosine is not None else {})
                         for check in run.outputs
                     },
                 }
@@ -131,14 +148,33 @@ def _runtime_message(error: Exception) -> str:
     return text[:300]
 
 
-def _compare(name: str, reference: np.ndarray, actual: np.ndarray, atol: float) -> OutputCheck:
-    check = OutputCheck(name, list(reference.shape), list(actual.shape), None, atol)
+def _compare(name: str, reference: np.ndarray, actual: np.ndarray, atol: float, min_cosine: float | None = None) -> OutputCheck:
+    check = OutputCheck(name, list(reference.shape), list(actual.shape), None, atol, min_cosine=min_cosine)
     if check.shape_ok:
         diff = np.abs(reference.astype(np.float64) - actual.astype(np.float64))
         check.max_abs_diff = float(np.nanmax(diff)) if diff.size else 0.0
         if np.isnan(diff).any():
             check.max_abs_diff = float("nan")
-        check.values_ok = bool(np.allclose(reference, actual, atol=atol, rtol=RTOL))
+        if min_cosine is None:
+            check.values_ok = bool(np.allclose(reference, actual, atol=atol, rtol=RTOL))
+        else:
+            check.cosine = _lowest_cosine(reference, actual)
+            check.values_ok = bool(check.cosine >= min_cosine)
     return check
+
+
+def _lowest_cosine(reference: np.ndarray, actual: np.ndarray) -> float:
+    """The lowest cosine similarity between matching examples (first axis) of two outputs; NaN counts as 0."""
+    if reference.size == 0:
+        return 1.0
+    rows = max(reference.shape[0], 1) if reference.ndim else 1
+    expected = reference.astype(np.float64).reshape(rows, -1)
+    got = actual.astype(np.float64).reshape(rows, -1)
+    norms = np.linalg.norm(expected, axis=1) * np.linalg.norm(got, axis=1)
+    # an all-zero example on both sides (an empty cache row, a masked output) is identical
+    both_zero = (np.linalg.norm(expected, axis=1) == 0) & (np.linalg.norm(got, axis=1) == 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosines = np.where(both_zero, 1.0, (expected * got).sum(axis=1) / norms)
+    return float(np.nan_to_num(cosines, nan=0.0).min())
 
 

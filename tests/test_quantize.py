@@ -1,0 +1,80 @@
+"""`--quantize int8`: weights become int8 in place, the graphs are validated again by similarity, failures leave nothing."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from transformers_export import cli, export_model
+from transformers_export.errors import InvalidArgumentError, ValidationError
+
+
+def _op_types(path):
+    return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+
+
+def _weight_bytes(path):
+    """(bytes of int8 weights, bytes of all weights) of a graph."""
+    initializers = onnx.load(str(path)).graph.initializer
+    sizes = [(tensor.data_type, onnx.numpy_helper.to_array(tensor).nbytes) for tensor in initializers]
+    return sum(n for dtype, n in sizes if dtype == onnx.TensorProto.INT8), sum(n for _, n in sizes)
+
+
+def test_quantized_encoder_is_smaller_and_validated_by_similarity(tiny_checkpoint, tmp_path, capsys):
+    folder = tiny_checkpoint("bert", "sequence-classification")
+    plain = export_model(str(folder), tmp_path / "fp32", feature="sequence-classification")
+    out = tmp_path / "int8"
+    assert cli.main(["-m", str(folder), "--feature", "sequence-classification", "--quantize", "int8", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Validating ONNX model model.onnx (int8)... (inputs batch=3" in printed
+    assert "values similar (cosine similarity:" in printed
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= _op_types(out / "model.onnx")
+    assert "MatMulInteger" not in _op_types(plain.output_dir / "model.onnx")
+    int8_bytes, total_bytes = _weight_bytes(out / "model.onnx")
+    assert int8_bytes > 0 and total_bytes < 0.6 * _weight_bytes(plain.output_dir / "model.onnx")[1]
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["quantization"] == "int8"
+    cosines = [
+        output["cosine"] for run in manifest["validation"]["runs"] if run["graph"].endswith("(int8)") for output in run["outputs"].values()
+    ]
+    assert cosines and min(cosines) >= 0.95
+
+
+def test_quantized_generation_layout_keeps_one_weights_file(tiny_checkpoint, tmp_path):
+    folder = tiny_checkpoint("t5", "seq2seq-lm")
+    result = export_model(str(folder), tmp_path / "out", feature="seq2seq-lm-with-past", quantize="int8")
+    assert result.layout == "generation"
+    files = {path.name for path in (tmp_path / "out").iterdir()}
+    assert {"encoder_model.onnx", "decoder_model.onnx", "model.onnx.data"} <= files
+    assert not any(name.endswith(".onnx.data") and name != "model.onnx.data" for name in files)
+    steps = [run for run in result.validation.runs if run.graph == "encoder + decoder (int8)"]
+    assert len(steps) == 4, "the quantized pair must be decoded again"
+    from transformers_export.runtime import OnnxModelForSeq2SeqLM
+
+    tokens = OnnxModelForSeq2SeqLM(tmp_path / "out").generate(np.array([[5, 6, 7, 1]]), np.ones((1, 4)), max_new_tokens=5)
+    assert tokens.shape[0] == 1 and tokens.shape[1] <= 6
+
+
+def test_quantized_decoder_is_decoded_again(tiny_checkpoint, tmp_path):
+    folder = tiny_checkpoint("gpt2", "causal-lm-with-past")
+    result = export_model(str(folder), tmp_path / "out", feature="causal-lm-with-past", quantize="int8")
+    quantized = [run for run in result.validation.runs if run.graph.endswith("(int8)")]
+    assert [run.sizes.get("step") for run in quantized if "step" in run.sizes] == [0, 1, 2, 3]
+    assert all(check.cosine >= 0.95 for run in quantized for check in run.outputs)
+
+
+def test_a_quantized_graph_too_far_from_pytorch_fails_and_leaves_nothing(tiny_checkpoint, tmp_path, monkeypatch):
+    from transformers_export.optimize import quantize
+
+    monkeypatch.setattr(quantize, "MIN_COSINE", 1.0 + 1e-9)  # nothing quantized is that close
+    with pytest.raises(ValidationError, match="of the quantized graph is too far from PyTorch's: cosine similarity"):
+        export_model(str(tiny_checkpoint("bert")), tmp_path / "out", quantize="int8")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("options", [dict(quantize="int4"), dict(quantize="int8", format="torchscript")])
+def test_quantize_option_errors(tiny_checkpoint, tmp_path, options):
+    with pytest.raises(InvalidArgumentError, match="quantiz"):
+        export_model(str(tiny_checkpoint("bert")), tmp_path / "out", **options)
+    assert list(tmp_path.iterdir()) == []
