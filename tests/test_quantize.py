@@ -78,3 +78,20 @@ def test_quantize_option_errors(tiny_checkpoint, tmp_path, options):
     with pytest.raises(InvalidArgumentError, match="quantiz"):
         export_model(str(tiny_checkpoint("bert")), tmp_path / "out", **options)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_graph_the_quantizer_cannot_handle_is_a_one_line_error(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    import onnxruntime.quantization
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Unable to find data type for weight_name='x'\nmore detail")
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", refuse)
+    out = tmp_path / "out"
+    assert cli.main(["-m", str(tiny_checkpoint("bert")), "--quantize", "int8", str(out)]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == (
+        "error: ONNX Runtime could not quantize model.onnx: Unable to find data type for weight_name='x'; "
+        "export without --quantize"
+    )
+    assert not out.exists()

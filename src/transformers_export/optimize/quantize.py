@@ -16,7 +16,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, TraceError
 
 QUANTIZATIONS = ("int8",)
 # Lowest accepted cosine similarity between a quantized graph's outputs and PyTorch's, per example of each output.
@@ -38,11 +38,17 @@ def quantize_graphs(paths: list[Path], shared_weights: str | None) -> None:
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         for path in paths:
             quantized = Path(scratch) / path.name
-            with _without_preprocessing_advice():
-                quantize_dynamic(
-                    path, quantized, per_channel=True, weight_type=QuantType.QInt8, use_external_data_format=True,
-                    extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-                )
+            try:
+                with _without_preprocessing_advice():
+                    quantize_dynamic(
+                        path, quantized, per_channel=True, weight_type=QuantType.QInt8, use_external_data_format=True,
+                        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+                    )
+            except Exception as error:  # the quantizer raises bare RuntimeError/ValueError/KeyError on graphs it cannot handle
+                first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise TraceError(
+                    f"ONNX Runtime could not quantize {path.name}: {first_line}; export without --quantize"
+                ) from error
             proto = onnx.load(str(quantized), load_external_data=True)
             (folder / f"{path.name}.data").unlink(missing_ok=True)
             if proto.ByteSize() < _INLINE_LIMIT:
