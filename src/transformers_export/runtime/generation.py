@@ -2,12 +2,15 @@
 
 One loop serves decoder-only and encoder-decoder models: each supplies a `step` that takes the newest tokens and
 returns next-token logits, keeping its own cache. The loop applies the generation-config rules that change greedy
-choices (eos/padding of finished rows, forced BOS/EOS, encoder n-gram blocking); sampling and beams are not done.
+choices, in generate()'s order: repetition penalty, n-gram blocking (own and encoder's), minimum lengths, forced
+BOS/EOS, then eos/padding of finished rows. Sampling and beam search are not done; a checkpoint whose generation
+config asks for them (or for another rule) gets a warning, since its generate() would choose differently.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -32,6 +35,10 @@ class GenerationSettings:
     forced_eos_token_id: list[int] | None = None
     encoder_no_repeat_ngram_size: int = 0
     decoder_start_token_id: int | None = None
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    min_length: int = 0
+    min_new_tokens: int = 0
 
     @classmethod
     def from_folder(cls, folder: Path) -> "GenerationSettings":
@@ -46,6 +53,7 @@ class GenerationSettings:
         eos = _as_list(value("eos_token_id"))
         pad = value("pad_token_id")
         start = value("decoder_start_token_id")
+        _warn_about_unapplied(generation, folder)
         return cls(
             eos_token_id=eos,
             pad_token_id=pad if pad is not None else (eos[0] if eos else None),
@@ -53,6 +61,32 @@ class GenerationSettings:
             forced_eos_token_id=_as_list(value("forced_eos_token_id")) or None,
             encoder_no_repeat_ngram_size=value("encoder_no_repeat_ngram_size") or 0,
             decoder_start_token_id=start if start is not None else value("bos_token_id"),
+            repetition_penalty=generation.get("repetition_penalty") or 1.0,
+            no_repeat_ngram_size=generation.get("no_repeat_ngram_size") or 0,
+            min_length=generation.get("min_length") or 0,
+            min_new_tokens=generation.get("min_new_tokens") or 0,
+        )
+
+
+# generation-config entries that change what generate() returns and that this greedy loop does not apply, with the
+# value at which they do nothing
+_UNAPPLIED = {
+    "num_beams": 1, "do_sample": False, "encoder_repetition_penalty": 1.0, "bad_words_ids": None,
+    "sequence_bias": None, "suppress_tokens": None, "begin_suppress_tokens": None,
+    "exponential_decay_length_penalty": None, "renormalize_logits": False, "penalty_alpha": None,
+}
+
+
+def _warn_about_unapplied(generation: dict, folder: Path) -> None:
+    unapplied = {
+        name: generation[name] for name, neutral in _UNAPPLIED.items() if generation.get(name) not in (None, neutral)
+    }
+    if unapplied:
+        settings = ", ".join(f"{name}={value!r}" for name, value in unapplied.items())
+        warnings.warn(
+            f"{folder / 'generation_config.json'} sets {settings}, which this greedy runtime does not apply; "
+            "its tokens will differ from generate() with that configuration",
+            stacklevel=3,
         )
 
 
@@ -70,6 +104,28 @@ def _banned_by_encoder_ngrams(encoder_ids: np.ndarray, sequences: np.ndarray, n:
     return banned
 
 
+def _banned_by_own_ngrams(sequences: np.ndarray, n: int) -> list[set[int]]:
+    """Tokens that would repeat an n-gram already in the sequence (generate()'s no_repeat_ngram_size)."""
+    banned = []
+    for generated in sequences:
+        tokens = set()
+        if len(generated) + 1 >= n:
+            prefix = tuple(generated[len(generated) - (n - 1) :]) if n > 1 else ()
+            for start in range(len(generated) - n + 1):
+                if tuple(generated[start : start + n - 1]) == prefix:
+                    tokens.add(int(generated[start + n - 1]))
+        banned.append(tokens)
+    return banned
+
+
+def _penalize_repetitions(scores: np.ndarray, sequences: np.ndarray, penalty: float) -> None:
+    """generate()'s repetition_penalty: every token already in the sequence (prompt included) is made less likely."""
+    for row, generated in enumerate(sequences):
+        tokens = np.unique(generated)
+        values = scores[row, tokens]
+        scores[row, tokens] = np.where(values < 0, values * penalty, values / penalty)
+
+
 def greedy_search(
     step: Callable[[np.ndarray], np.ndarray],
     sequences: np.ndarray,
@@ -79,15 +135,23 @@ def greedy_search(
 ) -> np.ndarray:
     """`step(new_tokens) -> logits` is called with the whole prompt first, then with one token per row."""
     eos, pad = settings.eos_token_id, settings.pad_token_id
-    max_length = sequences.shape[1] + max_new_tokens
+    prompt_length = sequences.shape[1]
+    max_length = prompt_length + max_new_tokens
     unfinished = np.ones(sequences.shape[0], dtype=bool)
     new_tokens = sequences
     for _ in range(max_new_tokens):
         scores = step(new_tokens)[:, -1, :].astype(np.float32)
         length = sequences.shape[1]
+        if settings.repetition_penalty != 1.0:
+            _penalize_repetitions(scores, sequences, settings.repetition_penalty)
+        if settings.no_repeat_ngram_size:
+            for row, tokens in enumerate(_banned_by_own_ngrams(sequences, settings.no_repeat_ngram_size)):
+                scores[row, list(tokens)] = -np.inf
         if settings.encoder_no_repeat_ngram_size and encoder_input_ids is not None:
             for row, tokens in enumerate(_banned_by_encoder_ngrams(encoder_input_ids, sequences, settings.encoder_no_repeat_ngram_size)):
                 scores[row, list(tokens)] = -np.inf
+        if eos and (length < settings.min_length or length - prompt_length < settings.min_new_tokens):
+            scores[:, eos] = -np.inf
         if settings.forced_bos_token_id is not None and length == 1:
             scores[:] = -np.inf
             scores[:, settings.forced_bos_token_id] = 0

@@ -1,0 +1,64 @@
+"""The ONNX Runtime greedy loop applies the generation config's rules as generate() does, and says which it cannot."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from transformers_export import export_model
+
+CASES = [("gpt2", "causal-lm", "causal-lm-with-past"), ("t5", "seq2seq-lm", "seq2seq-lm-with-past")]
+
+
+def _inputs(model):
+    pad = model.config.pad_token_id
+    if model.config.is_encoder_decoder:
+        ids = np.array([[5, 6, 7, 8, 9, pad], [9, 10, 11, 12, 13, 14]])
+        return ids, (ids != pad).astype(np.int64)
+    ids = np.array([[pad, pad, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14]])
+    return ids, (ids != pad).astype(np.int64)
+
+
+def _torch_generate(model, ids, mask):
+    with torch.no_grad():
+        return model.generate(
+            input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), do_sample=False, max_new_tokens=20,
+        ).numpy()
+
+
+@pytest.mark.parametrize("model_type,base,feature", CASES, ids=[case[0] for case in CASES])
+def test_repetition_ngram_and_minimum_length_rules_match_generate(model_type, base, feature, tiny_checkpoint, tmp_path):
+    import transformers
+
+    from transformers_export.runtime import OnnxModelForCausalLM, OnnxModelForSeq2SeqLM
+
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(tiny_checkpoint(model_type, base), folder)
+    auto = transformers.AutoModelForSeq2SeqLM if base == "seq2seq-lm" else transformers.AutoModelForCausalLM
+    model = auto.from_pretrained(folder).eval()
+    ids, mask = _inputs(model)
+    plain = _torch_generate(model, ids, mask)
+    start = 1 if model.config.is_encoder_decoder else ids.shape[1]
+    rules = model.generation_config
+    # an end token that plain greedy emits early, so that min_new_tokens has something to hold back
+    rules.eos_token_id = int(plain[0, start + 2])
+    rules.min_new_tokens, rules.repetition_penalty, rules.no_repeat_ngram_size = 6, 1.3, 2
+    rules.save_pretrained(folder)
+    expected = _torch_generate(model, ids, mask)
+    assert expected.tolist() != plain.tolist(), "the rules must change the greedy tokens, or this test proves nothing"
+    export_model(str(folder), tmp_path / "onnx", feature=feature)
+    runtime = (OnnxModelForSeq2SeqLM if model.config.is_encoder_decoder else OnnxModelForCausalLM)(tmp_path / "onnx")
+    got = runtime.generate(ids, mask, max_new_tokens=20)
+    assert got.tolist() == expected.tolist()
+
+
+def test_rules_the_runtime_does_not_apply_are_named_in_a_warning(tiny_checkpoint, tmp_path):
+    from transformers_export.runtime import GenerationSettings
+
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(tiny_checkpoint("t5", "seq2seq-lm"), folder)
+    (folder / "generation_config.json").write_text('{"num_beams": 4, "no_repeat_ngram_size": 3, "do_sample": false}')
+    with pytest.warns(UserWarning, match=r"sets num_beams=4, which this greedy runtime does not apply"):
+        settings = GenerationSettings.from_folder(folder)
+    assert settings.no_repeat_ngram_size == 3
