@@ -58,7 +58,40 @@ def test_rules_the_runtime_does_not_apply_are_named_in_a_warning(tiny_checkpoint
 
     folder = tmp_path / "checkpoint"
     shutil.copytree(tiny_checkpoint("t5", "seq2seq-lm"), folder)
-    (folder / "generation_config.json").write_text('{"num_beams": 4, "no_repeat_ngram_size": 3, "do_sample": false}')
-    with pytest.warns(UserWarning, match=r"sets num_beams=4, which this greedy runtime does not apply"):
+    (folder / "generation_config.json").write_text('{"num_beams": 4, "no_repeat_ngram_size": 3, "do_sample": true}')
+    with pytest.warns(UserWarning, match=r"sets do_sample=True, which this runtime does not apply"):
         settings = GenerationSettings.from_folder(folder)
     assert settings.no_repeat_ngram_size == 3
+
+
+BEAM_CASES = [(*case, beams, penalty, stopping) for case in CASES for beams, penalty, stopping in ((3, 1.0, False), (4, 2.0, True), (2, -0.5, "never"))]
+
+
+@pytest.mark.parametrize(
+    "model_type,base,feature,num_beams,length_penalty,early_stopping", BEAM_CASES,
+    ids=[f"{case[0]}-beams{case[3]}-lp{case[4]}-{case[5]}" for case in BEAM_CASES],
+)
+def test_beam_search_matches_generate(model_type, base, feature, num_beams, length_penalty, early_stopping, tiny_checkpoint, tmp_path):
+    """Beams, length penalty and early stopping from the generation config; an end token that some beams reach."""
+    import transformers
+
+    from transformers_export.runtime import OnnxModelForCausalLM, OnnxModelForSeq2SeqLM
+
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(tiny_checkpoint(model_type, base), folder)
+    auto = transformers.AutoModelForSeq2SeqLM if base == "seq2seq-lm" else transformers.AutoModelForCausalLM
+    model = auto.from_pretrained(folder).eval()
+    ids, mask = _inputs(model)
+    plain = _torch_generate(model, ids, mask)
+    start = 1 if model.config.is_encoder_decoder else ids.shape[1]
+    config = model.generation_config
+    config.eos_token_id = int(plain[1, start + 4])  # reached by some hypotheses, so finished beams compete
+    config.num_beams, config.length_penalty, config.early_stopping = num_beams, length_penalty, early_stopping
+    config.save_pretrained(folder)
+    expected = _torch_generate(model, ids, mask)
+    export_model(str(folder), tmp_path / "onnx", feature=feature)
+    runtime = (OnnxModelForSeq2SeqLM if model.config.is_encoder_decoder else OnnxModelForCausalLM)(tmp_path / "onnx")
+    got = runtime.generate(ids, mask, max_new_tokens=20)
+    assert got.tolist() == expected.tolist()
+    if length_penalty > 0:  # (a negative penalty favours the shortest hypothesis, which greedy may find too)
+        assert runtime.generate(ids, mask, max_new_tokens=20, num_beams=1).tolist() != expected.tolist()

@@ -1,4 +1,4 @@
-"""Running exported graphs in ONNX Runtime without PyTorch: step-by-step decoding and greedy generation."""
+"""Running exported graphs in ONNX Runtime without PyTorch: step-by-step decoding, greedy and beam-search generation."""
 
 from .decoder import OnnxDecoder
 from .encoder_decoder import OnnxEncoderDecoder

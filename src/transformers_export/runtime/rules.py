@@ -1,0 +1,155 @@
+"""The generation config's rules for choosing the next token, applied as generate() applies them.
+
+`GenerationSettings` reads them from an exported folder; `apply_rules` changes a step's scores in generate()'s
+order: repetition penalty, n-gram blocking (own and encoder's), minimum lengths, forced BOS/EOS. Settings this
+runtime cannot apply are named in a warning, since generate() would choose differently.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+
+def _as_list(token_ids) -> list[int]:
+    if token_ids is None:
+        return []
+    return list(token_ids) if isinstance(token_ids, Iterable) else [token_ids]
+
+
+@dataclass
+class GenerationSettings:
+    eos_token_id: list[int]
+    pad_token_id: int | None = None
+    forced_bos_token_id: int | None = None
+    forced_eos_token_id: list[int] | None = None
+    encoder_no_repeat_ngram_size: int = 0
+    decoder_start_token_id: int | None = None
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    min_length: int = 0
+    min_new_tokens: int = 0
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    early_stopping: bool | str = False
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> "GenerationSettings":
+        """From `generation_config.json` (what generate() reads), else `config.json`."""
+        config = json.loads((folder / "config.json").read_text())
+        path = folder / "generation_config.json"
+        generation = json.loads(path.read_text()) if path.is_file() else {}
+
+        def value(name):
+            return generation.get(name, config.get(name))
+
+        eos = _as_list(value("eos_token_id"))
+        pad = value("pad_token_id")
+        start = value("decoder_start_token_id")
+        _warn_about_unapplied(generation, folder)
+        return cls(
+            eos_token_id=eos,
+            pad_token_id=pad if pad is not None else (eos[0] if eos else None),
+            forced_bos_token_id=value("forced_bos_token_id"),
+            forced_eos_token_id=_as_list(value("forced_eos_token_id")) or None,
+            encoder_no_repeat_ngram_size=value("encoder_no_repeat_ngram_size") or 0,
+            decoder_start_token_id=start if start is not None else value("bos_token_id"),
+            repetition_penalty=generation.get("repetition_penalty") or 1.0,
+            no_repeat_ngram_size=generation.get("no_repeat_ngram_size") or 0,
+            min_length=generation.get("min_length") or 0,
+            min_new_tokens=generation.get("min_new_tokens") or 0,
+            num_beams=generation.get("num_beams") or 1,
+            length_penalty=generation.get("length_penalty", 1.0),
+            early_stopping=generation.get("early_stopping", False),
+        )
+
+
+# generation-config entries that change what generate() returns and that this greedy loop does not apply, with the
+# value at which they do nothing
+_UNAPPLIED = {
+    "do_sample": False, "num_beam_groups": 1, "num_return_sequences": 1, "encoder_repetition_penalty": 1.0, "bad_words_ids": None,
+    "sequence_bias": None, "suppress_tokens": None, "begin_suppress_tokens": None,
+    "exponential_decay_length_penalty": None, "renormalize_logits": False, "penalty_alpha": None,
+}
+
+
+def _warn_about_unapplied(generation: dict, folder: Path) -> None:
+    unapplied = {
+        name: generation[name] for name, neutral in _UNAPPLIED.items() if generation.get(name) not in (None, neutral)
+    }
+    if unapplied:
+        settings = ", ".join(f"{name}={value!r}" for name, value in unapplied.items())
+        warnings.warn(
+            f"{folder / 'generation_config.json'} sets {settings}, which this runtime does not apply; "
+            "its tokens will differ from generate() with that configuration",
+            stacklevel=3,
+        )
+
+
+def _banned_by_encoder_ngrams(encoder_ids: np.ndarray, sequences: np.ndarray, n: int) -> list[set[int]]:
+    """Tokens that would repeat an n-gram of the encoder input (generate()'s encoder_no_repeat_ngram_size)."""
+    banned = []
+    for source, generated in zip(encoder_ids, sequences):
+        prefix = tuple(generated[len(generated) - (n - 1) :]) if n > 1 else ()
+        tokens = set()
+        if len(generated) >= n - 1:
+            for start in range(len(source) - n + 1):
+                if tuple(source[start : start + n - 1]) == prefix:
+                    tokens.add(int(source[start + n - 1]))
+        banned.append(tokens)
+    return banned
+
+
+def _banned_by_own_ngrams(sequences: np.ndarray, n: int) -> list[set[int]]:
+    """Tokens that would repeat an n-gram already in the sequence (generate()'s no_repeat_ngram_size)."""
+    banned = []
+    for generated in sequences:
+        tokens = set()
+        if len(generated) + 1 >= n:
+            prefix = tuple(generated[len(generated) - (n - 1) :]) if n > 1 else ()
+            for start in range(len(generated) - n + 1):
+                if tuple(generated[start : start + n - 1]) == prefix:
+                    tokens.add(int(generated[start + n - 1]))
+        banned.append(tokens)
+    return banned
+
+
+def _penalize_repetitions(scores: np.ndarray, sequences: np.ndarray, penalty: float) -> None:
+    """generate()'s repetition_penalty: every token already in the sequence (prompt included) is made less likely."""
+    for row, generated in enumerate(sequences):
+        tokens = np.unique(generated)
+        values = scores[row, tokens]
+        scores[row, tokens] = np.where(values < 0, values * penalty, values / penalty)
+
+
+def apply_rules(
+    scores: np.ndarray,
+    sequences: np.ndarray,
+    prompt_length: int,
+    max_length: int,
+    settings: GenerationSettings,
+    encoder_input_ids: np.ndarray | None = None,
+) -> None:
+    """Change next-token `scores` (one row per sequence) in place; `sequences` are the tokens so far."""
+    eos, length = settings.eos_token_id, sequences.shape[1]
+    if settings.repetition_penalty != 1.0:
+        _penalize_repetitions(scores, sequences, settings.repetition_penalty)
+    if settings.no_repeat_ngram_size:
+        for row, tokens in enumerate(_banned_by_own_ngrams(sequences, settings.no_repeat_ngram_size)):
+            scores[row, list(tokens)] = -np.inf
+    if settings.encoder_no_repeat_ngram_size and encoder_input_ids is not None:
+        for row, tokens in enumerate(_banned_by_encoder_ngrams(encoder_input_ids, sequences, settings.encoder_no_repeat_ngram_size)):
+            scores[row, list(tokens)] = -np.inf
+    if eos and (length < settings.min_length or length - prompt_length < settings.min_new_tokens):
+        scores[:, eos] = -np.inf
+    if settings.forced_bos_token_id is not None and length == 1:
+        scores[:] = -np.inf
+        scores[:, settings.forced_bos_token_id] = 0
+    if settings.forced_eos_token_id and length == max_length - 1:
+        scores[:] = -np.inf
+        scores[:, settings.forced_eos_token_id] = 0
