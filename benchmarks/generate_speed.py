@@ -1,6 +1,8 @@
-"""Greedy generation speed: the package's ONNX Runtime loop vs PyTorch eager `generate()`, side by side.
+"""Generation speed: the package's ONNX Runtime loop vs PyTorch eager `generate()`, side by side.
 
-    python benchmarks/generate_speed.py [--runs 5] [--new-tokens 64]
+    python benchmarks/generate_speed.py [--runs 5] [--new-tokens 64] [--num-beams 1] [--only T5-shaped,...]
+
+Greedy by default; `--num-beams N` runs beam search on both sides.
 
 Random models: a ~100M-parameter Llama-shaped decoder (12 layers, hidden 768, 12 heads / 4 KV heads, vocab 32000,
 tied embeddings) and ~60M T5- and BART-shaped encoder-decoders. Each is saved, exported with the CLI (`-with-past`;
@@ -46,6 +48,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--prompt", type=int, default=16)
+    parser.add_argument("--num-beams", type=int, default=1)
     parser.add_argument("--only", default="", help="comma-separated names from: " + ", ".join(MODELS))
     args = parser.parse_args()
 
@@ -57,7 +60,7 @@ def main() -> None:
     from transformers_export.runtime import OnnxModelForCausalLM, OnnxModelForSeq2SeqLM
 
     work = Path(tempfile.mkdtemp(prefix="generate-speed-"))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; greedy, {args.new_tokens} new tokens, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {'greedy' if args.num_beams == 1 else f'{args.num_beams} beams'}, {args.new_tokens} new tokens, "
           f"prompt {args.prompt}, median of {args.runs} interleaved runs after one warm-up\n")
     print("| model | params | export s (CLI) | export peak RSS MiB | batch | PyTorch tokens/s | ONNX Runtime tokens/s | speed-up |")
     print("|---|---|---|---|---|---|---|---|")
@@ -91,10 +94,11 @@ def main() -> None:
                     expected = model.generate(
                         input_ids=torch.from_numpy(prompt), attention_mask=torch.from_numpy(mask), do_sample=False,
                         max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, pad_token_id=0,
+                        num_beams=args.num_beams,
                     )
                 torch_seconds = time.perf_counter() - start
                 start = time.perf_counter()
-                got = onnx_model.generate(prompt, mask, max_new_tokens=args.new_tokens)
+                got = onnx_model.generate(prompt, mask, max_new_tokens=args.new_tokens, num_beams=args.num_beams)
                 onnx_seconds = time.perf_counter() - start
                 if run == 0:
                     assert got.tolist() == expected.tolist(), f"{name}: ONNX Runtime and PyTorch generated different tokens"

@@ -22,6 +22,10 @@ _EXCLUDED = np.float32(-1.0e9)  # generate()'s "cannot be chosen" offset (not -i
 
 def _top(values: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k largest values per row, largest first, lower index first among equals."""
+    if values.shape[1] > 4 * k:  # rows of beams x vocabulary: select first, sort only the selected (like topk)
+        selected = np.argpartition(-values, k - 1, axis=1)[:, :k]
+        order = np.lexsort((selected, -np.take_along_axis(values, selected, axis=1)), axis=1)
+        return np.take_along_axis(selected, order, axis=1)
     return np.argsort(-values, axis=1, kind="stable")[:, :k]
 
 

@@ -40,13 +40,14 @@ class GenerationSettings:
 
     @classmethod
     def from_folder(cls, folder: Path) -> "GenerationSettings":
-        """From `generation_config.json` (what generate() reads), else `config.json`."""
-        config = json.loads((folder / "config.json").read_text())
+        """From `generation_config.json`, else `config.json`: what generate() reads. Where the first exists, the second
+        is not consulted, even for entries the first lacks (BART's config.json has a `forced_eos_token_id` that a
+        generation config may have dropped)."""
         path = folder / "generation_config.json"
-        generation = json.loads(path.read_text()) if path.is_file() else {}
+        generation = json.loads(path.read_text()) if path.is_file() else json.loads((folder / "config.json").read_text())
 
         def value(name):
-            return generation.get(name, config.get(name))
+            return generation.get(name)
 
         eos = _as_list(value("eos_token_id"))
         pad = value("pad_token_id")
