@@ -95,3 +95,18 @@ def test_beam_search_matches_generate(model_type, base, feature, num_beams, leng
     assert got.tolist() == expected.tolist()
     if length_penalty > 0:  # (a negative penalty favours the shortest hypothesis, which greedy may find too)
         assert runtime.generate(ids, mask, max_new_tokens=20, num_beams=1).tolist() != expected.tolist()
+
+
+def test_settings_come_from_the_generation_config_alone_when_there_is_one(tmp_path):
+    """generate() reads generation_config.json and nothing of config.json when the former exists."""
+    import json
+
+    from transformers_export.runtime import GenerationSettings
+
+    (tmp_path / "config.json").write_text(json.dumps({"eos_token_id": 2, "forced_eos_token_id": 2, "pad_token_id": 1}))
+    from_config = GenerationSettings.from_folder(tmp_path)
+    assert from_config.eos_token_id == [2] and from_config.forced_eos_token_id == [2] and from_config.pad_token_id == 1
+    (tmp_path / "generation_config.json").write_text(json.dumps({"eos_token_id": 3}))
+    settings = GenerationSettings.from_folder(tmp_path)
+    assert settings.eos_token_id == [3] and settings.forced_eos_token_id is None
+    assert settings.pad_token_id == 3, "without a pad token, finished rows are padded with the end token"
