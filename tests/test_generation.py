@@ -58,8 +58,8 @@ def test_rules_the_runtime_does_not_apply_are_named_in_a_warning(tiny_checkpoint
 
     folder = tmp_path / "checkpoint"
     shutil.copytree(tiny_checkpoint("t5", "seq2seq-lm"), folder)
-    (folder / "generation_config.json").write_text('{"num_beams": 4, "no_repeat_ngram_size": 3, "do_sample": true}')
-    with pytest.warns(UserWarning, match=r"sets do_sample=True, which this runtime does not apply"):
+    (folder / "generation_config.json").write_text('{"num_beams": 4, "no_repeat_ngram_size": 3, "typical_p": 0.9}')
+    with pytest.warns(UserWarning, match=r"sets typical_p=0.9, which this runtime does not apply"):
         settings = GenerationSettings.from_folder(folder)
     assert settings.no_repeat_ngram_size == 3
 
@@ -110,3 +110,54 @@ def test_settings_come_from_the_generation_config_alone_when_there_is_one(tmp_pa
     settings = GenerationSettings.from_folder(tmp_path)
     assert settings.eos_token_id == [3] and settings.forced_eos_token_id is None
     assert settings.pad_token_id == 3, "without a pad token, finished rows are padded with the end token"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [dict(temperature=0.7), dict(top_k=5), dict(top_p=0.8), dict(min_p=0.2), dict(temperature=1.3, top_k=20, top_p=0.9, min_p=0.05)],
+    ids=["temperature", "top_k", "top_p", "min_p", "all"],
+)
+def test_sampling_warpers_equal_transformers(options):
+    from transformers.generation.logits_process import (
+        LogitsProcessorList, MinPLogitsWarper, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper,
+    )
+
+    from transformers_export.runtime import GenerationSettings
+    from transformers_export.runtime.rules import warp_for_sampling
+
+    settings = GenerationSettings(eos_token_id=[], **{"top_k": 0, **options})
+    warpers = LogitsProcessorList()
+    if settings.temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(settings.temperature))
+    if settings.top_k:
+        warpers.append(TopKLogitsWarper(settings.top_k))
+    if settings.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(settings.top_p))
+    if settings.min_p is not None:
+        warpers.append(MinPLogitsWarper(settings.min_p))
+    logits = np.random.default_rng(0).normal(size=(4, 64)).astype(np.float32) * 3
+    expected = warpers(torch.zeros(4, 1, dtype=torch.int64), torch.from_numpy(logits.copy())).numpy()
+    got = logits.copy()
+    warp_for_sampling(got, settings)
+    assert (np.isinf(got) == np.isinf(expected)).all()
+    np.testing.assert_allclose(got[~np.isinf(got)], expected[~np.isinf(expected)], rtol=1e-6)
+    assert np.isinf(got).any() or options == dict(temperature=0.7)
+
+
+def test_sampling_is_reproducible_and_top_k_1_is_greedy(tiny_checkpoint, tmp_path):
+    from transformers_export.runtime import OnnxModelForCausalLM
+
+    export_model(str(tiny_checkpoint("gpt2", "causal-lm-with-past")), tmp_path / "onnx", feature="causal-lm-with-past")
+    model = OnnxModelForCausalLM(tmp_path / "onnx")
+    prompt, mask = np.array([[0, 0, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14]]), np.array([[0, 0, 1, 1, 1, 1], [1] * 6])
+    first = model.generate(prompt, mask, max_new_tokens=20, do_sample=True, seed=1)
+    assert first.tolist() == model.generate(prompt, mask, max_new_tokens=20, do_sample=True, seed=1).tolist()
+    assert first.tolist() != model.generate(prompt, mask, max_new_tokens=20, do_sample=True, seed=2).tolist()
+    greedy = model.generate(prompt, mask, max_new_tokens=20)
+    assert first.tolist() != greedy.tolist()
+    import dataclasses
+
+    model.settings = dataclasses.replace(model.settings, top_k=1)
+    assert model.generate(prompt, mask, max_new_tokens=20, do_sample=True, seed=3).tolist() == greedy.tolist()
+    with pytest.raises(ValueError, match="sampling with beams is not supported"):
+        model.generate(prompt, mask, do_sample=True, num_beams=2)

@@ -1,4 +1,4 @@
-"""Running exported graphs in ONNX Runtime without PyTorch: step-by-step decoding, greedy and beam-search generation."""
+"""Running exported graphs in ONNX Runtime without PyTorch: step-by-step decoding, greedy, beam-search and sampled generation."""
 
 from .decoder import OnnxDecoder
 from .encoder_decoder import OnnxEncoderDecoder

@@ -1,8 +1,9 @@
-"""Generation over exported graphs, without PyTorch; token for token what `generate()` gives, greedy or with beams.
+"""Generation over exported graphs, without PyTorch: greedy and beam search token for token what `generate()` gives,
+and sampling with generate()'s warpers (NumPy's random numbers, so not PyTorch's draws).
 
 One loop of each kind serves decoder-only and encoder-decoder models: each model supplies a `step` that takes the
 newest tokens and returns next-token logits, keeping its own cache (and, for beams, a `reorder` of that cache). The
-generation config's rules are applied by `rules.apply_rules`. Sampling is not done.
+generation config's rules are applied by `rules.apply_rules`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from .beam_search import beam_search
 from .decoder import OnnxDecoder
 from .encoder_decoder import OnnxEncoderDecoder
-from .rules import GenerationSettings, _as_list, apply_rules
+from .rules import GenerationSettings, _as_list, _softmax, apply_rules, warp_for_sampling
 
 
 def greedy_search(
@@ -24,8 +25,11 @@ def greedy_search(
     max_new_tokens: int,
     settings: GenerationSettings,
     encoder_input_ids: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """`step(new_tokens) -> logits` is called with the whole prompt first, then with one token per row."""
+    """`step(new_tokens) -> logits` is called with the whole prompt first, then with one token per row.
+
+    With `rng`, the next token is sampled (after the sampling warpers) instead of taken as the most likely."""
     eos, pad = settings.eos_token_id, settings.pad_token_id
     prompt_length = sequences.shape[1]
     max_length = prompt_length + max_new_tokens
@@ -34,7 +38,12 @@ def greedy_search(
     for _ in range(max_new_tokens):
         scores = step(new_tokens)[:, -1, :].astype(np.float32)
         apply_rules(scores, sequences, prompt_length, max_length, settings, encoder_input_ids)
-        next_tokens = scores.argmax(-1)
+        if rng is None:
+            next_tokens = scores.argmax(-1)
+        else:
+            warp_for_sampling(scores, settings)
+            probabilities = _softmax(scores.astype(np.float64))
+            next_tokens = np.array([rng.choice(len(row), p=row) for row in probabilities])
         if eos:
             next_tokens = np.where(unfinished, next_tokens, pad)
             unfinished &= ~np.isin(next_tokens, eos)
@@ -59,7 +68,7 @@ def greedy_generate(
     return _generate_causal(decoder, np.asarray(input_ids, dtype=np.int64), attention_mask, max_new_tokens, settings)
 
 
-def _generate_causal(decoder: OnnxDecoder, input_ids, attention_mask, max_new_tokens, settings, num_beams=1) -> np.ndarray:
+def _generate_causal(decoder: OnnxDecoder, input_ids, attention_mask, max_new_tokens, settings, num_beams=1, rng=None) -> np.ndarray:
     mask = np.ones_like(input_ids) if attention_mask is None else np.asarray(attention_mask, dtype=np.int64)
     state = {"mask": np.repeat(mask, num_beams, axis=0), "past": decoder.empty_past(input_ids.shape[0] * num_beams), "first": True}
 
@@ -76,14 +85,18 @@ def _generate_causal(decoder: OnnxDecoder, input_ids, attention_mask, max_new_to
 
     if num_beams > 1:
         return beam_search(step, reorder, input_ids, num_beams, max_new_tokens, settings)
-    return greedy_search(step, input_ids, max_new_tokens, settings)
+    return greedy_search(step, input_ids, max_new_tokens, settings, rng=rng)
 
 
-def _beams(requested: int | None, settings: GenerationSettings) -> int:
-    beams = settings.num_beams if requested is None else requested
+def _strategy(num_beams: int | None, do_sample: bool | None, seed: int | None, settings: GenerationSettings):
+    """(beams, random generator or None): the call's choice, else the generation config's."""
+    beams = settings.num_beams if num_beams is None else num_beams
+    sample = settings.do_sample if do_sample is None else do_sample
     if beams < 1:
         raise ValueError(f"num_beams must be at least 1, got {beams}")
-    return beams
+    if sample and beams > 1:
+        raise ValueError("sampling with beams is not supported; pass num_beams=1 or do_sample=False")
+    return beams, (np.random.default_rng(seed) if sample else None)
 
 
 class OnnxModelForCausalLM:
@@ -98,11 +111,15 @@ class OnnxModelForCausalLM:
     def from_pretrained(cls, folder: str | Path, session_options=None) -> "OnnxModelForCausalLM":
         return cls(folder, session_options)
 
-    def generate(self, input_ids, attention_mask=None, max_new_tokens: int = 20, num_beams: int | None = None) -> np.ndarray:
-        """Prompt and continuation; greedy, or beam search with `num_beams` (default: the generation config's)."""
+    def generate(
+        self, input_ids, attention_mask=None, max_new_tokens: int = 20, num_beams: int | None = None,
+        do_sample: bool | None = None, seed: int | None = None,
+    ) -> np.ndarray:
+        """Prompt and continuation: greedy, beam search (`num_beams`) or sampling (`do_sample`, reproducible with
+        `seed`); unset options come from the generation config."""
         input_ids = np.asarray(input_ids, dtype=np.int64)
-        beams = _beams(num_beams, self.settings)
-        return _generate_causal(self.decoder, input_ids, attention_mask, max_new_tokens, self.settings, beams)
+        beams, rng = _strategy(num_beams, do_sample, seed, self.settings)
+        return _generate_causal(self.decoder, input_ids, attention_mask, max_new_tokens, self.settings, beams, rng)
 
 
 class OnnxModelForSeq2SeqLM:
@@ -117,11 +134,15 @@ class OnnxModelForSeq2SeqLM:
     def from_pretrained(cls, folder: str | Path, session_options=None) -> "OnnxModelForSeq2SeqLM":
         return cls(folder, session_options)
 
-    def generate(self, input_ids, attention_mask=None, max_new_tokens: int = 20, num_beams: int | None = None) -> np.ndarray:
-        """Decoder tokens, starting with the decoder start token, as `generate()` returns them; greedy, or beam
-        search with `num_beams` (default: the generation config's)."""
+    def generate(
+        self, input_ids, attention_mask=None, max_new_tokens: int = 20, num_beams: int | None = None,
+        do_sample: bool | None = None, seed: int | None = None,
+    ) -> np.ndarray:
+        """Decoder tokens, starting with the decoder start token, as `generate()` returns them: greedy, beam search
+        (`num_beams`) or sampling (`do_sample`, reproducible with `seed`); unset options come from the generation
+        config."""
         input_ids = np.asarray(input_ids, dtype=np.int64)
-        beams = _beams(num_beams, self.settings)
+        beams, rng = _strategy(num_beams, do_sample, seed, self.settings)
         mask = np.ones_like(input_ids) if attention_mask is None else np.asarray(attention_mask, dtype=np.int64)
         cross = self.model.encode(input_ids, mask)
         # every beam of an input shares its encoder states: the cache is computed once and repeated
@@ -140,4 +161,4 @@ class OnnxModelForSeq2SeqLM:
         encoder_ids = np.repeat(input_ids, beams, axis=0)
         if beams > 1:
             return beam_search(step, reorder, start, beams, max_new_tokens, self.settings, encoder_input_ids=encoder_ids)
-        return greedy_search(step, start, max_new_tokens, self.settings, encoder_input_ids=encoder_ids)
+        return greedy_search(step, start, max_new_tokens, self.settings, encoder_input_ids=encoder_ids, rng=rng)

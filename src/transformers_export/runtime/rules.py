@@ -37,6 +37,11 @@ class GenerationSettings:
     num_beams: int = 1
     length_penalty: float = 1.0
     early_stopping: bool | str = False
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_k: int = 50
+    top_p: float = 1.0
+    min_p: float | None = None
 
     @classmethod
     def from_folder(cls, folder: Path) -> "GenerationSettings":
@@ -67,13 +72,18 @@ class GenerationSettings:
             num_beams=generation.get("num_beams") or 1,
             length_penalty=generation.get("length_penalty", 1.0),
             early_stopping=generation.get("early_stopping", False),
+            do_sample=bool(generation.get("do_sample", False)),
+            temperature=generation.get("temperature", 1.0),
+            top_k=generation.get("top_k", 50),
+            top_p=generation.get("top_p", 1.0),
+            min_p=generation.get("min_p"),
         )
 
 
 # generation-config entries that change what generate() returns and that this greedy loop does not apply, with the
 # value at which they do nothing
 _UNAPPLIED = {
-    "do_sample": False, "num_beam_groups": 1, "num_return_sequences": 1, "encoder_repetition_penalty": 1.0, "bad_words_ids": None,
+    "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "num_beam_groups": 1, "num_return_sequences": 1, "encoder_repetition_penalty": 1.0, "bad_words_ids": None,
     "sequence_bias": None, "suppress_tokens": None, "begin_suppress_tokens": None,
     "exponential_decay_length_penalty": None, "renormalize_logits": False, "penalty_alpha": None,
 }
@@ -154,3 +164,30 @@ def apply_rules(
     if settings.forced_eos_token_id and length == max_length - 1:
         scores[:] = -np.inf
         scores[:, settings.forced_eos_token_id] = 0
+
+
+def warp_for_sampling(scores: np.ndarray, settings: GenerationSettings) -> None:
+    """generate()'s sampling warpers, in its order: temperature, top-k, top-p, min-p (removed tokens get -inf)."""
+    if settings.temperature is not None and settings.temperature != 1.0:
+        scores /= np.float32(settings.temperature)
+    if settings.top_k:
+        k = min(settings.top_k, scores.shape[-1])
+        kth_largest = np.partition(scores, -k, axis=-1)[:, -k][:, None]
+        scores[scores < kth_largest] = -np.inf  # ties with the k-th value are kept, as generate() keeps them
+    if settings.top_p is not None and settings.top_p < 1.0:
+        order = np.argsort(scores, axis=-1, kind="stable")  # ascending
+        ascending = np.take_along_axis(scores, order, axis=-1)
+        cumulative = np.cumsum(_softmax(ascending), axis=-1)
+        remove = cumulative <= 1 - settings.top_p
+        remove[:, -1] = False  # the most likely token always stays
+        np.put_along_axis(scores, order, np.where(remove, -np.inf, ascending), axis=-1)
+    if settings.min_p is not None:
+        probs = _softmax(scores)
+        remove = probs < settings.min_p * probs.max(axis=-1, keepdims=True)
+        remove[np.arange(len(scores)), probs.argmax(axis=-1)] = False
+        scores[remove] = -np.inf
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
