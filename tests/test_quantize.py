@@ -95,3 +95,18 @@ def test_a_graph_the_quantizer_cannot_handle_is_a_one_line_error(tiny_checkpoint
         "export without --quantize"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize("model_type,base,feature", [("bert", "default", "default"), ("t5", "seq2seq-lm", "seq2seq-lm-with-past")])
+def test_quantized_graphs_above_the_protobuf_limit_keep_external_weights(model_type, base, feature, tiny_checkpoint, tmp_path, monkeypatch):
+    """Graphs too big for one protobuf (2 GB) keep their weights in one external file; simulated with a tiny limit."""
+    from transformers_export.optimize import quantize
+
+    monkeypatch.setattr(quantize, "_INLINE_LIMIT", 1)
+    result = export_model(str(tiny_checkpoint(model_type, base)), tmp_path / "out", feature=feature, quantize="int8")
+    assert result.validation.passed
+    files = sorted(path.name for path in (tmp_path / "out").iterdir() if ".onnx" in path.name)
+    graphs = [name for name in files if name.endswith(".onnx")]
+    assert [name for name in files if name.endswith(".data")] == ["model.onnx.data"], files
+    for name in graphs:
+        assert _weight_bytes(tmp_path / "out" / name)[0] > 0, f"{name} is not quantized"
