@@ -27,11 +27,10 @@ def _torch_generate(model, ids, mask):
         ).numpy()
 
 
-@pytest.mark.parametrize("model_type,base,feature", CASES, ids=[case[0] for case in CASES])
-def test_repetition_ngram_and_minimum_length_rules_match_generate(model_type, base, feature, tiny_checkpoint, tmp_path):
+def _editable_checkpoint(model_type, base, tiny_checkpoint, tmp_path):
+    """A copy of the tiny checkpoint (its generation config gets edited), the model, inputs, the plain greedy tokens
+    and where the generated ones start."""
     import transformers
-
-    from transformers_export.runtime import OnnxModelForCausalLM, OnnxModelForSeq2SeqLM
 
     folder = tmp_path / "checkpoint"
     shutil.copytree(tiny_checkpoint(model_type, base), folder)
@@ -40,6 +39,19 @@ def test_repetition_ngram_and_minimum_length_rules_match_generate(model_type, ba
     ids, mask = _inputs(model)
     plain = _torch_generate(model, ids, mask)
     start = 1 if model.config.is_encoder_decoder else ids.shape[1]
+    return folder, model, ids, mask, plain, start
+
+
+def _exported_runtime(folder, model, feature, tmp_path):
+    from transformers_export.runtime import OnnxModelForCausalLM, OnnxModelForSeq2SeqLM
+
+    export_model(str(folder), tmp_path / "onnx", feature=feature)
+    return (OnnxModelForSeq2SeqLM if model.config.is_encoder_decoder else OnnxModelForCausalLM)(tmp_path / "onnx")
+
+
+@pytest.mark.parametrize("model_type,base,feature", CASES, ids=[case[0] for case in CASES])
+def test_repetition_ngram_and_minimum_length_rules_match_generate(model_type, base, feature, tiny_checkpoint, tmp_path):
+    folder, model, ids, mask, plain, start = _editable_checkpoint(model_type, base, tiny_checkpoint, tmp_path)
     rules = model.generation_config
     # an end token that plain greedy emits early, so that min_new_tokens has something to hold back
     rules.eos_token_id = int(plain[0, start + 2])
@@ -47,8 +59,7 @@ def test_repetition_ngram_and_minimum_length_rules_match_generate(model_type, ba
     rules.save_pretrained(folder)
     expected = _torch_generate(model, ids, mask)
     assert expected.tolist() != plain.tolist(), "the rules must change the greedy tokens, or this test proves nothing"
-    export_model(str(folder), tmp_path / "onnx", feature=feature)
-    runtime = (OnnxModelForSeq2SeqLM if model.config.is_encoder_decoder else OnnxModelForCausalLM)(tmp_path / "onnx")
+    runtime = _exported_runtime(folder, model, feature, tmp_path)
     got = runtime.generate(ids, mask, max_new_tokens=20)
     assert got.tolist() == expected.tolist()
 
@@ -73,24 +84,13 @@ BEAM_CASES = [(*case, beams, penalty, stopping) for case in CASES for beams, pen
 )
 def test_beam_search_matches_generate(model_type, base, feature, num_beams, length_penalty, early_stopping, tiny_checkpoint, tmp_path):
     """Beams, length penalty and early stopping from the generation config; an end token that some beams reach."""
-    import transformers
-
-    from transformers_export.runtime import OnnxModelForCausalLM, OnnxModelForSeq2SeqLM
-
-    folder = tmp_path / "checkpoint"
-    shutil.copytree(tiny_checkpoint(model_type, base), folder)
-    auto = transformers.AutoModelForSeq2SeqLM if base == "seq2seq-lm" else transformers.AutoModelForCausalLM
-    model = auto.from_pretrained(folder).eval()
-    ids, mask = _inputs(model)
-    plain = _torch_generate(model, ids, mask)
-    start = 1 if model.config.is_encoder_decoder else ids.shape[1]
+    folder, model, ids, mask, plain, start = _editable_checkpoint(model_type, base, tiny_checkpoint, tmp_path)
     config = model.generation_config
     config.eos_token_id = int(plain[1, start + 4])  # reached by some hypotheses, so finished beams compete
     config.num_beams, config.length_penalty, config.early_stopping = num_beams, length_penalty, early_stopping
     config.save_pretrained(folder)
     expected = _torch_generate(model, ids, mask)
-    export_model(str(folder), tmp_path / "onnx", feature=feature)
-    runtime = (OnnxModelForSeq2SeqLM if model.config.is_encoder_decoder else OnnxModelForCausalLM)(tmp_path / "onnx")
+    runtime = _exported_runtime(folder, model, feature, tmp_path)
     got = runtime.generate(ids, mask, max_new_tokens=20)
     assert got.tolist() == expected.tolist()
     if length_penalty > 0:  # (a negative penalty favours the shortest hypothesis, which greedy may find too)

@@ -238,6 +238,15 @@ class OnnxConfig(ABC):
                     delattr(model.config, key)
 
 
+def _random_cache(batch: int, entries) -> dict[str, Any]:
+    """Cache tensors `(batch, heads, length, head_dim)` for `(name, heads, length, head_dim)` entries, drawn from one
+    seeded generator so every call gives the same values."""
+    import torch
+
+    generator = torch.Generator().manual_seed(1)
+    return {name: torch.randn(batch, heads, length, dim, generator=generator) for name, heads, length, dim in entries}
+
+
 class OnnxConfigWithPast(OnnxConfig, ABC):
     """Decoder models whose export may take and return a key/value cache (`use_past`)."""
 
@@ -271,16 +280,12 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
     def _extra_dummy_inputs(self, sizes):
         if not self.use_past:
             return {}
-        import torch
-
-        generator = torch.Generator().manual_seed(1)
-        tensors = {}
-        for i, shape in enumerate(self.layer_shapes()):
-            for kind, (heads, dim) in (("key", shape.key), ("value", shape.value)):
-                tensors[f"past_key_values.{i}.{kind}"] = torch.randn(
-                    sizes["batch"], heads, sizes["past_sequence"], dim, generator=generator
-                )
-        return tensors
+        entries = (
+            (f"past_key_values.{i}.{kind}", heads, sizes["past_sequence"], dim)
+            for i, shape in enumerate(self.layer_shapes())
+            for kind, (heads, dim) in (("key", shape.key), ("value", shape.value))
+        )
+        return _random_cache(sizes["batch"], entries)
 
     def model_inputs(self, inputs, model):
         kwargs = {name: tensor for name, tensor in inputs.items() if not name.startswith("past_key_values.")}
@@ -431,15 +436,13 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
     def _extra_dummy_inputs(self, sizes):
         if not self.use_past:
             return {}
-        import torch
-
-        generator = torch.Generator().manual_seed(1)
-        tensors = {}
-        for i, layer in enumerate(self.layer_shapes()):
-            for side, shape, length in zip(("decoder", "encoder"), layer, (sizes["past_sequence"], sizes["encoder_sequence"])):
-                for kind, (heads, dim) in (("key", shape.key), ("value", shape.value)):
-                    tensors[f"past_key_values.{i}.{side}.{kind}"] = torch.randn(sizes["batch"], heads, length, dim, generator=generator)
-        return tensors
+        entries = (
+            (f"past_key_values.{i}.{side}.{kind}", heads, length, dim)
+            for i, layer in enumerate(self.layer_shapes())
+            for side, shape, length in zip(("decoder", "encoder"), layer, (sizes["past_sequence"], sizes["encoder_sequence"]))
+            for kind, (heads, dim) in (("key", shape.key), ("value", shape.value))
+        )
+        return _random_cache(sizes["batch"], entries)
 
     def model_inputs(self, inputs, model):
         kwargs = {name: tensor for name, tensor in inputs.items() if not name.startswith("past_key_values.")}

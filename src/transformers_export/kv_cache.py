@@ -54,6 +54,13 @@ def encoder_decoder_cache(named: Mapping[str, torch.Tensor]):
     return EncoderDecoderCache(cache_from_pairs(parts[0]), cache_from_pairs(parts[1]))
 
 
+def empty_encoder_decoder_cache():
+    """A cache for an encoder-decoder's first step: nothing generated, cross-attention not computed yet."""
+    from transformers import DynamicCache, EncoderDecoderCache
+
+    return EncoderDecoderCache(DynamicCache(), DynamicCache())
+
+
 def layer_tensors(cache) -> list[tuple[torch.Tensor, ...]]:
     """Per layer (key, value), or (self key, self value, cross key, cross value) for an encoder-decoder cache."""
     if hasattr(cache, "cross_attention_cache"):
@@ -97,8 +104,6 @@ def probe_layer_shapes(model) -> list[LayerShape]:
 
 def probe_encoder_decoder_layer_shapes(model, decoder_start_token_id: int) -> list[tuple[LayerShape, LayerShape]]:
     """Per decoder layer, the shapes of its self-attention and cross-attention caches, from one real step."""
-    from transformers import DynamicCache, EncoderDecoderCache
-
     with torch.no_grad():
         output = model(
             input_ids=torch.zeros(1, 3, dtype=torch.int64),
@@ -106,7 +111,7 @@ def probe_encoder_decoder_layer_shapes(model, decoder_start_token_id: int) -> li
             decoder_input_ids=torch.full((1, 1), decoder_start_token_id),
             use_cache=True,
             return_dict=True,
-            **{cache_argument(model): EncoderDecoderCache(DynamicCache(), DynamicCache())},
+            **{cache_argument(model): empty_encoder_decoder_cache()},
         )
     return [
         (LayerShape((sk.shape[1], sk.shape[3]), (sv.shape[1], sv.shape[3])), LayerShape((ck.shape[1], ck.shape[3]), (cv.shape[1], cv.shape[3])))

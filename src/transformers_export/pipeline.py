@@ -108,25 +108,31 @@ def _quantize(graphs, exports, resolved, layout: str, staging: Path, atol: float
     from .optimize.quantize import MIN_COSINE
 
     quantize_graphs([exported.path for exported in exports], SHARED_WEIGHTS if len(exports) > 1 else None)
-    runs = []
-    for (name, module, config), exported in zip(graphs, exports):
-        report = validate_onnx(
-            config, resolved.preprocessor, module, exported.path, exported.output_names, atol, min_cosine=MIN_COSINE
-        )
-        runs.extend(report.runs)
-    if layout == "generation" and all(not run.runtime_error for run in runs):
-        runs.extend(validate_generation_layout(resolved.onnx_config, resolved.model, staging, atol, MIN_COSINE))
+    runs = _validate("onnx", graphs, exports, resolved, layout, staging, atol, min_cosine=MIN_COSINE).runs
     for run in runs:
         run.graph = f"{run.graph or ONNX_FILE} (int8)"
     return runs
 
 
-def _validate_graph(format, config, preprocessor, module, exported, atol) -> ValidationReport:
-    if format == "onnx":
-        return validate_onnx(config, preprocessor, module, exported.path, exported.output_names, atol)
-    from .torchscript import validate_torch
+def _validate(format, graphs, exports, resolved, layout: str, staging: Path, atol: float, min_cosine=None) -> ValidationReport:
+    """Every graph against PyTorch, then, for the generation layout, a decode through the files together."""
+    report = None
+    for (_, module, config), exported in zip(graphs, exports):
+        if format == "onnx":
+            graph_report = validate_onnx(
+                config, resolved.preprocessor, module, exported.path, exported.output_names, atol, min_cosine=min_cosine
+            )
+        else:
+            from .torchscript import validate_torch
 
-    return validate_torch(config, module, exported, atol)
+            graph_report = validate_torch(config, module, exported, atol)
+        if report is None:
+            report = graph_report
+        else:
+            report.runs.extend(graph_report.runs)
+    if format == "onnx" and layout == "generation" and report.passed:
+        report.runs.extend(validate_generation_layout(resolved.onnx_config, resolved.model, staging, atol, min_cosine))
+    return report
 
 
 @dataclass
@@ -234,15 +240,7 @@ def export_model(
                 for name, module, config in graphs
             ]
         with stage("validate"):
-            report = None
-            for (_, module, config), exported in zip(graphs, exports):
-                graph_report = _validate_graph(format, config, resolved.preprocessor, module, exported, atol)
-                if report is None:
-                    report = graph_report
-                else:
-                    report.runs.extend(graph_report.runs)
-            if format == "onnx" and layout == "generation" and report.passed:
-                report.runs.extend(validate_generation_layout(onnx_config, resolved.model, staging, atol))
+            report = _validate(format, graphs, exports, resolved, layout, staging, atol)
         if not report.passed:
             raise ValidationError(report.error, report)
         if format == "onnx" and len(exports) > 1:

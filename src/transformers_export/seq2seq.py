@@ -18,7 +18,7 @@ from collections import OrderedDict
 import torch
 
 from .config import OnnxConfig
-from .kv_cache import cache_argument, encoder_decoder_cache, model_cache, pairs_from_cache
+from .kv_cache import cache_argument, empty_encoder_decoder_cache, encoder_decoder_cache, model_cache, pairs_from_cache
 
 ENCODER_FILE, DECODER_FILE = "encoder_model.onnx", "decoder_model.onnx"
 
@@ -39,12 +39,6 @@ def _cross_attention_pairs(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def _self_attention_pairs(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return pairs_from_cache(cache.self_attention_cache)
-
-
-def _empty_encoder_decoder_cache():
-    from transformers import DynamicCache, EncoderDecoderCache
-
-    return EncoderDecoderCache(DynamicCache(), DynamicCache())
 
 
 class EncoderGraph(torch.nn.Module):
@@ -71,7 +65,7 @@ class EncoderGraph(torch.nn.Module):
             encoder_attention_mask=attention_mask,
             use_cache=True,
             return_dict=True,
-            **{cache_argument(decoder): _empty_encoder_decoder_cache()},
+            **{cache_argument(decoder): empty_encoder_decoder_cache()},
         )
         named = {"last_hidden_state": hidden}
         for i, (key, value) in enumerate(_cross_attention_pairs(model_cache(output))):

@@ -182,9 +182,7 @@ def _encoder_decoder_decode_runs(
     cross-attention cache as `past_key_values.{i}.encoder.*` (without it, PyTorch's is used).
     """
     import torch
-    from transformers import DynamicCache, EncoderDecoderCache
-
-    from ..kv_cache import cache_argument, layer_tensors, model_cache
+    from ..kv_cache import cache_argument, empty_encoder_decoder_cache, layer_tensors, model_cache
     from ..runtime.decoder import presents_as_past
     from ..seq2seq import decoder_start_token_id
 
@@ -203,7 +201,7 @@ def _encoder_decoder_decode_runs(
         for i, (self_shape, _) in enumerate(onnx_config.layer_shapes())
         for kind, (heads, dim) in (("key", self_shape.key), ("value", self_shape.value))
     }
-    cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+    cache = empty_encoder_decoder_cache()
     step_ids = np.full((DECODE_BATCH, 1), decoder_start_token_id(model), dtype=np.int64)
     runs = []
     for step in range(DECODE_STEPS + 1):
