@@ -35,7 +35,8 @@ def test_minilm_export_matches_pytorch_on_real_sentences(minilm_path, tmp_path):
     manifest = json.loads((out / "export.json").read_text())
     assert manifest["feature"] == "default" and manifest["validation"]["passed"]
     graph = manifest["graphs"]["model.onnx"]
-    assert graph["inputs"]["input_ids"] == {"0": "batch", "1": "sequence"}
+    assert graph["inputs"]["input_ids"] == {"axes": {"0": "batch", "1": "sequence"}, "dtype": "int64"}
+    assert graph["outputs"]["last_hidden_state"]["dtype"] == "float32" and manifest["manifest_version"] == 2
     assert graph["traced_shapes"]["input_ids"] == [2, 8]
     assert manifest["layout"] == "monolith" and manifest["files"] == ["model.onnx"]
 
@@ -224,9 +225,9 @@ def test_error_tensorflow_weights(tmp_path, tiny_checkpoint, workdir, capsys):
 def test_error_validation_failure_leaves_nothing(tiny_checkpoint, workdir, capsys, monkeypatch):
     import onnx
 
-    from transformers_export import pipeline
+    from transformers_export.onnx import convert
 
-    real_export = pipeline.export_onnx
+    real_export = convert.export_onnx
 
     def export_then_corrupt(*args, **kwargs):
         exported = real_export(*args, **kwargs)
@@ -238,18 +239,18 @@ def test_error_validation_failure_leaves_nothing(tiny_checkpoint, workdir, capsy
         onnx.save(proto, str(exported.path))
         return exported
 
-    monkeypatch.setattr(pipeline, "export_onnx", export_then_corrupt)
+    monkeypatch.setattr(convert, "export_onnx", export_then_corrupt)
     out = workdir / "nested" / "out"
-    expect_error(["-m", tiny_checkpoint("bert"), out], capsys, 3, "output 'last_hidden_state' differs from PyTorch", "atol 1e-05", workdir=workdir)
+    expect_error(["-m", tiny_checkpoint("bert"), out], capsys, 3, "output 'last_hidden_state' of the ONNX model differs from PyTorch", "atol 1e-05", workdir=workdir)
 
 
 def test_ctrl_c_mid_export_leaves_nothing(tiny_checkpoint, workdir, capsys, monkeypatch):
-    from transformers_export import pipeline
+    from transformers_export import validate
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "validate_onnx", interrupted)
+    monkeypatch.setattr(validate, "validate_export", interrupted)
     expect_error(["-m", tiny_checkpoint("bert"), workdir / "out"], capsys, 130, "interrupted", workdir=workdir)
 
 

@@ -1,8 +1,13 @@
 import pytest
 
 from transformers_export.errors import UnsupportedFeatureError
-from transformers_export.resolve import resolve
+from transformers_export.plan import ExportRequest
+from transformers_export.plan import resolve as resolve_request
 from transformers_export.tasks import canonical_feature
+
+
+def resolve(model, feature="default"):
+    return resolve_request(ExportRequest(model, model + "-export", feature=feature))
 
 
 def test_bigbird_is_loaded_with_full_attention(tiny_checkpoint):

@@ -1,4 +1,4 @@
-"""TensorFlow checkpoints (shared/fixtures/tf, written by transformers 4.57 + TensorFlow 2.18) without TensorFlow."""
+"""TensorFlow checkpoints (tests/fixtures/tf, written by transformers 4.57 + TensorFlow 2.18) without TensorFlow."""
 
 import shutil
 from pathlib import Path
@@ -12,7 +12,7 @@ import torch
 from transformers_export import cli, export_model
 from transformers_export.tf_checkpoint import convert_tf_checkpoint
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "tf"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tf"
 # fixture -> the feature whose ONNX export reproduces the TF model's outputs
 FEATURES = {
     "bert": "default",
@@ -28,7 +28,7 @@ FEATURES = {
 def fixture(request):
     folder = FIXTURES / request.param
     if not folder.is_dir():
-        pytest.fail(f"missing fixture {folder}: CI copies shared/ next to the clone")
+        pytest.fail(f"missing fixture {folder}")
     return request.param, folder
 
 

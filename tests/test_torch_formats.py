@@ -8,8 +8,8 @@ import torch
 from transformers_export import cli, export_model
 from transformers_export.architectures import all_specs
 from transformers_export.exportable import named_outputs
-from transformers_export.resolve import resolve
-from transformers_export.torchscript import load
+from transformers_export.plan import ExportRequest, resolve
+from transformers_export.formats.pytorch import load
 
 # Every architecture, through its base feature and its generating feature: what differs between formats is tracing
 # the model body and the cache, not the task heads (those are covered per feature by the ONNX matrix).
@@ -38,11 +38,11 @@ def test_torch_format_round_trip(model_type, feature, layout, format, tiny_check
     if format == "exported-program":
         assert result.validation.specialized_to is None, "torch.export programs must run at every shape"
     # our own check, after a save/load round trip, on a shape neither the trace nor the validator used
-    resolved = resolve(str(folder), feature)
+    plan = resolve(ExportRequest(str(folder), tmp_path / "unused", feature=feature, format=format, layout=layout))
     sizes = dict(batch_size=4, seq_length=7, num_choices=2, past_length=3, decoder_length=2)
     if result.validation.specialized_to:
         sizes = dict(batch_size=2, seq_length=8, num_choices=4, past_length=5, decoder_length=5)
-    graphs = [(name, module, config) for name, module, config in _graphs(resolved, result)]
+    graphs = [(graph.name + plan.backend.suffix, graph.module, graph.config) for graph in plan.graphs]
     for name, module, config in graphs:
         config.bind_model(module)
         inputs = config.generate_dummy_inputs(None, **sizes)
@@ -53,12 +53,6 @@ def test_torch_format_round_trip(model_type, feature, layout, format, tiny_check
         assert len(got) == len(expected)
         for (output_name, reference), value in zip(expected.items(), got):
             torch.testing.assert_close(value, reference, atol=config.atol_for_validation * 10, rtol=1e-4, msg=output_name)
-
-
-def _graphs(resolved, result):
-    from transformers_export.pipeline import _graphs as pipeline_graphs
-
-    return pipeline_graphs(resolved, result.layout, result.format)
 
 
 def test_tracer_hook_replaces_torch_jit_trace(tiny_checkpoint, tmp_path, capsys):

@@ -23,7 +23,10 @@ _EXPORTS = {
     "validate_model_outputs": "onnx.validate",
     "validate_onnx": "onnx.validate",
     "export_model": "pipeline",
+    "run_export": "pipeline",
+    "ExportRequest": "plan",
     "ExportResult": "pipeline",
+    "read_manifest": "manifest",
     "ExportError": "errors",
     "InvalidArgumentError": "errors",
     "UnsupportedModelError": "errors",
@@ -33,6 +36,7 @@ _EXPORTS = {
     "TraceError": "errors",
     "ValidationError": "errors",
     "MissingDependencyError": "errors",
+    "OutputError": "errors",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

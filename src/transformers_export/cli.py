@@ -11,25 +11,41 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import ExportError, ValidationError
+from . import __version__
+from .errors import ExportError, Interrupted, InvalidArgumentError, ValidationError
+from .signals import handling_signals
 
+# stage -> (line while it runs, line when it is done)
 STAGE_LABELS = {
-    "resolve": "loaded model and preprocessor",
-    "trace": "traced and wrote the model",
-    "validate": "validated against PyTorch",
-    "quantize": "quantized to int8 and validated again",
-    "write": "wrote config, preprocessor and export.json",
+    "resolve": ("loading model and preprocessor", "loaded model and preprocessor"),
+    "trace": ("tracing and writing the model", "traced and wrote the model"),
+    "validate": ("validating against PyTorch", "validated against PyTorch"),
+    "quantize": ("quantizing to int8 and validating again", "quantized to int8 and validated again"),
+    "write": ("writing config, preprocessor and export.json", "wrote config, preprocessor and export.json"),
 }
+COMMANDS = {"convert-tf": "read a TensorFlow checkpoint folder and write a PyTorch one (no TensorFlow needed)"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (`InvalidArgumentError`, exit 2) instead of a usage block."""
+
+    def error(self, message: str):
+        raise InvalidArgumentError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .formats import backend_names
     from .onnx.convert import DEFAULT_ENGINE, ENGINES
+    from .plan import LAYOUTS, QUANTIZATIONS
     from .resolve import PREPROCESSOR_KINDS
 
-    parser = argparse.ArgumentParser(
+    commands = "; ".join(f"'{name}': {text}" for name, text in COMMANDS.items())
+    parser = _Parser(
         prog="transformers-export",
-        description="Export a 🤗 Transformers model to ONNX for a feature (task), validated against PyTorch.",
+        description="Export a 🤗 Transformers model to ONNX for a feature (task), validated against PyTorch. "
+        f"Other commands ({{transformers-export COMMAND --help}}): {commands}.",
     )
+    parser.add_argument("--version", action="version", version=f"transformers-export {__version__}")
     parser.add_argument("-m", "--model", required=True, help="Model ID on huggingface.co or path on disk to load model from.")
     parser.add_argument(
         "--feature",
@@ -44,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache_dir", "--cache-dir", default=None, help="Path to a folder for cached downloads.")
     parser.add_argument(
         "--format",
-        choices=("onnx", "torchscript", "exported-program"),
+        choices=backend_names(),
         default="onnx",
         help="onnx (model.onnx), torchscript (model.pt, torch.jit.trace) or exported-program (model.pt2, torch.export).",
     )
@@ -70,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--layout",
-        choices=("monolith", "generation"),
+        choices=LAYOUTS,
         default=None,
         help="Encoder-decoder models with a cache: 'generation' (default) writes encoder_model.onnx + decoder_model.onnx "
         "with a KV cache that also serves the first step; 'monolith' writes the seed's single model.onnx, which takes "
@@ -78,12 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--quantize",
-        choices=("int8",),
+        choices=QUANTIZATIONS,
         default=None,
         help="After validation, quantize the weights to int8 (dynamic, per channel: no calibration data) and validate "
         "again by cosine similarity to PyTorch. ONNX only.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs and tracebacks.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs, tracebacks and every validation line.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="Print one summary line (errors stay one line).")
     parser.add_argument("output", type=Path, help="Folder to write model.onnx, config, preprocessor and export.json to.")
     return parser
 
@@ -131,12 +148,16 @@ def _cli_logging(verbose: bool) -> Iterator[None]:
             transformers.logging.enable_progress_bar()
 
 
-def _print_stage(name: str, seconds: float) -> None:
-    print(f"[{seconds:6.2f}s] {STAGE_LABELS.get(name, name)}", file=sys.stderr, flush=True)
+def _print_stage(name: str, seconds: float | None) -> None:
+    running, done = STAGE_LABELS.get(name, (name, name))
+    if seconds is None:
+        print(f"[ ...  ] {running}", file=sys.stderr, flush=True)
+    else:
+        print(f"[{seconds:6.2f}s] {done}", file=sys.stderr, flush=True)
 
 
 def convert_tf_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="transformers-export convert-tf",
         description="Write a PyTorch checkpoint (model.safetensors, config, tokenizer) for a TensorFlow checkpoint "
         "folder (config.json + tf_model.h5), without TensorFlow.",
@@ -144,8 +165,11 @@ def convert_tf_main(argv: list[str]) -> int:
     parser.add_argument("folder", type=Path, help="Folder with config.json and tf_model.h5.")
     parser.add_argument("output", type=Path, help="Folder to write the PyTorch checkpoint to.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs and tracebacks.")
-    args = parser.parse_args(argv)
-    with _cli_logging(args.verbose):
+    try:
+        args = parser.parse_args(argv)
+    except InvalidArgumentError as error:
+        return _fail(error, False, error.exit_code)
+    with _cli_logging(args.verbose), handling_signals():
         return _convert_tf(args)
 
 
@@ -156,29 +180,42 @@ def _convert_tf(args) -> int:
         convert_tf(args.folder, args.output)
     except ExportError as error:
         return _fail(error, args.verbose, error.exit_code)
-    except KeyboardInterrupt:
-        print("error: interrupted; the output folder was left as it was", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        return _interrupted(interrupt)
     print(f"All good, PyTorch checkpoint saved at: {args.output}")
     return 0
+
+
+def _interrupted(interrupt: KeyboardInterrupt) -> int:
+    name = f" by {interrupt.args[0]}" if isinstance(interrupt, Interrupted) else ""
+    if getattr(interrupt, "after_commit", False):
+        print(f"error: interrupted{name} right after the export was written in full", file=sys.stderr)
+    else:
+        print(f"error: interrupted{name}; the output folder was left as it was", file=sys.stderr)
+    return interrupt.exit_code if isinstance(interrupt, Interrupted) else 130
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["convert-tf"]:
         return convert_tf_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    with _cli_logging(args.verbose):
+    try:
+        if not argv:
+            raise InvalidArgumentError("missing --model and the output folder (see transformers-export --help)")
+        args = build_parser().parse_args(argv)
+    except InvalidArgumentError as error:
+        return _fail(error, False, error.exit_code)
+    with _cli_logging(args.verbose), handling_signals():
         return _export(args)
 
 
 def _export(args) -> int:
     try:
-        from .pipeline import export_model
+        from .pipeline import ExportRequest, run_export
 
-        result = export_model(
-            args.model,
-            args.output,
+        request = ExportRequest(
+            model=args.model,
+            output=args.output,
             feature=args.feature,
             opset=args.opset,
             atol=args.atol,
@@ -193,21 +230,24 @@ def _export(args) -> int:
             batch_size=args.batch_size,
             sequence_length=args.sequence_length,
             quantize=args.quantize,
-            on_stage=_print_stage,
         )
+        result = run_export(request, on_stage=None if args.quiet else _print_stage)
     except ValidationError as error:
-        if error.report is not None:
-            print("\n".join(error.report.lines()))
+        if error.report is not None and not args.quiet:
+            print("\n".join(_capped(error.report.lines(), args.verbose)))
         return _fail(error, args.verbose, error.exit_code)
     except ExportError as error:
         return _fail(error, args.verbose, error.exit_code)
-    except KeyboardInterrupt:
-        print("error: interrupted; the output folder was left as it was", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        return _interrupted(interrupt)
     except Exception as error:  # a bug or an environment problem: still one line unless --verbose
         return _fail(error, args.verbose, 1, prefix=f"unexpected {type(error).__name__}: ")
 
-    print("\n".join(result.validation.lines()))
+    if args.quiet:
+        runs = len(result.validation.runs)
+        print(f"All good: {result.model_path} ({result.format}, {result.feature}, validated on {runs} runs)")
+        return 0
+    print("\n".join(_capped(result.validation.lines(), args.verbose)))
     specialized = result.validation.specialized_to
     if specialized:
         shape = ", ".join(f"{axis}={size}" for axis, size in specialized.items())
@@ -217,6 +257,17 @@ def _export(args) -> int:
         )
     print(f"All good, model saved at: {result.model_path}")
     return 0
+
+
+VALIDATION_LINES_SHOWN = 40
+
+
+def _capped(lines: list[str], verbose: bool) -> list[str]:
+    """Validation detail, capped unless --verbose (a 12-layer decoder's report is hundreds of lines)."""
+    if verbose or len(lines) <= VALIDATION_LINES_SHOWN:
+        return lines
+    hidden = len(lines) - VALIDATION_LINES_SHOWN
+    return [*lines[:VALIDATION_LINES_SHOWN], f"\t... {hidden} more lines (--verbose shows them; export.json has every run)"]
 
 
 def _fail(error: BaseException, verbose: bool, code: int, prefix: str = "") -> int:

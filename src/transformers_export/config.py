@@ -13,11 +13,12 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from ctypes import c_float, sizeof
 from enum import Enum
-from functools import cache
+from functools import cache as memoize, partial
 from itertools import chain
 from typing import Any, Callable, Iterator, Mapping, Optional
 
-from .architectures import DEFAULT_ONNX_OPSET, MIN_ONNX_OPSET, ArchitectureSpec
+from . import cache
+from .architectures.registry import DEFAULT_ONNX_OPSET, MIN_ONNX_OPSET, ArchitectureSpec
 from .dummy_inputs import DEFAULT_SIZES, input_axes, make_dummy_inputs
 from .errors import UnsupportedFeatureError
 from .tasks import TASKS, canonical_feature, task_of
@@ -91,6 +92,11 @@ class OnnxConfig(ABC):
     @property
     def outputs(self) -> Mapping[str, Mapping[int, str]]:
         return copy.deepcopy(self._tasks_to_common_outputs[self.task])
+
+    @property
+    def is_seq2seq_graph(self) -> bool:
+        """Whether the graph has an encoder and a decoder side (decoder inputs, two-sided cache)."""
+        return False
 
     @property
     def values_override(self) -> Optional[Mapping[str, Any]]:
@@ -221,86 +227,80 @@ class OnnxConfig(ABC):
 
     @contextmanager
     def patched(self, model) -> Iterator[None]:
-        """Apply `patching_specs` and `values_override` for the duration of an export, and always undo them."""
-        overrides = dict(self.values_override or {})
-        saved = {key: getattr(model.config, key) for key in overrides if hasattr(model.config, key)}
-        for key, value in overrides.items():
-            setattr(model.config, key, value)
-        self.patch_ops()
+        """Apply `patching_specs` and `values_override` for the duration of an export, and always undo them: also
+        when applying one of them fails part-way, in which case exactly what was applied is undone."""
+        undo: list[Callable[[], None]] = []
         try:
+            for key, value in (self.values_override or {}).items():
+                if hasattr(model.config, key):
+                    undo.append(partial(setattr, model.config, key, getattr(model.config, key)))
+                else:
+                    undo.append(partial(delattr, model.config, key))
+                setattr(model.config, key, value)
+            for spec in self._all_patching_specs():
+                # what is there now is what comes back, whatever `orig_op` says
+                undo.append(partial(setattr, spec.o, spec.name, getattr(spec.o, spec.name)))
+                op = spec.custom_op if spec.op_wrapper is None else spec.op_wrapper(spec.custom_op)
+                setattr(spec.o, spec.name, op)
             yield
         finally:
-            self.restore_ops()
-            for key in overrides:
-                if key in saved:
-                    setattr(model.config, key, saved[key])
-                else:
-                    delattr(model.config, key)
-
-
-def _random_cache(batch: int, entries) -> dict[str, Any]:
-    """Cache tensors `(batch, heads, length, head_dim)` for `(name, heads, length, head_dim)` entries, drawn from one
-    seeded generator so every call gives the same values."""
-    import torch
-
-    generator = torch.Generator().manual_seed(1)
-    return {name: torch.randn(batch, heads, length, dim, generator=generator) for name, heads, length, dim in entries}
+            for step in reversed(undo):
+                step()
 
 
 class OnnxConfigWithPast(OnnxConfig, ABC):
-    """Decoder models whose export may take and return a key/value cache (`use_past`)."""
+    """Decoder models whose export may take and return a key/value cache (`use_past`); the cache tensors themselves
+    are the `cache` module's."""
 
     def __init__(self, config, task: str = "default", patching_specs=None, use_past: bool = False):
         super().__init__(config, task=task, patching_specs=patching_specs)
         self.use_past = use_past
         self._layer_shapes: list | None = None
 
+    @classmethod
+    def with_past(cls, config, task: str = "default") -> "OnnxConfigWithPast":
+        return cls(config, task=task, use_past=True)
+
     def bind_model(self, model) -> None:
         # the shapes cannot change between export and validation, so one probe forward is enough
         if self.use_past and not self._layer_shapes:
-            from .kv_cache import probe_layer_shapes
-
             with self.patched(model):
-                self._layer_shapes = probe_layer_shapes(model) or None
+                self._layer_shapes = cache.probe_layer_shapes(model) or None
 
     def layer_shapes(self) -> list:
-        """Per-layer `LayerShape`s: from a real forward once bound, else from the config (kv heads, head_dim)."""
+        """Per-layer `LayerShape`s (encoder-decoders: (self, cross) pairs): from a real forward once bound, else from
+        the config (kv heads, head_dim)."""
         if self._layer_shapes:
             return self._layer_shapes
-        from .kv_cache import LayerShape
-
         config = self._config
-        heads = getattr(config, "num_key_value_heads", None) or self.num_attention_heads
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_attention_heads
-        return [LayerShape((heads, head_dim), (heads, head_dim))] * self.num_layers
+        attention_heads = self._decoder_value(self.num_attention_heads)
+        heads = getattr(config, "num_key_value_heads", None) or attention_heads
+        head_dim = getattr(config, "head_dim", None) or getattr(config, "d_kv", None)
+        head_dim = head_dim or (getattr(config, "hidden_size", None) or config.d_model) // attention_heads
+        shape = cache.LayerShape((heads, head_dim), (heads, head_dim))
+        layer = (shape, shape) if self.is_seq2seq_graph else shape
+        return [layer] * self._decoder_value(self.num_layers)
+
+    @staticmethod
+    def _decoder_value(value):
+        """The decoder's entry of the seed's (encoder, decoder) tuples, or the value itself."""
+        return value[1] if isinstance(value, tuple) else value
 
     def _generated_inputs(self):
-        return {name: axes for name, axes in self.inputs.items() if not name.startswith("past_key_values.")}
+        return {name: axes for name, axes in self.inputs.items() if not cache.is_past(name)}
 
     def _extra_dummy_inputs(self, sizes):
         if not self.use_past:
             return {}
-        entries = (
-            (f"past_key_values.{i}.{kind}", heads, sizes["past_sequence"], dim)
-            for i, shape in enumerate(self.layer_shapes())
-            for kind, (heads, dim) in (("key", shape.key), ("value", shape.value))
-        )
-        return _random_cache(sizes["batch"], entries)
+        lengths = {None: sizes["past_sequence"], "decoder": sizes["past_sequence"], "encoder": sizes["encoder_sequence"]}
+        return cache.dummy_past(sizes["batch"], self.layer_shapes(), lengths)
 
     def model_inputs(self, inputs, model):
-        kwargs = {name: tensor for name, tensor in inputs.items() if not name.startswith("past_key_values.")}
+        kwargs = {name: tensor for name, tensor in inputs.items() if not cache.is_past(name)}
         if self.use_past:
-            from .kv_cache import cache_argument, cache_from_pairs
-
-            layers = sum(1 for name in inputs if name.startswith("past_key_values.") and name.endswith(".key"))
-            pairs = [(inputs[f"past_key_values.{i}.key"], inputs[f"past_key_values.{i}.value"]) for i in range(layers)]
-            kwargs[cache_argument(model)] = cache_from_pairs(pairs)
+            kwargs[cache.cache_argument(model)] = cache.cache_from_named(inputs)
             kwargs["use_cache"] = True
         return kwargs
-
-    @classmethod
-    def with_past(cls, config, task: str = "default") -> "OnnxConfigWithPast":
-        return cls(config, task=task, use_past=True)
 
     @property
     def outputs(self) -> Mapping[str, Mapping[int, str]]:
@@ -339,43 +339,42 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
             )
         return self._config.num_attention_heads
 
-    def _past_layer_count(self) -> int:
-        return self.num_layers
-
     def fill_with_past_key_values_(self, inputs_or_outputs, direction: str, inverted_values_shape: bool = False):
         if direction not in ("inputs", "outputs"):
             raise ValueError(f'direction must either be "inputs" or "outputs", but {direction} was given')
-        name = "past_key_values" if direction == "inputs" else "present"
         # Inputs hold the past only; outputs append the current tokens (the seed named both like the outputs).
-        axis_name = "past_sequence" if direction == "inputs" else "past_sequence + sequence"
-        for i in range(self._past_layer_count()):
-            inputs_or_outputs[f"{name}.{i}.key"] = {0: "batch", 2: axis_name}
-            value_axis = 1 if inverted_values_shape else 2
-            inputs_or_outputs[f"{name}.{i}.value"] = {0: "batch", value_axis: axis_name}
-
-    def _flatten_past_key_values_(self, flattened_output, name, idx, t):
-        flattened_output[f"{name}.{idx}.key"] = t[0]
-        flattened_output[f"{name}.{idx}.value"] = t[1]
+        kind = cache.PAST if direction == "inputs" else cache.PRESENT
+        layers = len(self._layer_shapes) if self._layer_shapes else self._decoder_value(self.num_layers)
+        for name, axes in cache.cache_entries(kind, layers, self.is_seq2seq_graph).items():
+            if inverted_values_shape and name.endswith(".value"):
+                axes = {0: axes[0], 1: axes[2]}
+            inputs_or_outputs[name] = axes
 
     def flatten_output_collection_property(self, name: str, field) -> dict[str, Any]:
-        flattened_output = {}
-        if name in ("present", "past_key_values"):
-            for idx, t in enumerate(field):
-                self._flatten_past_key_values_(flattened_output, name, idx, t)
-        else:
-            flattened_output = super().flatten_output_collection_property(name, field)
-        return flattened_output
+        if name in (cache.PRESENT, cache.PAST):
+            return cache.flatten(name, field)
+        return super().flatten_output_collection_property(name, field)
 
 
 class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
-    """Encoder-decoder models; the decoder's cache has a self-attention and a cross-attention part per layer."""
+    """Encoder-decoder models; the decoder's cache has a self-attention and a cross-attention part per layer.
+
+    With the `causal-lm` task (the seed's `BartOnnxConfig(config, task="causal-lm")`) the export is the decoder alone,
+    with a decoder-only cache.
+    """
 
     # Their classification and QA heads derive the decoder inputs from `input_ids` (shifted right) and pool at the
     # end-of-sequence token, so the graph takes the encoder inputs only.
     tasks_without_decoder_inputs = ("sequence-classification", "question-answering")
 
     @property
+    def is_seq2seq_graph(self) -> bool:
+        return self.task != "causal-lm"
+
+    @property
     def outputs(self) -> Mapping[str, Mapping[int, str]]:
+        if not self.is_seq2seq_graph:
+            return super().outputs
         common_outputs = OnnxConfig.outputs.fget(self)
         for name, axes in common_outputs.items():
             encoder_side = "encoder" in name or self.task in self.tasks_without_decoder_inputs
@@ -411,85 +410,18 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
             "num_attention_heads property of the model OnnxConfig to solve this"
         )
 
-    def _past_layer_count(self) -> int:
-        return len(self._layer_shapes) if self._layer_shapes else self.num_layers[1]
-
-    def bind_model(self, model) -> None:
-        if self.use_past and not self._layer_shapes:
-            from .kv_cache import probe_encoder_decoder_layer_shapes
-            from .seq2seq import decoder_start_token_id
-
-            with self.patched(model):
-                self._layer_shapes = probe_encoder_decoder_layer_shapes(model, decoder_start_token_id(model)) or None
-
-    def layer_shapes(self) -> list:
-        """Per decoder layer, (self-attention `LayerShape`, cross-attention `LayerShape`)."""
-        if self._layer_shapes:
-            return self._layer_shapes
-        from .kv_cache import LayerShape
-
-        heads = self.num_attention_heads[1]
-        head_dim = getattr(self._config, "d_kv", None) or self._config.d_model // heads
-        shape = LayerShape((heads, head_dim), (heads, head_dim))
-        return [(shape, shape)] * self.num_layers[1]
-
-    def _extra_dummy_inputs(self, sizes):
-        if not self.use_past:
-            return {}
-        entries = (
-            (f"past_key_values.{i}.{side}.{kind}", heads, length, dim)
-            for i, layer in enumerate(self.layer_shapes())
-            for side, shape, length in zip(("decoder", "encoder"), layer, (sizes["past_sequence"], sizes["encoder_sequence"]))
-            for kind, (heads, dim) in (("key", shape.key), ("value", shape.value))
-        )
-        return _random_cache(sizes["batch"], entries)
-
-    def model_inputs(self, inputs, model):
-        kwargs = {name: tensor for name, tensor in inputs.items() if not name.startswith("past_key_values.")}
-        if self.use_past:
-            from .kv_cache import cache_argument, encoder_decoder_cache
-
-            kwargs[cache_argument(model)] = encoder_decoder_cache(inputs)
-            kwargs["use_cache"] = True
-        return kwargs
-
-    def fill_with_past_key_values_(self, inputs_or_outputs, direction: str, inverted_values_shape: bool = False):
-        if direction not in ("inputs", "outputs"):
-            raise ValueError(f'direction must either be "inputs" or "outputs", but {direction} was given')
-        name = "past_key_values" if direction == "inputs" else "present"
-        decoder_axis = "past_decoder_sequence" if direction == "inputs" else "past_decoder_sequence + decoder_sequence"
-        for i in range(self._past_layer_count()):
-            for side, axis in (("decoder", decoder_axis), ("encoder", "encoder_sequence")):
-                for kind in ("key", "value"):
-                    inputs_or_outputs[f"{name}.{i}.{side}.{kind}"] = {0: "batch", 2: axis}
-
-    def _flatten_past_key_values_(self, flattened_output, name, idx, t):
-        for position, part in enumerate(("decoder.key", "decoder.value", "encoder.key", "encoder.value")):
-            if position < len(t):
-                flattened_output[f"{name}.{idx}.{part}"] = t[position]
-
 
 class ArchitectureOnnxConfig:
     """Mixin: an export config whose knowledge comes from a registered `ArchitectureSpec` (`onnx_config_class`)."""
 
     spec: ArchitectureSpec
 
-    def __new__(cls, config=None, task: str = "default", *args, **kwargs):
-        # The seed's BartOnnxConfig also exported BartForCausalLM; that head is a decoder, so it gets the decoder
-        # config of its architecture, whichever class the caller named.
-        if issubclass(cls, OnnxSeq2SeqConfigWithPast) and task_of(canonical_feature(task)) == "causal-lm":
-            decoder_class = onnx_config_class(cls.spec, "causal-lm")
-            instance = super().__new__(decoder_class)
-            instance.__init__(config, task, *args, **kwargs)
-            return instance
-        return super().__new__(cls)
-
     @property
     def inputs(self) -> Mapping[str, Mapping[int, str]]:
         from .dummy_inputs import INPUT_SPECS
 
         use_past = getattr(self, "use_past", False)
-        seq2seq = isinstance(self, OnnxSeq2SeqConfigWithPast)
+        seq2seq = self.is_seq2seq_graph
         inputs = OrderedDict()
         for name in self.spec.inputs:
             if not INPUT_SPECS[name].applies(self._config):
@@ -554,7 +486,7 @@ def onnx_config_class(spec: ArchitectureSpec, task: str = "default") -> type[Onn
     return _generated_class(spec, decoder_of_seq2seq)
 
 
-@cache
+@memoize
 def _generated_class(spec: ArchitectureSpec, decoder_of_seq2seq: bool) -> type[OnnxConfig]:
     package = spec.key.replace("-", "_")
     name = spec.onnx_config_name

@@ -56,3 +56,22 @@ class ValidationError(ExportError, ValueError):
 
 class MissingDependencyError(ExportError, ImportError):
     """An optional package needed for this operation is not installed."""
+
+
+class OutputError(ExportError, OSError):
+    """The output folder cannot be written (full disk, permissions, a failed rename)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP ended the run. A KeyboardInterrupt, so `except Exception` never swallows it."""
+
+    def __init__(self, signum: int, after_commit: bool = False):
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.after_commit = after_commit  # the export was complete and in place when the signal was acted on
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

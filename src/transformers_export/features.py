@@ -8,6 +8,7 @@ from typing import Callable
 from .architectures import all_specs, check_feature, get_spec, normalize_model_type
 from .config import OnnxConfig, onnx_config_class
 from .errors import UnsupportedFeatureError
+from .resolve import load_model
 from .tasks import TASKS, WITH_PAST_SUFFIX, auto_class, canonical_feature, get_task, task_of
 
 
@@ -32,13 +33,15 @@ class _ClassProperty:
         return self.getter(owner)
 
 
+def _spec_features(spec) -> dict[str, Callable]:
+    # per feature, its config class: the causal-lm head of an encoder-decoder type has a decoder config of its own
+    return {feature: _constructor(onnx_config_class(spec, task_of(feature)), feature) for feature in spec.features}
+
+
 class FeaturesManager:
     @_ClassProperty
     def _SUPPORTED_MODEL_TYPE(cls) -> dict[str, dict[str, Callable]]:
-        return {
-            spec.key: supported_features_mapping(*spec.features, onnx_config_cls=onnx_config_class(spec))
-            for spec in all_specs()
-        }
+        return {spec.key: _spec_features(spec) for spec in all_specs()}
 
     @_ClassProperty
     def AVAILABLE_FEATURES(cls) -> list[str]:
@@ -50,8 +53,7 @@ class FeaturesManager:
 
     @staticmethod
     def get_supported_features_for_model_type(model_type: str, model_name: str | None = None) -> dict[str, Callable]:
-        spec = get_spec(model_type)
-        return supported_features_mapping(*spec.features, onnx_config_cls=onnx_config_class(spec))
+        return _spec_features(get_spec(model_type))
 
     @staticmethod
     def feature_to_task(feature: str) -> str:
@@ -65,8 +67,6 @@ class FeaturesManager:
 
     @staticmethod
     def get_model_from_feature(feature: str, model: str, framework: str | None = None, cache_dir: str | None = None):
-        from .resolve import load_model
-
         return load_model(model, canonical_feature(feature), cache_dir=cache_dir, framework=framework)
 
     @staticmethod

@@ -1,21 +1,20 @@
-"""Stage 1: from a model path or hub id and a feature to a loaded model, its preprocessor and its export config.
+"""Loading a checkpoint: its config, its weights (PyTorch or TensorFlow) and its preprocessor, with one-line errors.
 
-Cheap checks run before the weights are loaded: the config is read first, so an unknown model type or an unsupported
-feature fails in a fraction of a second.
+`plan.resolve` calls these in order, cheapest first, so an unknown model type or an unsupported feature fails in a
+fraction of a second.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .architectures import check_feature, get_spec
+from .architectures import get_spec
 from .errors import CheckpointError, InvalidArgumentError, PreprocessorError, UnsupportedModelError
-from .tasks import auto_class, canonical_feature, get_task, infer_feature
+from .tasks import auto_class, get_task
 from .tf_checkpoint import TF_WEIGHTS, convert_tf_checkpoint, has_only_tf_weights
 
 logger = logging.getLogger(__name__)
@@ -23,6 +22,8 @@ logger = logging.getLogger(__name__)
 PREPROCESSOR_KINDS = ("auto", "tokenizer", "feature_extractor", "image_processor", "processor")
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
 _PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+# what the hub accepts as a model id: `name` or `owner/name`, no leading dot; anything else is a path
+_HUB_ID = re.compile(r"^(?![.~])[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$")
 _PREPROCESSOR_CLASSES = {
     "tokenizer": "AutoTokenizer",
     "feature_extractor": "AutoFeatureExtractor",
@@ -31,22 +32,12 @@ _PREPROCESSOR_CLASSES = {
 }
 
 
-@dataclass
-class ResolvedModel:
-    source: str
-    model: Any
-    preprocessor: Any
-    feature: str
-    onnx_config: Any
-    model_type: str
-
-
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]
 
 
-def _local_folder(model: str) -> Path | None:
+def local_folder(model: str) -> Path | None:
     path = Path(model)
     if path.is_file():
         raise CheckpointError(f"'{model}' is a file; --model takes a checkpoint folder or a hub model id")
@@ -54,22 +45,29 @@ def _local_folder(model: str) -> Path | None:
         if not (path / "config.json").is_file():
             raise CheckpointError(f"no config.json in '{model}'; point --model at a folder written by save_pretrained")
         return path
-    if path.is_absolute() or model.startswith(("./", "../", "~")) or model.count("/") > 1:
-        raise CheckpointError(f"no such folder: '{model}'")
+    if not _HUB_ID.match(model):
+        raise CheckpointError(f"no such folder: '{model}' (and it is not a hub model id either)")
     return None
 
 
 def load_config(model: str, cache_dir: str | None = None):
     from transformers import AutoConfig
 
-    folder = _local_folder(model)
+    folder = local_folder(model)
     if folder is not None:
         try:
             raw = json.loads((folder / "config.json").read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise CheckpointError(f"config.json in '{model}' is not valid JSON: {_first_line(error)}") from error
+        except RecursionError as error:
+            raise CheckpointError(f"config.json in '{model}' is nested too deeply to be a model config") from error
         if not isinstance(raw, dict) or "model_type" not in raw:
             raise CheckpointError(f"config.json in '{model}' has no 'model_type'; it was not written by transformers")
+        if not isinstance(raw["model_type"], str):
+            raise CheckpointError(
+                f"config.json in '{model}' has a 'model_type' of type {type(raw['model_type']).__name__}; it must be a string"
+            )
+        _check_shard_index(folder)
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
         if raw["model_type"] not in CONFIG_MAPPING_NAMES:
@@ -85,14 +83,34 @@ def load_config(model: str, cache_dir: str | None = None):
         raise CheckpointError(
             f"'{model}' is not a local folder and could not be fetched from the hub: {_first_line(error)}"
         ) from error
-    except (ValueError, KeyError) as error:
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
         raise CheckpointError(f"cannot read the config of '{model}': {_first_line(error)}") from error
+
+
+_SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def _check_shard_index(folder: Path) -> None:
+    """Refuse a sharded-weights index whose files lie outside the checkpoint folder (`../../etc/passwd`)."""
+    root = folder.resolve()
+    for index_name in _SHARD_INDEXES:
+        index = folder / index_name
+        if not index.is_file():
+            continue
+        try:
+            weight_map = json.loads(index.read_text()).get("weight_map", {})
+            files = set(weight_map.values())
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as error:
+            raise CheckpointError(f"{index_name} in '{folder}' is not a valid weights index") from error
+        for name in sorted(files):
+            if not isinstance(name, str) or not (folder / name).resolve().is_relative_to(root):
+                raise CheckpointError(f"{index_name} in '{folder}' points outside the folder ('{name}'); refusing to read it")
 
 
 def load_model(model: str, feature: str, cache_dir: str | None = None, framework: str | None = None, config=None):
     if framework not in (None, "pt", "tf"):
         raise InvalidArgumentError(f"--framework must be 'pt' or 'tf', got '{framework}'")
-    folder = _local_folder(model)
+    folder = local_folder(model)
     task = get_task(feature)
     model_class = auto_class(task)
     if framework == "tf" or (folder is not None and has_only_tf_weights(folder)):
@@ -109,13 +127,22 @@ def _from_pretrained(model_class, model, config, cache_dir, feature):
     import torch
 
     try:
+        # mismatched shapes are collected and reported by name below instead of transformers' "see the above report"
         loaded, info = model_class.from_pretrained(
-            model, config=config, cache_dir=cache_dir, dtype=torch.float32, output_loading_info=True
+            model, config=config, cache_dir=cache_dir, dtype=torch.float32, output_loading_info=True, ignore_mismatched_sizes=True
         )
     except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
         raise CheckpointError(f"cannot load the weights of '{model}': {_first_line(error)}") from error
     except Exception as error:  # safetensors and torch.load raise their own types on corrupt files
         raise CheckpointError(f"cannot load the weights of '{model}': {_first_line(error)}") from error
+    mismatched = info.get("mismatched_keys") or []
+    if mismatched:
+        name, *shapes = sorted(mismatched)[0]
+        found, expected = (tuple(shape) for shape in shapes) if len(shapes) == 2 else ("?", "?")
+        raise CheckpointError(
+            f"the weights of '{model}' do not fit its config.json: '{name}' has shape {found} in the checkpoint but "
+            f"the config makes it {expected} ({len(mismatched)} tensor(s) differ)"
+        )
     missing = info.get("missing_keys") or []
     if missing:
         logger.warning(
@@ -154,7 +181,7 @@ def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = No
 
     if kind not in PREPROCESSOR_KINDS:
         raise InvalidArgumentError(f"unknown preprocessor type '{kind}'; choose one of {', '.join(PREPROCESSOR_KINDS)}")
-    folder = _local_folder(model)
+    folder = local_folder(model)
     if folder is not None:
         # transformers 5 builds an empty tokenizer (special tokens only) for a folder without tokenizer files, so
         # what is on disk decides, not whether from_pretrained succeeds.
@@ -193,34 +220,3 @@ def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = No
                 )
                 return tokenizer
         raise PreprocessorError(f"cannot load a {kind.replace('_', ' ')} from '{model}': {_first_line(error)}") from error
-
-
-def resolve(
-    model: str,
-    feature: str = "default",
-    preprocessor: str = "auto",
-    cache_dir: str | None = None,
-    framework: str | None = None,
-) -> ResolvedModel:
-    config = load_config(model, cache_dir)
-    spec = get_spec(config.model_type)
-    feature = infer_feature(config) if feature == "auto" else canonical_feature(feature)
-    get_task(feature)  # unknown feature names fail here with the list of known ones
-    check_feature(spec, feature)
-    from .features import FeaturesManager
-
-    constructor = FeaturesManager.get_supported_features_for_model_type(config.model_type)[feature]
-    # Some switches are read once, when the modules are built (BigBird's attention type), so they go into the config
-    # before loading; `values_override` repeats them for models loaded by the caller.
-    for key, value in spec.config_overrides.items():
-        setattr(config, key, value)
-    loaded_preprocessor = load_preprocessor(model, preprocessor, cache_dir, config.model_type)
-    loaded_model = load_model(model, feature, cache_dir=cache_dir, framework=framework, config=config)
-    return ResolvedModel(
-        source=model,
-        model=loaded_model,
-        preprocessor=loaded_preprocessor,
-        feature=feature,
-        onnx_config=constructor(loaded_model.config),
-        model_type=config.model_type,
-    )

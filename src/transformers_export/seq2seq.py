@@ -17,28 +17,11 @@ from collections import OrderedDict
 
 import torch
 
+from . import cache
 from .config import OnnxConfig
-from .kv_cache import cache_argument, empty_encoder_decoder_cache, encoder_decoder_cache, model_cache, pairs_from_cache
 
-ENCODER_FILE, DECODER_FILE = "encoder_model.onnx", "decoder_model.onnx"
-
-
-def decoder_start_token_id(model) -> int:
-    generation = getattr(model, "generation_config", None)
-    for source in (generation, model.config):
-        for name in ("decoder_start_token_id", "bos_token_id"):
-            value = getattr(source, name, None)
-            if value is not None:
-                return value
-    return 0
-
-
-def _cross_attention_pairs(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    return pairs_from_cache(cache.cross_attention_cache)
-
-
-def _self_attention_pairs(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    return pairs_from_cache(cache.self_attention_cache)
+# graph names; each format gives them its own suffix
+ENCODER_GRAPH, DECODER_GRAPH = "encoder_model", "decoder_model"
 
 
 class EncoderGraph(torch.nn.Module):
@@ -47,7 +30,7 @@ class EncoderGraph(torch.nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
-        self.start_token = decoder_start_token_id(model)
+        self.start_token = cache.decoder_start_token_id(model)
         self.eval()
 
     @property
@@ -65,13 +48,10 @@ class EncoderGraph(torch.nn.Module):
             encoder_attention_mask=attention_mask,
             use_cache=True,
             return_dict=True,
-            **{cache_argument(decoder): empty_encoder_decoder_cache()},
+            **{cache.cache_argument(decoder): cache.empty_encoder_decoder_cache()},
         )
-        named = {"last_hidden_state": hidden}
-        for i, (key, value) in enumerate(_cross_attention_pairs(model_cache(output))):
-            named[f"present.{i}.encoder.key"] = key
-            named[f"present.{i}.encoder.value"] = value
-        return named
+        cross = cache.pairs_from_cache(cache.model_cache(output).cross_attention_cache)
+        return {"last_hidden_state": hidden, **_one_side(cache.flatten(cache.PRESENT, cross), "encoder")}
 
 
 class DecoderGraph(torch.nn.Module):
@@ -90,11 +70,11 @@ class DecoderGraph(torch.nn.Module):
     def forward(self, decoder_input_ids, encoder_attention_mask, return_dict=True, **past):
         from transformers.modeling_outputs import BaseModelOutput
 
-        cache = encoder_decoder_cache(past)
+        past_cache = cache.cache_from_named(past)
         # The decoder reads encoder states only through the cross-attention cache, which is filled; these zeros
         # give the encoder length and batch to code that asks for them and are otherwise unused.
         batch, encoder_length = encoder_attention_mask.shape
-        dtype = past["past_key_values.0.encoder.key"].dtype
+        dtype = past[cache.cache_name(cache.PAST, 0, "key", "encoder")].dtype
         hidden = torch.zeros(batch, encoder_length, self.model.config.d_model, dtype=dtype)
         output = self.model(
             decoder_input_ids=decoder_input_ids,
@@ -102,13 +82,19 @@ class DecoderGraph(torch.nn.Module):
             encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
             use_cache=True,
             return_dict=True,
-            **{cache_argument(self.model): cache},
+            **{cache.cache_argument(self.model): past_cache},
         )
-        named = {self.main_output: output[self.main_output]}
-        for i, (key, value) in enumerate(_self_attention_pairs(model_cache(output))):
-            named[f"present.{i}.decoder.key"] = key
-            named[f"present.{i}.decoder.value"] = value
-        return named
+        own = cache.pairs_from_cache(cache.model_cache(output).self_attention_cache)
+        return {self.main_output: output[self.main_output], **_one_side(cache.flatten(cache.PRESENT, own), "decoder")}
+
+
+def _one_side(named: dict, side: str) -> dict:
+    """Decoder-only names (`present.{i}.key`) as the names of one side (`present.{i}.encoder.key`)."""
+    return {
+        cache.cache_name(parsed.direction, parsed.layer, parsed.kind, side): tensor
+        for name, tensor in named.items()
+        if (parsed := cache.parse_name(name))
+    }
 
 
 class _GraphConfig(OnnxConfig):
@@ -152,9 +138,7 @@ class EncoderGraphConfig(_GraphConfig):
     @property
     def outputs(self):
         outputs = OrderedDict([("last_hidden_state", {0: "batch", 1: "encoder_sequence"})])
-        for i in range(self.layer_count):
-            for part in ("key", "value"):
-                outputs[f"present.{i}.encoder.{part}"] = {0: "batch", 2: "encoder_sequence"}
+        outputs.update(cache.cache_entries(cache.PRESENT, self.layer_count, True, sides=("encoder",)))
         return outputs
 
 
@@ -171,32 +155,27 @@ class DecoderGraphConfig(_GraphConfig):
                 ("encoder_attention_mask", {0: "batch", 1: "encoder_sequence"}),
             ]
         )
-        for i in range(self.layer_count):
-            for kind, axis in (("decoder", "past_decoder_sequence"), ("encoder", "encoder_sequence")):
-                for part in ("key", "value"):
-                    inputs[f"past_key_values.{i}.{kind}.{part}"] = {0: "batch", 2: axis}
+        inputs.update(cache.cache_entries(cache.PAST, self.layer_count, True))
         return inputs
 
     @property
     def outputs(self):
         outputs = OrderedDict([(self.main_output, {0: "batch", 1: "decoder_sequence"})])
-        for i in range(self.layer_count):
-            for part in ("key", "value"):
-                outputs[f"present.{i}.decoder.{part}"] = {0: "batch", 2: "past_decoder_sequence + decoder_sequence"}
+        outputs.update(cache.cache_entries(cache.PRESENT, self.layer_count, True, sides=("decoder",)))
         return outputs
 
     def _generated_inputs(self):
-        return {name: axes for name, axes in self.inputs.items() if not name.startswith("past_key_values.")}
+        return {name: axes for name, axes in self.inputs.items() if not cache.is_past(name)}
 
     def _extra_dummy_inputs(self, sizes):
         return self.parent._extra_dummy_inputs(sizes)
 
 
 def generation_graphs(model, parent_config: OnnxConfig) -> list[tuple[str, torch.nn.Module, OnnxConfig]]:
-    """(file name, module, export config) of each graph of the layout, in the order they run."""
+    """(graph name, module, export config) of each graph of the layout, in the order they run."""
     main_output = "logits" if "logits" in parent_config.outputs else "last_hidden_state"
     encoder = EncoderGraph(model)
     decoder = DecoderGraph(model, main_output)
     encoder_config, decoder_config = EncoderGraphConfig(parent_config), DecoderGraphConfig(parent_config, main_output)
     encoder_config.bind_model(encoder)
-    return [(ENCODER_FILE, encoder, encoder_config), (DECODER_FILE, decoder, decoder_config)]
+    return [(ENCODER_GRAPH, encoder, encoder_config), (DECODER_GRAPH, decoder, decoder_config)]

@@ -1,6 +1,8 @@
-"""Comparison of an exported artifact's outputs with PyTorch's, and the report every format prints.
+"""The comparison of an export's outputs with PyTorch's, and the report every format prints.
 
-`ValidationReport` collects one `ShapeRun` per input shape (or decoding step) and never raises; callers decide.
+`ValidationReport` collects one `ShapeRun` per input shape (or decoding step) and never raises; callers decide. Its
+lines follow the seed's `-[✓]` / `-[x]` wording, with the format's own names ("ONNX model" / "ONNX Runtime",
+"TorchScript model" / "TorchScript", "ExportedProgram" / "torch.export").
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ RTOL = 1e-5  # numpy.allclose's default, as the seed used it
 class OutputCheck:
     name: str
     reference_shape: list[int]
-    onnx_shape: list[int]
+    onnx_shape: list[int]  # the export's shape (the seed's word)
     max_abs_diff: float | None
     atol: float
     values_ok: bool = False
     # quantized graphs: judged by the lowest per-example cosine similarity to PyTorch instead of `atol`
     min_cosine: float | None = None
     cosine: float | None = None
+    dtype: str | None = None
 
     @property
     def shape_ok(self) -> bool:
@@ -33,42 +36,55 @@ class OutputCheck:
 class ShapeRun:
     sizes: dict[str, int]
     reference_names: list[str]
-    onnx_names: list[str]
+    actual_names: list[str]
     outputs: list[OutputCheck] = field(default_factory=list)
     runtime_error: str | None = None
     graph: str = ""  # the file, when an export has several
+    actual: dict = field(default_factory=dict, repr=False)  # the export's outputs, for the next decode step
 
     @property
     def names_ok(self) -> bool:
-        return set(self.onnx_names) <= set(self.reference_names)
+        return set(self.actual_names) == set(self.reference_names)
+
+    @property
+    def passed(self) -> bool:
+        return self.runtime_error is None and self.names_ok and all(c.shape_ok and c.values_ok for c in self.outputs)
 
 
 @dataclass
 class ValidationReport:
     atol: float
+    rtol: float = RTOL
     runs: list[ShapeRun] = field(default_factory=list)
     artifact: str = "ONNX model"  # as the seed's lines name it
+    runtime: str = "ONNX Runtime"
     # TorchScript traces that only run at their traced shape: (batch, sequence) they were traced at, else None
     specialized_to: dict | None = None
+
+    def _where(self, run: ShapeRun) -> str:
+        where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
+        if run.graph and not run.graph.startswith("model."):
+            where = f"{where} of {run.graph}"
+        return where
 
     @property
     def error(self) -> str | None:
         """The first failure as one sentence, or None when everything matched."""
         for run in self.runs:
-            where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
-            if run.graph and run.graph != "model.onnx":
-                where = f"{where} of {run.graph}"
+            where = self._where(run)
             if run.runtime_error:
-                hint = " (the graph is probably specialised to the traced shapes; try the other --engine)"
-                runtime = "ONNX Runtime" if self.artifact == "ONNX model" else f"the {self.artifact}"
-                return f"{runtime} failed on inputs {where}: {run.runtime_error}{hint if runtime == 'ONNX Runtime' else ''}"
+                return f"{self.runtime} failed on inputs {where}: {run.runtime_error}"
             if not run.names_ok:
-                missing = sorted(set(run.onnx_names) - set(run.reference_names))
-                return f"output names {missing} of the ONNX model are not outputs of the reference model"
+                missing = sorted(set(run.reference_names) - set(run.actual_names))
+                extra = sorted(set(run.actual_names) - set(run.reference_names))
+                return (
+                    f"output names of the {self.artifact} do not match the reference model's (inputs {where}): "
+                    f"missing {missing}, unexpected {extra}"
+                )
             for check in run.outputs:
                 if not check.shape_ok:
                     return (
-                        f"output '{check.name}' has shape {tuple(check.onnx_shape)} in ONNX but "
+                        f"output '{check.name}' has shape {tuple(check.onnx_shape)} in the {self.artifact} but "
                         f"{tuple(check.reference_shape)} in PyTorch (inputs {where})"
                     )
                 if not check.values_ok and check.min_cosine is not None:
@@ -79,8 +95,9 @@ class ValidationReport:
                     )
                 if not check.values_ok:
                     return (
-                        f"output '{check.name}' differs from PyTorch: max abs diff {check.max_abs_diff:.3g} > atol "
-                        f"{check.atol:g} (inputs {where}); if the difference is acceptable, raise --atol"
+                        f"output '{check.name}' of the {self.artifact} differs from PyTorch: max abs diff "
+                        f"{check.max_abs_diff:.3g} > atol {check.atol:g} (inputs {where}); if the difference is "
+                        "acceptable, raise --atol"
                     )
         return None
 
@@ -93,11 +110,11 @@ class ValidationReport:
         lines = []
         for run in self.runs:
             where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
-            graph = f" {run.graph}" if run.graph and run.graph != "model.onnx" else ""
+            graph = f" {run.graph}" if run.graph and not run.graph.startswith("model.") else ""
             lines.append(f"Validating {self.artifact}{graph}... (inputs {where})")
-            names = set(run.onnx_names)
+            names = set(run.actual_names)
             if run.runtime_error:
-                lines.append(f"\t-[x] ONNX Runtime failed: {run.runtime_error}")
+                lines.append(f"\t-[x] {self.runtime} failed: {run.runtime_error}")
                 continue
             if run.names_ok:
                 lines.append(f"\t-[✓] {self.artifact} output names match reference model ({names})")
@@ -121,10 +138,18 @@ class ValidationReport:
                 lines.append(f"\t\t-[{mark} (atol: {check.atol:g}, max abs diff: {check.max_abs_diff:.3g})")
         return lines
 
+    def output_dtypes(self, graph: str) -> dict[str, str]:
+        """Output name -> dtype as the export produced it, from the first run of `graph` that has them."""
+        for run in self.runs:
+            if run.graph == graph and run.outputs:
+                return {check.name: check.dtype for check in run.outputs}
+        return {}
+
     def to_dict(self) -> dict:
         return {
             "passed": self.passed,
             "atol": self.atol,
+            "rtol": self.rtol,
             "error": self.error,
             "specialized_to": self.specialized_to,
             "runs": [
@@ -142,21 +167,21 @@ class ValidationReport:
         }
 
 
-def _runtime_message(error: Exception) -> str:
+def runtime_message(error: Exception) -> str:
     text = " ".join(str(error).split())
     # "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Reshape node. Name:'...' ..."
     return text[:300]
 
 
-def _compare(name: str, reference: np.ndarray, actual: np.ndarray, atol: float, min_cosine: float | None = None) -> OutputCheck:
-    check = OutputCheck(name, list(reference.shape), list(actual.shape), None, atol, min_cosine=min_cosine)
+def compare(name: str, reference: np.ndarray, actual: np.ndarray, atol: float, rtol: float = RTOL, min_cosine: float | None = None) -> OutputCheck:
+    check = OutputCheck(name, list(reference.shape), list(actual.shape), None, atol, min_cosine=min_cosine, dtype=str(actual.dtype))
     if check.shape_ok:
         diff = np.abs(reference.astype(np.float64) - actual.astype(np.float64))
         check.max_abs_diff = float(np.nanmax(diff)) if diff.size else 0.0
         if np.isnan(diff).any():
             check.max_abs_diff = float("nan")
         if min_cosine is None:
-            check.values_ok = bool(np.allclose(reference, actual, atol=atol, rtol=RTOL))
+            check.values_ok = bool(np.allclose(reference, actual, atol=atol, rtol=rtol))
         else:
             check.cosine = _lowest_cosine(reference, actual)
             check.values_ok = bool(check.cosine >= min_cosine)
@@ -176,5 +201,3 @@ def _lowest_cosine(reference: np.ndarray, actual: np.ndarray) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):
         cosines = np.where(both_zero, 1.0, (expected * got).sum(axis=1) / norms)
     return float(np.nan_to_num(cosines, nan=0.0).min())
-
-

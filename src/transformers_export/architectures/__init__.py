@@ -1,127 +1,30 @@
-"""The architecture registry: one `ArchitectureSpec` per model type, declared in the family modules next to this file.
+"""Per-architecture knowledge as data: one `ArchitectureSpec` per model type, declared in the family modules
+(`encoders`, `decoders`, `seq2seq`, `vision`) over the registry in `registry`."""
 
-A spec says which inputs the model takes (names of shared `InputSpec`s, in forward-signature order), which tasks the
-family can export (intersected with what the installed transformers has a head for), and its deviations (opset, atol,
-config overrides for tracing, tasks that cannot work and why).
-"""
+from .registry import (
+    DEFAULT_ONNX_OPSET,
+    MIN_ONNX_OPSET,
+    ArchitectureSpec,
+    all_specs,
+    check_feature,
+    declare,
+    find_spec,
+    get_spec,
+    normalize_model_type,
+    register,
+)
 
-from __future__ import annotations
+from . import decoders, encoders, seq2seq, vision  # noqa: E402,F401  (each registers its specs on import)
 
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Mapping
-
-from ..errors import UnsupportedFeatureError, UnsupportedModelError
-from ..tasks import TASKS, WITH_PAST_SUFFIX, task_of, transformers_model_class_name
-
-DEFAULT_ONNX_OPSET = 17
-# scaled_dot_product_attention, the default attention of transformers 5, needs opset 14 in torch's exporter.
-MIN_ONNX_OPSET = 14
-
-
-# eq=False: specs are compared (and cached) by identity; each model type has exactly one.
-@dataclass(frozen=True, eq=False)
-class ArchitectureSpec:
-    model_type: str
-    onnx_config_name: str  # the seed's class name, e.g. "BertOnnxConfig"
-    inputs: tuple[str, ...]
-    tasks: tuple[str, ...]  # features, i.e. tasks possibly suffixed with -with-past
-    atol: float = 1e-5
-    min_opset: int = MIN_ONNX_OPSET
-    # Config attributes set before the model is built and while tracing (e.g. to avoid a code path that cannot be
-    # traced). With the Python API, load the model with these values: some are read only at construction.
-    config_overrides: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
-    # (module:Class, attribute, replacement) swapped in while tracing and validating, and restored afterwards: for
-    # code a tracer cannot record (e.g. a custom autograd Function where a plain function computes the same).
-    patches: tuple = ()
-    # input name -> axes, where the family names an axis differently (CLIP's separate text and image batches)
-    input_axes: Mapping[str, Mapping[int, str]] = field(default_factory=lambda: MappingProxyType({}))
-    # task -> {output name: axes}, where the family's outputs differ from the task table (e.g. a CNN's hidden state)
-    output_axes: Mapping[str, Mapping[str, Mapping[int, str]]] = field(default_factory=lambda: MappingProxyType({}))
-    # Tasks transformers supports but that cannot be exported, with the reason shown in the support table.
-    unsupported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    display_name: str = ""
-
-    @property
-    def key(self) -> str:
-        return normalize_model_type(self.model_type)
-
-    @property
-    def has_past(self) -> bool:
-        return any(feature.endswith(WITH_PAST_SUFFIX) for feature in self.tasks)
-
-    @property
-    def is_seq2seq(self) -> bool:
-        return any(task_of(feature) == "seq2seq-lm" for feature in self.tasks)
-
-    def transformers_supports(self, feature: str) -> bool:
-        return transformers_model_class_name(TASKS[task_of(feature)], self.model_type) is not None
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        """Features that this installed transformers can load and we can export, in declaration order."""
-        return tuple(f for f in self.tasks if f not in self.unsupported and self.transformers_supports(f))
-
-    @property
-    def blocked_features(self) -> dict[str, str]:
-        return {f: reason for f, reason in self.unsupported.items() if self.transformers_supports(f)}
-
-
-def declare(model_type: str, name: str, inputs, tasks, display: str = "", **deviations) -> ArchitectureSpec:
-    """A spec from plain values: `name` is the seed's class prefix (`Bert` -> `BertOnnxConfig`), `display` the name
-    people use when it differs; mappings among `deviations` are frozen."""
-    for key in ("config_overrides", "unsupported", "output_axes", "input_axes"):
-        if key in deviations:
-            deviations[key] = MappingProxyType(dict(deviations[key]))
-    return ArchitectureSpec(
-        model_type, f"{name}OnnxConfig", tuple(inputs), tuple(tasks), display_name=display or name, **deviations
-    )
-
-
-def normalize_model_type(model_type: str) -> str:
-    """Registry key: lower case with hyphens, so `mobilenet_v2` and `mobilenet-v2` are the same (legacy bug #20856)."""
-    return model_type.lower().replace("_", "-")
-
-
-_REGISTRY: dict[str, ArchitectureSpec] = {}
-
-
-def register(*specs: ArchitectureSpec) -> None:
-    for spec in specs:
-        _REGISTRY[spec.key] = spec
-
-
-def _load_families() -> None:
-    if not _REGISTRY:
-        from . import decoders, encoders, seq2seq, vision  # noqa: F401  (they register on import)
-
-
-def all_specs() -> list[ArchitectureSpec]:
-    _load_families()
-    return sorted(_REGISTRY.values(), key=lambda spec: spec.key)
-
-
-def find_spec(model_type: str) -> ArchitectureSpec | None:
-    _load_families()
-    return _REGISTRY.get(normalize_model_type(model_type))
-
-
-def get_spec(model_type: str) -> ArchitectureSpec:
-    spec = find_spec(model_type)
-    if spec is None:
-        supported = ", ".join(spec.key for spec in all_specs())
-        raise UnsupportedModelError(
-            f"model type '{model_type}' is not supported; supported: {supported}. "
-            "To add one, subclass transformers_export.OnnxConfig and pass it to export() (see README)"
-        )
-    return spec
-
-
-def check_feature(spec: ArchitectureSpec, feature: str) -> None:
-    if feature in spec.features:
-        return
-    reason = spec.blocked_features.get(feature)
-    detail = f" ({reason})" if reason else ""
-    raise UnsupportedFeatureError(
-        f"{spec.key} doesn't support feature '{feature}'{detail}; supported features: {', '.join(spec.features)}"
-    )
+__all__ = [
+    "DEFAULT_ONNX_OPSET",
+    "MIN_ONNX_OPSET",
+    "ArchitectureSpec",
+    "all_specs",
+    "check_feature",
+    "declare",
+    "find_spec",
+    "get_spec",
+    "normalize_model_type",
+    "register",
+]

@@ -1,6 +1,6 @@
 """Decoder-only language models, with a key/value cache for the `-with-past` features."""
 
-from . import ArchitectureSpec, declare, register
+from .registry import ArchitectureSpec, declare, register
 
 DECODER_TASKS = (
     "default",

@@ -1,6 +1,6 @@
 """BERT-like encoders: text in, hidden states or a task head out."""
 
-from . import ArchitectureSpec, declare, register
+from .registry import ArchitectureSpec, declare, register
 
 TEXT = ("input_ids", "attention_mask")
 TEXT_WITH_TYPES = (*TEXT, "token_type_ids")

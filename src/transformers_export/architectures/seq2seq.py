@@ -2,7 +2,7 @@
 with a KV cache) unless the seed's single graph is asked for; the others export the single graph. `causal-lm` is the
 decoder-only head some of these types have (BartForCausalLM): it exports like any decoder."""
 
-from . import ArchitectureSpec, declare, register
+from .registry import ArchitectureSpec, declare, register
 
 SEQ2SEQ_TASKS = (
     "default",

@@ -1,6 +1,6 @@
 """Image models: `pixel_values` in (dynamic batch; channels and image size fixed from the config)."""
 
-from . import ArchitectureSpec, declare, register
+from .registry import ArchitectureSpec, declare, register
 
 VISION_TASKS = ("default", "image-classification", "masked-im", "semantic-segmentation", "object-detection")
 PIXELS = ("pixel_values",)

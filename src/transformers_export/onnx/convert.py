@@ -38,6 +38,7 @@ class OnnxExport:
     engine: str
     opset: int
     pruned_inputs: list[str] = field(default_factory=list)
+    traced_dtypes: dict[str, str] = field(default_factory=dict)
 
 
 def default_opset(onnx_config, engine: str) -> int:
@@ -46,10 +47,24 @@ def default_opset(onnx_config, engine: str) -> int:
     return onnx_config.default_onnx_opset
 
 
+def max_opset(engine: str) -> int:
+    """The newest opset the installed torch exports with `engine`."""
+    from torch.onnx import _constants
+
+    if engine == "trace":
+        return _constants.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+    return _constants.ONNX_MAX_OPSET
+
+
 def check_opset(onnx_config, opset: int, engine: str) -> None:
     minimum = onnx_config.min_onnx_opset
     if engine == "dynamo":
         minimum = max(minimum, MIN_DYNAMO_OPSET)
+    if opset > max_opset(engine):
+        raise InvalidArgumentError(
+            f"opset {opset} is newer than the {engine} engine of torch can write (at most {max_opset(engine)}); "
+            f"use --opset {max_opset(engine)} or lower"
+        )
     if opset < minimum:
         raise InvalidArgumentError(
             f"opset {opset} is below the minimum {minimum} for this model with the {engine} engine; use --opset {minimum} or higher"
@@ -123,14 +138,11 @@ def export_onnx(
                     verbose=False,
                 )
                 program.save(str(output), external_data=external)
-        except (TraceError, InvalidArgumentError):
+        except (TraceError, InvalidArgumentError, OSError, KeyboardInterrupt):
             raise
         except Exception as error:
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            other = "dynamo" if engine == "trace" else "trace"
-            raise TraceError(
-                f"exporting {type(model).__name__} with the {engine} engine failed: {first} (try --engine {other})"
-            ) from error
+            raise TraceError(f"exporting {type(model).__name__} with the {engine} engine failed: {first}") from error
 
     if any(path.name != output.name for path in output.parent.iterdir() if path.name not in existing):
         consolidate_external_data(output)  # torch wrote external weights
@@ -146,11 +158,14 @@ def export_onnx(
         engine=engine,
         opset=opset,
         pruned_inputs=pruned,
+        traced_dtypes={name: str(tensor.dtype).replace("torch.", "") for name, tensor in inputs.items()},
     )
 
 
 def _dynamic_shapes(declared_inputs: Mapping, input_names: list[str]) -> dict:
     from torch.export import Dim
+
+    from ..exportable import argument_name
 
     dims: dict[str, object] = {}
 
@@ -161,8 +176,7 @@ def _dynamic_shapes(declared_inputs: Mapping, input_names: list[str]) -> dict:
             dims[axis_name] = Dim(identifier) if identifier.isidentifier() and "+" not in axis_name else Dim.DYNAMIC
         return dims[axis_name]
 
-    # ExportableModule.forward takes `*tensors`, which torch.export sees as one argument holding a tuple.
-    return {"tensors": tuple({axis: dim(name) for axis, name in declared_inputs[input].items()} for input in input_names)}
+    return {argument_name(input): {axis: dim(name) for axis, name in declared_inputs[input].items()} for input in input_names}
 
 
 def _quiet_dynamo_logs() -> None:

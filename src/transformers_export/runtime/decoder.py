@@ -6,17 +6,14 @@ The same graph serves the first step (an empty past of length 0) and every later
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-_PAST = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
+from .. import cache
+from .inputs import check_step
 
-
-def presents_as_past(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A step's `present.*` outputs renamed as the next step's `past_key_values.*` inputs."""
-    return {name.replace("present.", "past_key_values.", 1): value for name, value in outputs.items() if name.startswith("present.")}
+presents_as_past = cache.presents_as_past
 
 
 def position_ids_from_mask(attention_mask: np.ndarray, length: int) -> np.ndarray:
@@ -26,16 +23,23 @@ def position_ids_from_mask(attention_mask: np.ndarray, length: int) -> np.ndarra
     return positions[:, -length:]
 
 
+def open_session(path, session_options=None, providers=("CPUExecutionProvider",)):
+    import onnxruntime
+
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"'{path}' is a folder; pass the graph file, or open the folder with OnnxModelForCausalLM")
+    return onnxruntime.InferenceSession(str(path), session_options, providers=list(providers))
+
+
 class OnnxDecoder:
     def __init__(self, path: str | Path, session_options=None, providers=("CPUExecutionProvider",), session=None):
-        """Open `path`, or wrap an already open `session` of it."""
-        import onnxruntime
-
-        self.session = session or onnxruntime.InferenceSession(str(path), session_options, providers=list(providers))
+        """Open `path` (a decoder graph file), or wrap an already open `session` of it."""
+        self.session = session or open_session(path, session_options, providers)
         inputs = {graph_input.name: graph_input for graph_input in self.session.get_inputs()}
         self.input_names = list(inputs)
         self.output_names = [graph_output.name for graph_output in self.session.get_outputs()]
-        self.past_names = [name for name in self.input_names if _PAST.match(name)]
+        self.past_names = [name for name in self.input_names if cache.is_past(name)]
         if not self.past_names:
             raise ValueError(f"{path} has no past_key_values.* inputs; export a '-with-past' feature")
         # (kv_heads, head_dim) are fixed dims of each past input: (batch, kv_heads, past_sequence, head_dim)
@@ -45,10 +49,11 @@ class OnnxDecoder:
         self.main_output = "logits" if "logits" in self.output_names else self.output_names[0]
 
     def empty_past(self, batch: int) -> dict[str, np.ndarray]:
-        return {name: np.zeros((batch, heads, 0, dim), self.past_dtype) for name, (heads, dim) in self.past_dims.items()}
+        return cache.empty_past(self.past_dims, batch, self.past_dtype)
 
     def feed(self, input_ids: np.ndarray, attention_mask: np.ndarray, past: dict[str, np.ndarray]) -> dict:
         """The graph's inputs for one step; `attention_mask` covers past and new tokens."""
+        check_step(input_ids, attention_mask, past, self.past_dims)
         feed = {"input_ids": input_ids.astype(np.int64), "attention_mask": attention_mask.astype(np.int64), **past}
         if self.uses_position_ids:
             feed["position_ids"] = position_ids_from_mask(attention_mask, input_ids.shape[1])

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-from .decoder import presents_as_past
-
-_SELF_PAST = re.compile(r"^past_key_values\.(\d+)\.decoder\.(key|value)$")
+from .. import cache
+from ..manifest import read_manifest
+from .decoder import open_session, presents_as_past
+from .inputs import check_prompt
 
 
 class OnnxEncoderDecoder:
     def __init__(self, folder: str | Path, session_options=None, providers=("CPUExecutionProvider",)):
-        import onnxruntime
-
-        folder = Path(folder)
-        self.encoder = onnxruntime.InferenceSession(str(folder / "encoder_model.onnx"), session_options, providers=list(providers))
-        self.decoder = onnxruntime.InferenceSession(str(folder / "decoder_model.onnx"), session_options, providers=list(providers))
+        manifest = read_manifest(folder)
+        self.encoder = open_session(manifest.path("encoder"), session_options, providers)
+        self.decoder = open_session(manifest.path("decoder"), session_options, providers)
         decoder_inputs = {i.name: i for i in self.decoder.get_inputs()}
         self.decoder_input_names = list(decoder_inputs)
         self.encoder_output_names = [o.name for o in self.encoder.get_outputs()]
@@ -26,17 +24,18 @@ class OnnxEncoderDecoder:
         self.self_past_dims = {
             name: (graph_input.shape[1], graph_input.shape[3])
             for name, graph_input in decoder_inputs.items()
-            if _SELF_PAST.match(name)
+            if cache.is_past(name, side="decoder")
         }
         self.main_output = self.decoder_output_names[0]
 
     def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
         """The cross-attention cache, named as the decoder's `past_key_values.{i}.encoder.*` inputs."""
-        outputs = self.encoder.run(None, {"input_ids": input_ids.astype(np.int64), "attention_mask": attention_mask.astype(np.int64)})
-        return presents_as_past(dict(zip(self.encoder_output_names, outputs)))
+        input_ids, attention_mask = check_prompt(input_ids, attention_mask)
+        outputs = self.encoder.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
+        return presents_as_past(dict(zip(self.encoder_output_names, outputs)), side="encoder")
 
     def empty_past(self, batch: int) -> dict[str, np.ndarray]:
-        return {name: np.zeros((batch, heads, 0, dim), np.float32) for name, (heads, dim) in self.self_past_dims.items()}
+        return cache.empty_past(self.self_past_dims, batch, np.float32)
 
     def feed(self, decoder_input_ids, attention_mask, cross, past) -> dict:
         feed = {
@@ -50,7 +49,8 @@ class OnnxEncoderDecoder:
     def run(self, feed: dict) -> dict[str, np.ndarray]:
         return dict(zip(self.decoder_output_names, self.decoder.run(self.decoder_output_names, feed)))
 
-    next_past = staticmethod(presents_as_past)
+    def next_past(self, outputs):
+        return presents_as_past(outputs, side="decoder")
 
     def step(self, decoder_input_ids, attention_mask, cross, past):
         outputs = self.run(self.feed(decoder_input_ids, attention_mask, cross, past))

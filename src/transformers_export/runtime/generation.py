@@ -13,9 +13,11 @@ from typing import Callable
 
 import numpy as np
 
+from ..manifest import read_manifest
 from .beam_search import beam_search
 from .decoder import OnnxDecoder
 from .encoder_decoder import OnnxEncoderDecoder
+from .inputs import check_max_new_tokens, check_prompt
 from .rules import GenerationSettings, _as_list, _softmax, apply_rules, warp_for_sampling
 
 
@@ -65,11 +67,12 @@ def greedy_generate(
     """Greedy continuation of a (left-padded) prompt with an exported decoder-only graph."""
     eos = _as_list(eos_token_id)
     settings = GenerationSettings(eos, pad_token_id if pad_token_id is not None else (eos[0] if eos else None))
-    return _generate_causal(decoder, np.asarray(input_ids, dtype=np.int64), attention_mask, max_new_tokens, settings)
+    return _generate_causal(decoder, input_ids, attention_mask, max_new_tokens, settings)
 
 
 def _generate_causal(decoder: OnnxDecoder, input_ids, attention_mask, max_new_tokens, settings, num_beams=1, rng=None) -> np.ndarray:
-    mask = np.ones_like(input_ids) if attention_mask is None else np.asarray(attention_mask, dtype=np.int64)
+    max_new_tokens = check_max_new_tokens(max_new_tokens)
+    input_ids, mask = check_prompt(input_ids, attention_mask)
     state = {"mask": np.repeat(mask, num_beams, axis=0), "past": decoder.empty_past(input_ids.shape[0] * num_beams), "first": True}
 
     def step(new_tokens):
@@ -104,7 +107,8 @@ class OnnxModelForCausalLM:
 
     def __init__(self, folder: str | Path, session_options=None):
         folder = Path(folder)
-        self.decoder = OnnxDecoder(folder / "model.onnx", session_options)
+        manifest = read_manifest(folder)
+        self.decoder = OnnxDecoder(manifest.path("model"), session_options)
         self.settings = GenerationSettings.from_folder(folder)
 
     @classmethod
@@ -117,7 +121,6 @@ class OnnxModelForCausalLM:
     ) -> np.ndarray:
         """Prompt and continuation: greedy, beam search (`num_beams`) or sampling (`do_sample`, reproducible with
         `seed`); unset options come from the generation config."""
-        input_ids = np.asarray(input_ids, dtype=np.int64)
         beams, rng = _strategy(num_beams, do_sample, seed, self.settings)
         return _generate_causal(self.decoder, input_ids, attention_mask, max_new_tokens, self.settings, beams, rng)
 
@@ -141,9 +144,9 @@ class OnnxModelForSeq2SeqLM:
         """Decoder tokens, starting with the decoder start token, as `generate()` returns them: greedy, beam search
         (`num_beams`) or sampling (`do_sample`, reproducible with `seed`); unset options come from the generation
         config."""
-        input_ids = np.asarray(input_ids, dtype=np.int64)
+        max_new_tokens = check_max_new_tokens(max_new_tokens)
+        input_ids, mask = check_prompt(input_ids, attention_mask)
         beams, rng = _strategy(num_beams, do_sample, seed, self.settings)
-        mask = np.ones_like(input_ids) if attention_mask is None else np.asarray(attention_mask, dtype=np.int64)
         cross = self.model.encode(input_ids, mask)
         # every beam of an input shares its encoder states: the cache is computed once and repeated
         mask = np.repeat(mask, beams, axis=0)

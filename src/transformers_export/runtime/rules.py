@@ -49,7 +49,14 @@ class GenerationSettings:
         is not consulted, even for entries the first lacks (BART's config.json has a `forced_eos_token_id` that a
         generation config may have dropped)."""
         path = folder / "generation_config.json"
-        generation = json.loads(path.read_text()) if path.is_file() else json.loads((folder / "config.json").read_text())
+        if not path.is_file():
+            path = folder / "config.json"
+        try:
+            generation = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} is not valid JSON ({error}); export the model again or fix the file") from error
+        if not isinstance(generation, dict):
+            raise ValueError(f"{path} must hold a JSON object")
 
         def value(name):
             return generation.get(name)

@@ -1,0 +1,100 @@
+"""The ONNX format: `model.onnx` (plus external weights), run in ONNX Runtime.
+
+Capture strategies form a chain, as torch.onnx's own exporter does: without `--engine`, the fast TorchScript-based
+`trace` engine goes first and the torch.export-based `dynamo` engine takes over when the first cannot capture the
+model. `--engine` pins one strategy. A chain that ends in failure reports every strategy's reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import MissingDependencyError, TraceError
+from .base import Backend, ExportedGraph, TraceOptions, register_backend
+
+logger = logging.getLogger(__name__)
+
+CAPTURE_CHAIN = ("trace", "dynamo")
+
+
+class OnnxBackend(Backend):
+    name = "onnx"
+    suffix = ".onnx"
+    artifact = "ONNX model"
+    runtime = "ONNX Runtime"
+    accepts = ("opset", "engine")
+
+    def check_options(self, options: TraceOptions) -> None:
+        from ..onnx.convert import ENGINES
+        from ..errors import InvalidArgumentError
+
+        super().check_options(options)
+        if options.engine is not None and options.engine not in ENGINES:
+            raise InvalidArgumentError(f"unknown ONNX engine '{options.engine}'; choose one of {', '.join(ENGINES)}")
+
+    def export(self, graph_name, module, onnx_config, path: Path, options: TraceOptions, preprocessor=None) -> ExportedGraph:
+        from ..onnx.convert import default_opset, export_onnx
+
+        engines = (options.engine,) if options.engine else CAPTURE_CHAIN
+        failures = []
+        for engine in engines:
+            opset = options.opset if options.opset is not None else default_opset(onnx_config, engine)
+            try:
+                written = export_onnx(
+                    module, onnx_config, opset, path, engine=engine, preprocessor=preprocessor, trace_sizes=options.trace_sizes
+                )
+            except TraceError as error:
+                failures.append(str(error))
+                for leftover in path.parent.glob(f"{path.name}*"):
+                    leftover.unlink()
+                if engine != engines[-1]:
+                    logger.warning("%s; trying the %s engine", error, engines[engines.index(engine) + 1])
+                continue
+            return ExportedGraph(
+                name=graph_name,
+                path=path,
+                input_names=written.input_names,
+                output_names=written.output_names,
+                traced_shapes=written.traced_shapes,
+                engine=engine,
+                opset=opset,
+                pruned_inputs=written.pruned_inputs,
+                traced_dtypes=written.traced_dtypes,
+            )
+        raise TraceError("; ".join(failures))
+
+    def load(self, exported: ExportedGraph) -> Any:
+        return open_session(exported.path)
+
+    def run(self, session, exported: ExportedGraph, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        graph_inputs = {graph_input.name for graph_input in session.get_inputs()}
+        feed = {name: value for name, value in feed.items() if name in graph_inputs}
+        names = [graph_output.name for graph_output in session.get_outputs()]
+        return dict(zip(names, session.run(names, feed)))
+
+    def finish(self, exported: list[ExportedGraph]) -> None:
+        if len(exported) > 1:
+            from ..onnx.convert import store_shared_weights
+
+            store_shared_weights([graph.path for graph in exported])
+
+
+def open_session(path: Path):
+    try:
+        import onnxruntime
+    except ImportError as error:
+        from ..signals import pending
+
+        if pending():  # an interrupt during the import surfaces as an ImportError
+            raise pending() from error
+        raise MissingDependencyError("validation needs onnxruntime: pip install onnxruntime") from error
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+register_backend(OnnxBackend())

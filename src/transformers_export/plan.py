@@ -1,0 +1,192 @@
+"""Stage 1, resolve: one typed `ExportRequest` -> one immutable `ExportPlan`.
+
+Every option is checked here, cheapest first and before any weights load: the request's own values, then the
+config (unknown model type, unsupported feature), then the preprocessor and the weights. Later stages only read the
+plan; nothing below this module imports it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .architectures import ArchitectureSpec, check_feature, get_spec
+from .config import onnx_config_class
+from .errors import InvalidArgumentError
+from .formats import Backend, TraceOptions, get_backend
+from .staging import check_output
+from .tasks import WITH_PAST_SUFFIX, canonical_feature, get_task, infer_feature, task_of
+
+# monolith: one graph, as transformers.onnx wrote it. generation: an encoder graph + a decoder graph with a KV cache,
+# for encoder-decoder models (see seq2seq.py).
+LAYOUTS = ("monolith", "generation")
+QUANTIZATIONS = ("int8",)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What a user asks for; see the CLI reference for each option."""
+
+    model: str
+    output: str | os.PathLike
+    feature: str = "default"
+    format: str = "onnx"
+    opset: int | None = None
+    atol: float | None = None
+    preprocessor: str = "auto"
+    cache_dir: str | None = None
+    framework: str | None = None
+    engine: str | None = None
+    layout: str | None = None
+    tracer: str | None = None
+    untie_weights: bool = False
+    batch_size: int | None = None
+    sequence_length: int | None = None
+    quantize: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedGraph:
+    name: str  # without suffix: model, encoder_model, decoder_model
+    role: str  # model, encoder, decoder (as export.json records it)
+    module: Any  # torch.nn.Module
+    config: Any  # OnnxConfig
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    source: str
+    output: Path
+    model: Any
+    preprocessor: Any
+    model_type: str
+    spec: ArchitectureSpec
+    feature: str
+    onnx_config: Any
+    layout: str
+    backend: Backend
+    graphs: tuple[PlannedGraph, ...]
+    options: TraceOptions
+    atol: float | None  # None: the tolerance rule's default
+    quantize: str | None = None
+    model_class: str = field(default="")
+
+
+def check_request(request: ExportRequest) -> TraceOptions:
+    """Everything that can be judged from the request alone."""
+    check_output(Path(request.output), _local_path(request.model))
+    if request.atol is not None and not (math.isfinite(request.atol) and request.atol > 0):
+        raise InvalidArgumentError(f"--atol must be a positive finite number, got {request.atol}")
+    if request.layout not in (None, *LAYOUTS):
+        raise InvalidArgumentError(f"unknown layout '{request.layout}'; choose one of {', '.join(LAYOUTS)}")
+    if request.quantize not in (None, *QUANTIZATIONS):
+        raise InvalidArgumentError(f"unknown quantization '{request.quantize}'; choose one of {', '.join(QUANTIZATIONS)}")
+    if request.framework not in (None, "pt", "tf"):
+        raise InvalidArgumentError(f"--framework must be 'pt' or 'tf', got '{request.framework}'")
+    backend = get_backend(request.format)
+    if request.quantize and backend.name != "onnx":
+        raise InvalidArgumentError(f"--quantize applies to --format onnx only, not to --format {backend.name}")
+    sizes = {}
+    for flag, axis, value in (("--batch-size", "batch", request.batch_size), ("--sequence-length", "sequence", request.sequence_length)):
+        if value is not None:
+            if value < 1:
+                raise InvalidArgumentError(f"{flag} must be at least 1, got {value}")
+            sizes[axis] = value
+    options = TraceOptions(request.opset, request.engine, request.tracer, request.untie_weights, sizes)
+    backend.check_options(options)
+    return options
+
+
+def _local_path(model) -> Path | None:
+    path = Path(str(model))
+    return path if path.exists() else None
+
+
+def resolve(request: ExportRequest) -> ExportPlan:
+    from .resolve import load_config, load_model, load_preprocessor
+
+    options = check_request(request)
+    backend = get_backend(request.format)
+    config = load_config(request.model, request.cache_dir)
+    spec = get_spec(config.model_type)
+    feature = infer_feature(config) if request.feature == "auto" else canonical_feature(request.feature)
+    get_task(feature)  # unknown feature names fail here with the list of known ones
+    check_feature(spec, feature)
+    _check_trace_sizes(config, options)
+    # Some switches are read once, when the modules are built (BigBird's attention type), so they go into the config
+    # before loading; `values_override` repeats them for models loaded by the caller.
+    for key, value in spec.config_overrides.items():
+        setattr(config, key, value)
+    preprocessor = load_preprocessor(request.model, request.preprocessor, request.cache_dir, config.model_type)
+    model = load_model(request.model, feature, cache_dir=request.cache_dir, framework=request.framework, config=config)
+    onnx_config = build_onnx_config(spec, feature, model.config)
+    layout = choose_layout(onnx_config, feature, spec, request.layout)
+    backend.prepare(model, options)
+    return ExportPlan(
+        source=str(request.model),
+        output=Path(request.output),
+        model=model,
+        preprocessor=preprocessor,
+        model_type=config.model_type,
+        spec=spec,
+        feature=feature,
+        onnx_config=onnx_config,
+        layout=layout,
+        backend=backend,
+        graphs=tuple(plan_graphs(model, onnx_config, layout)),
+        options=options,
+        atol=request.atol,
+        quantize=request.quantize,
+        model_class=type(model).__name__,
+    )
+
+
+def build_onnx_config(spec: ArchitectureSpec, feature: str, model_config):
+    config_class = onnx_config_class(spec, task_of(feature))
+    if feature.endswith(WITH_PAST_SUFFIX):
+        return config_class.with_past(model_config, task=task_of(feature))
+    return config_class.from_model_config(model_config, task=feature)
+
+
+def choose_layout(onnx_config, feature: str, spec: ArchitectureSpec, requested: str | None) -> str:
+    """Encoder-decoder `-with-past` features default to the generation layout; everything else is one graph."""
+    seq2seq = onnx_config.is_seq2seq_graph
+    with_past = getattr(onnx_config, "use_past", False)
+    if requested == "generation" and not seq2seq:
+        raise InvalidArgumentError(
+            f"--layout generation is for encoder-decoder models; {spec.key} --feature {feature} "
+            "is not one (its -with-past export is already a single graph that generates)"
+        )
+    if requested == "generation" and not with_past:
+        raise InvalidArgumentError(f"--layout generation needs a cache: use --feature {feature}-with-past")
+    if requested is not None:
+        return requested
+    return "generation" if seq2seq and with_past else "monolith"
+
+
+def plan_graphs(model, onnx_config, layout: str) -> list[PlannedGraph]:
+    if layout == "generation":
+        from .seq2seq import generation_graphs
+
+        roles = ("encoder", "decoder")
+        return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(roles, generation_graphs(model, onnx_config))]
+    return [PlannedGraph("model", "model", model, onnx_config)]
+
+
+_POSITION_LIMITS = ("max_position_embeddings", "n_positions", "max_sequence_length")
+
+
+def _check_trace_sizes(config, options: TraceOptions) -> None:
+    """A trace sequence longer than the model's position table fails deep inside the model; say so up front."""
+    length = options.trace_sizes.get("sequence")
+    if length is None:
+        return
+    limit = next((getattr(config, name) for name in _POSITION_LIMITS if isinstance(getattr(config, name, None), int)), None)
+    if limit is not None and length > limit:
+        raise InvalidArgumentError(
+            f"--sequence-length {length} is longer than the {limit} positions {config.model_type} has "
+            f"(config.json); use at most {limit}"
+        )

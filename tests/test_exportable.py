@@ -1,0 +1,79 @@
+"""The traced wrapper: argument names kept, patches always unwound, report wording per format."""
+
+import pytest
+import torch
+
+from transformers_export import export_model
+from transformers_export.config import PatchingSpec
+from transformers_export.exportable import argument_name
+from transformers_export.validation import OutputCheck, ShapeRun, ValidationReport
+
+
+def test_argument_names():
+    assert argument_name("input_ids") == "input_ids"
+    assert argument_name("past_key_values.0.encoder.key") == "past_key_values_0_encoder_key"
+    assert argument_name("1st") == "input_1st"
+
+
+def test_torchscript_schema_keeps_argument_names_and_takes_keywords(tiny_checkpoint, tmp_path):
+    export_model(str(tiny_checkpoint("bert")), tmp_path / "out", format="torchscript")
+    loaded = torch.jit.load(str(tmp_path / "out" / "model.pt"))
+    schema = str(loaded.forward.schema)
+    assert "Tensor input_ids, Tensor attention_mask, Tensor token_type_ids" in schema
+    ids = torch.randint(0, 99, (1, 5))
+    ones, zeros = torch.ones_like(ids), torch.zeros_like(ids)
+    by_name = loaded(input_ids=ids, attention_mask=ones, token_type_ids=zeros)
+    by_position = loaded(ids, ones, zeros)
+    assert isinstance(by_name, tuple) and torch.equal(by_name[0], by_position[0])
+
+
+def test_exported_program_takes_keywords(tiny_checkpoint, tmp_path):
+    from transformers_export.formats.pytorch import load
+
+    export_model(str(tiny_checkpoint("bert")), tmp_path / "out", format="exported-program")
+    ids = torch.randint(0, 99, (3, 6))
+    ones, zeros = torch.ones_like(ids), torch.zeros_like(ids)
+    program = torch.export.load(str(tmp_path / "out" / "model.pt2")).module()
+    by_name = program(input_ids=ids, attention_mask=ones, token_type_ids=zeros)
+    assert isinstance(by_name, tuple) and by_name[0].shape == (3, 6, 32)
+    loaded = load(tmp_path / "out" / "model.pt2", "exported-program")
+    assert torch.equal(loaded(ids, ones, zeros)[0], by_name[0])
+    assert torch.equal(loaded(ids, attention_mask=ones, token_type_ids=zeros)[0], by_name[0])
+
+
+class _Target:
+    first = "first"
+    second = "second"
+
+
+def test_patch_that_fails_part_way_is_undone(tiny_checkpoint):
+    from transformers import AutoModel
+
+    from transformers_export.features import FeaturesManager
+
+    model = AutoModel.from_pretrained(tiny_checkpoint("bert"))
+    specs = [PatchingSpec(_Target, "first", "patched"), PatchingSpec(_Target, "second", "patched", op_wrapper=lambda op: 1 / 0)]
+    config = FeaturesManager.get_config("bert", "default")(model.config)
+    config._patching_specs = specs
+    use_cache = getattr(model.config, "use_cache", "absent")
+    with pytest.raises(ZeroDivisionError):
+        with config.patched(model):
+            pass
+    assert _Target.first == "first" and _Target.second == "second"
+    assert getattr(model.config, "use_cache", "absent") == use_cache
+
+
+@pytest.mark.parametrize(
+    "artifact,runtime",
+    [("ONNX model", "ONNX Runtime"), ("TorchScript model", "TorchScript"), ("ExportedProgram", "torch.export")],
+)
+def test_report_names_the_format(artifact, runtime):
+    failed = ValidationReport(atol=1e-5, artifact=artifact, runtime=runtime, runs=[ShapeRun({"batch": 3}, ["logits"], [], runtime_error="boom")])
+    assert failed.error.startswith(f"{runtime} failed on inputs batch=3: boom")
+    assert failed.lines()[1] == f"\t-[x] {runtime} failed: boom"
+    renamed = ValidationReport(atol=1e-5, artifact=artifact, runtime=runtime, runs=[ShapeRun({"batch": 3}, ["logits"], ["scores"])])
+    assert f"output names of the {artifact} do not match" in renamed.error and "missing ['logits']" in renamed.error
+    check = OutputCheck("logits", [3], [3], 0.5, 1e-5)
+    wrong = ValidationReport(atol=1e-5, artifact=artifact, runtime=runtime, runs=[ShapeRun({"batch": 3}, ["logits"], ["logits"], [check])])
+    assert f"output 'logits' of the {artifact} differs from PyTorch" in wrong.error
+    assert "ONNX" not in wrong.error or artifact == "ONNX model"

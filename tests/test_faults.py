@@ -1,0 +1,287 @@
+"""Faults and hostile input: signals mid-stage, bad arguments, hostile checkpoints, and bad runtime calls.
+
+Every CLI case checks the exit code, that the error is one line, that the output folder is byte-identical, and that no
+staging folder is left.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from transformers_export import cli
+
+HERE = Path(__file__).parent
+
+
+def snapshot(folder: Path) -> dict:
+    if not folder.exists():
+        return {}
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def no_staging(parent: Path) -> bool:
+    return not [p for p in parent.iterdir() if ".staging-" in p.name]
+
+
+@pytest.fixture
+def existing_output(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.onnx").write_bytes(b"previous export")
+    (out / "notes.txt").write_text("mine")
+    return out
+
+
+@pytest.mark.parametrize("stage", ["loading model", "tracing", "validating"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_signal_mid_stage_leaves_folder_and_no_staging(stage, signum, tiny_checkpoint, existing_output):
+    before = snapshot(existing_output)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(HERE)}
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "slow_stages.py"), "-m", str(tiny_checkpoint("bert")), str(existing_output)],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+    )
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if stage in line:
+            process.send_signal(signum)
+            break
+    stderr = "".join(seen) + process.stderr.read()
+    process.wait(timeout=120)
+    assert process.returncode == 128 + signum, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: interrupted by {signal.Signals(signum).name}; the output folder was left as it was"], stderr
+    assert "Traceback" not in stderr
+    assert snapshot(existing_output) == before
+    assert no_staging(existing_output.parent)
+
+
+def test_stale_staging_from_a_killed_export_is_cleaned_by_the_next(tiny_checkpoint, tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(HERE)}
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "slow_stages.py"), "-m", str(tiny_checkpoint("bert")), str(out)],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+    )
+    for line in process.stderr:
+        if "validating" in line:
+            process.kill()  # SIGKILL: no handler runs
+            break
+    process.wait(timeout=60)
+    assert not no_staging(tmp_path), "a killed export leaves its staging folder"
+    assert cli.main(["-m", str(tiny_checkpoint("bert")), str(out)]) == 0
+    assert no_staging(tmp_path) and (out / "model.onnx").is_file()
+
+
+def expect_one_line(argv, capsys, code, text, output=None):
+    before = snapshot(output) if output else None
+    assert cli.main([str(arg) for arg in argv]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len([line for line in err if line.startswith("error:")]) == 1 and err[-1].startswith("error: "), err
+    assert "usage:" not in "\n".join(err)
+    assert text in err[-1], err[-1]
+    if output is not None:
+        assert snapshot(output) == before and no_staging(output.parent)
+
+
+@pytest.mark.parametrize(
+    "args,text",
+    [
+        (["--opset", "abc"], "argument --opset: invalid int value: 'abc'"),
+        (["--atol", "abc"], "argument --atol: invalid float value: 'abc'"),
+        (["--format", "bogus"], "argument --format: invalid choice: 'bogus'"),
+        (["--engine", "bogus"], "argument --engine: invalid choice: 'bogus'"),
+        (["--quantize", "bogus"], "argument --quantize: invalid choice: 'bogus'"),
+        (["--atol", "inf"], "--atol must be a positive finite number"),
+        (["--atol", "nan"], "--atol must be a positive finite number"),
+        (["--atol", "-1"], "--atol must be a positive finite number"),
+        (["--opset", "99"], "opset 99 is newer than the trace engine of torch can write"),
+    ],
+)
+def test_bad_arguments_are_one_line_exit_2(args, text, tiny_checkpoint, existing_output, capsys):
+    expect_one_line(["-m", tiny_checkpoint("bert"), *args, existing_output], capsys, 2, text, existing_output)
+
+
+def test_no_arguments_is_one_line(capsys):
+    expect_one_line([], capsys, 2, "missing --model and the output folder")
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.startswith("transformers-export ")
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "convert-tf" in capsys.readouterr().out
+
+
+def test_dangling_symlink_output_fails_before_any_work(tiny_checkpoint, tmp_path, capsys):
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "nowhere")
+    expect_one_line(["-m", tiny_checkpoint("bert"), link], capsys, 2, "is a symlink to")
+
+
+def test_export_into_the_checkpoint_folder_is_refused(tiny_checkpoint, tmp_path, capsys):
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint("bert"), folder)
+    expect_one_line(["-m", folder, folder], capsys, 2, "is the checkpoint folder itself", folder)
+
+
+def test_missing_path_like_folder_fails_at_once(tmp_path, capsys):
+    expect_one_line(["-m", "./no/such/model", tmp_path / "out"], capsys, 2, "no such folder: './no/such/model'")
+
+
+def _broken_config(tiny_checkpoint, tmp_path, edit):
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint("bert"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    edit(folder, config)
+    return folder
+
+
+def test_deeply_nested_config_is_exit_2(tmp_path, capsys):
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    (folder / "config.json").write_text("[" * 200000 + "]" * 200000)
+    expect_one_line(["-m", folder, tmp_path / "out"], capsys, 2, "config.json in")
+
+
+def test_model_type_of_the_wrong_type_is_exit_2(tiny_checkpoint, tmp_path, capsys):
+    def edit(folder, config):
+        config["model_type"] = ["bert"]
+        (folder / "config.json").write_text(json.dumps(config))
+
+    folder = _broken_config(tiny_checkpoint, tmp_path, edit)
+    expect_one_line(["-m", folder, tmp_path / "out"], capsys, 2, "has a 'model_type' of type list")
+
+
+def test_weights_that_do_not_fit_the_config_name_the_tensor(tiny_checkpoint, tmp_path, capsys):
+    def edit(folder, config):
+        config["intermediate_size"] = 40
+        (folder / "config.json").write_text(json.dumps(config))
+
+    folder = _broken_config(tiny_checkpoint, tmp_path, edit)
+    expect_one_line(["-m", folder, tmp_path / "out"], capsys, 2, "do not fit its config.json: 'encoder.layer.")
+
+
+def test_shard_index_pointing_outside_is_refused(tiny_checkpoint, tmp_path, capsys):
+    def edit(folder, config):
+        (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"x": "../../../../etc/passwd"}}))
+
+    folder = _broken_config(tiny_checkpoint, tmp_path, edit)
+    expect_one_line(["-m", folder, tmp_path / "out"], capsys, 2, "points outside the folder")
+
+
+def test_sequence_length_beyond_the_position_table(tiny_checkpoint, tmp_path, capsys):
+    folder = tiny_checkpoint("gpt2", "causal-lm")
+    expect_one_line(["-m", folder, "--sequence-length", "100000", tmp_path / "out"], capsys, 2, "longer than the 64 positions")
+
+
+def test_malicious_pickle_is_never_executed(tiny_checkpoint, tmp_path, capsys):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint("bert"), folder)
+    (folder / "model.safetensors").unlink()
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(Evil()))
+    assert cli.main(["-m", str(folder), str(tmp_path / "out")]) == 2
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_exported_config_drops_auto_map(tiny_checkpoint, tmp_path):
+    def edit(folder, config):
+        config["auto_map"] = {"AutoModel": "modeling_evil.EvilModel"}
+        (folder / "config.json").write_text(json.dumps(config))
+
+    folder = _broken_config(tiny_checkpoint, tmp_path, edit)
+    assert cli.main(["-m", str(folder), str(tmp_path / "out")]) == 0
+    assert "auto_map" not in json.loads((tmp_path / "out" / "config.json").read_text())
+
+
+def test_full_disk_leaves_output_unchanged(tiny_checkpoint, existing_output, capsys, monkeypatch):
+    from transformers_export import staging
+
+    real_link = staging._link_kept_files
+
+    def full(output, folder):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(staging, "_link_kept_files", full)
+    expect_one_line(["-m", tiny_checkpoint("bert"), existing_output], capsys, 1, "No space left on device", existing_output)
+    monkeypatch.setattr(staging, "_link_kept_files", real_link)
+
+
+def test_new_output_folder_follows_the_umask(tiny_checkpoint, tmp_path):
+    assert cli.main(["-m", str(tiny_checkpoint("bert")), str(tmp_path / "out")]) == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+# --- runtime ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def decoder_folder(tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("decoder") / "out"
+    assert cli.main(["-m", str(tiny_checkpoint("gpt2", "causal-lm-with-past")), "--feature", "causal-lm-with-past", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    "call,text",
+    [
+        (dict(input_ids=[[1, 2]], max_new_tokens=-1), "max_new_tokens must be a non-negative integer"),
+        (dict(input_ids=[[1.5, 2.0]]), "must hold integer token ids"),
+        (dict(input_ids=[[1, 2]], attention_mask=[[1, 1, 1]]), "attention_mask must have shape (1, 2)"),
+        (dict(input_ids=[[-1, 2]]), "negative token ids"),
+        (dict(input_ids=[[1, 2]], attention_mask=[[1, 0.5]]), "must hold only 0 and 1"),
+        (dict(input_ids=[1, 2]), "input_ids must be 2-D"),
+        (dict(input_ids=np.zeros((1, 0), dtype=np.int64)), "input_ids is empty"),
+    ],
+)
+def test_runtime_refuses_bad_calls(decoder_folder, call, text):
+    from transformers_export.runtime import OnnxModelForCausalLM
+
+    with pytest.raises(ValueError, match=text.replace("(", r"\(").replace(")", r"\)")):
+        OnnxModelForCausalLM.from_pretrained(decoder_folder).generate(**call)
+
+
+def test_runtime_refuses_a_cache_of_another_batch(decoder_folder):
+    from transformers_export.runtime import OnnxDecoder
+
+    decoder = OnnxDecoder(decoder_folder / "model.onnx")
+    with pytest.raises(ValueError, match="is for batch 3, but input_ids has batch 2"):
+        decoder.feed(np.ones((2, 1), np.int64), np.ones((2, 1), np.int64), decoder.empty_past(3))
+
+
+def test_runtime_errors_name_the_file(decoder_folder, tmp_path):
+    from transformers_export.runtime import OnnxDecoder, OnnxModelForCausalLM
+
+    broken = tmp_path / "broken"
+    shutil.copytree(decoder_folder, broken)
+    (broken / "generation_config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="generation_config.json is not valid JSON"):
+        OnnxModelForCausalLM.from_pretrained(broken)
+    with pytest.raises(ValueError, match="is a folder"):
+        OnnxDecoder(decoder_folder)
+    (broken / "export.json").unlink()
+    with pytest.raises(OSError, match="no export.json"):
+        OnnxModelForCausalLM.from_pretrained(broken)
