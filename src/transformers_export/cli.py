@@ -266,8 +266,11 @@ def _capped(lines: list[str], verbose: bool) -> list[str]:
     """Validation detail, capped unless --verbose (a 12-layer decoder's report is hundreds of lines)."""
     if verbose or len(lines) <= VALIDATION_LINES_SHOWN:
         return lines
-    hidden = len(lines) - VALIDATION_LINES_SHOWN
-    return [*lines[:VALIDATION_LINES_SHOWN], f"\t... {hidden} more lines (--verbose shows them; export.json has every run)"]
+    # every run keeps its header line (which shapes or decode step); the per-output detail is what is capped
+    rest = lines[VALIDATION_LINES_SHOWN:]
+    headers = [line for line in rest if line.startswith("Validating ")]
+    note = f"\t... {len(rest) - len(headers)} lines of per-output detail not shown (--verbose shows them; export.json has every run)"
+    return [*lines[:VALIDATION_LINES_SHOWN], note, *headers]
 
 
 def _fail(error: BaseException, verbose: bool, code: int, prefix: str = "") -> int:

@@ -201,7 +201,7 @@ def _make_parents(parent: Path) -> list[Path]:
                 created.rmdir()
             except OSError:
                 pass
-        raise InvalidArgumentError(f"cannot create '{parent}': {error.strerror or error}") from error
+        raise InvalidArgumentError(f"the output is not writable: cannot create '{parent}': {error.strerror or error}") from error
     return missing
 
 

@@ -228,7 +228,7 @@ def validate_export(
     main = graphs[0].config
     if layout == "generation":
         kind = "generation"
-        label = " + ".join(written.path.name for written in exported)
+        label = "encoder + decoder"  # the decode runs both graphs
         decode = reference_seq2seq_decode(main.parent, graphs[0].module.model, label, unpadded)
     elif getattr(main, "use_past", False) and main.is_seq2seq_graph:
         kind = "seq2seq"
