@@ -199,7 +199,7 @@ def _manifest(plan: ExportPlan, exported, report: ValidationReport, folder: Path
         "files": sorted(path.name for path in folder.iterdir() if suffix in path.name),
         "graphs": graphs,
         "validation": report.to_dict(),
-        "quantization": {"scheme": plan.quantize} if plan.quantize else None,
+        "quantization": plan.quantize,
         "versions": versions(),
     }
 

@@ -230,10 +230,10 @@ def validate_export(
         kind = "generation"
         label = "encoder + decoder"  # the decode runs both graphs
         decode = reference_seq2seq_decode(main.parent, graphs[0].module.model, label, unpadded)
-    elif getattr(main, "use_past", False) and main.is_seq2seq_graph:
+    elif getattr(main, "use_past", False) and main.is_seq2seq_graph and backend.decodes_seq2seq_monolith:
         kind = "seq2seq"
         decode = reference_seq2seq_decode(main, graphs[0].module, exported[0].path.name, unpadded)
-    elif getattr(main, "use_past", False):
+    elif getattr(main, "use_past", False) and not main.is_seq2seq_graph:
         kind = "decoder"
         decode = reference_decode(main, graphs[0].module, exported[0].path.name, unpadded)
     else:

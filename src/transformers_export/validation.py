@@ -7,6 +7,7 @@ lines follow the seed's `-[✓]` / `-[x]` wording, with the format's own names (
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,7 +64,7 @@ class ValidationReport:
 
     def _where(self, run: ShapeRun) -> str:
         where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
-        if run.graph and not run.graph.startswith("model."):
+        if _named(run.graph):
             where = f"{where} of {run.graph}"
         return where
 
@@ -110,7 +111,7 @@ class ValidationReport:
         lines = []
         for run in self.runs:
             where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
-            graph = f" {run.graph}" if run.graph and not run.graph.startswith("model.") else ""
+            graph = f" {run.graph}" if _named(run.graph) else ""
             lines.append(f"Validating {self.artifact}{graph}... (inputs {where})")
             names = set(run.actual_names)
             if run.runtime_error:
@@ -165,6 +166,11 @@ class ValidationReport:
                 for run in self.runs
             ],
         }
+
+
+def _named(graph: str) -> bool:
+    """Whether the report names the graph: every graph but a lone model.onnx / model.pt / model.pt2."""
+    return bool(graph) and not re.fullmatch(r"model\.\w+", graph)
 
 
 def runtime_message(error: Exception) -> str:

@@ -54,6 +54,8 @@ class Backend(ABC):
     accepts: tuple[str, ...] = ()
     # whether a graph that fails at other shapes but runs at its traced shape is kept (TorchScript traces)
     may_specialise: bool = False
+    # whether the seed's single encoder-decoder graph with a cache is also validated by a decode
+    decodes_seq2seq_monolith: bool = True
 
     def check_options(self, options: TraceOptions) -> None:
         flags = {"opset": "--opset", "engine": "--engine", "tracer": "--tracer", "untie_weights": "--untie-weights"}

@@ -56,7 +56,7 @@ def untie_weights(model) -> bool:
     if output is None or input_ is None or output.weight is not input_.weight:
         return False
     output.weight = torch.nn.Parameter(input_.weight.detach().clone())
-    logger.warning("untied the output embeddings from the input embeddings by cloning; do not train this model")
+    warnings.warn("untied the output embeddings from the input embeddings by cloning; do not train this model", UserWarning)
     return True
 
 
@@ -140,6 +140,9 @@ class TorchScriptBackend(_TorchBackend):
 
 
 class ExportedProgramBackend(_TorchBackend):
+    # torch.export specialises the seed's single encoder-decoder graph to decoder masks at least as long as the traced
+    # one (a guard), so that graph is validated on the fixed shapes only, not by a decode from an empty past
+    decodes_seq2seq_monolith = False
     name = "exported-program"
     suffix = ".pt2"
     artifact = "ExportedProgram"
