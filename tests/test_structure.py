@@ -67,3 +67,12 @@ def test_only_the_cache_module_spells_cache_names():
         if path.name != "cache.py" and pattern.search(path.read_text())
     ]
     assert not spelled, spelled
+
+
+def test_cli_parser_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from transformers_export import cli; cli.build_parser(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

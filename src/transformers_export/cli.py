@@ -36,7 +36,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from .formats import backend_names
     from .onnx.convert import DEFAULT_ENGINE, ENGINES
-    from .plan import LAYOUTS, QUANTIZATIONS
+    from .manifest import LAYOUTS
+    from .optimize.quantize import QUANTIZATIONS
     from .resolve import PREPROCESSOR_KINDS
 
     commands = "; ".join(f"'{name}': {text}" for name, text in COMMANDS.items())

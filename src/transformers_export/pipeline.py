@@ -17,7 +17,8 @@ from typing import Callable, Iterator
 
 from .errors import ValidationError
 from .manifest import MANIFEST, tensor_entry, versions, write_manifest
-from .plan import LAYOUTS, ExportPlan, ExportRequest, check_request, resolve
+from .manifest import LAYOUTS
+from .plan import ExportPlan, ExportRequest, resolve
 from .staging import staged_output
 from .validation import RTOL, ValidationReport
 
@@ -84,7 +85,6 @@ def export_model(model, output, feature: str = "default", on_stage: StageCallbac
 
 def run_export(request: ExportRequest, on_stage: StageCallback | None = None) -> ExportResult:
     stage = _Stages(on_stage)
-    check_request(request)  # before the (slow) imports and loading of the resolve stage
     with stage("resolve"):
         plan = resolve(request)
     output = plan.output.resolve() if plan.output.is_symlink() else plan.output

@@ -17,13 +17,11 @@ from .architectures import ArchitectureSpec, check_feature, get_spec
 from .config import onnx_config_class
 from .errors import InvalidArgumentError
 from .formats import Backend, TraceOptions, get_backend
+from .manifest import LAYOUTS
+from .optimize.quantize import QUANTIZATIONS
 from .staging import check_output
 from .tasks import WITH_PAST_SUFFIX, canonical_feature, get_task, infer_feature, task_of
 
-# monolith: one graph, as transformers.onnx wrote it. generation: an encoder graph + a decoder graph with a KV cache,
-# for encoder-decoder models (see seq2seq.py).
-LAYOUTS = ("monolith", "generation")
-QUANTIZATIONS = ("int8",)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def staged_output(output: Path) -> Iterator[Path]:
             staging.mkdir(mode=0o777)  # the umask applies, as for any folder the user makes
         except OSError as error:
             raise OutputError(f"cannot write next to '{output}': {error.strerror or error}") from error
-        with _held(staging):
+        with _flocked(staging, wait=False):
             yield staging
             with deferred():
                 commit(staging, output)
@@ -74,7 +74,7 @@ def staged_output(output: Path) -> Iterator[Path]:
 def commit(staging: Path, output: Path) -> None:
     """Make `staging` the content of `output`, keeping the output's other files, in one swap."""
     parent = output.absolute().parent
-    with _parent_locked(parent):
+    with _flocked(parent, wait=True):
         try:
             if output.is_dir() and not output.is_symlink():
                 _link_kept_files(output, staging)
@@ -152,10 +152,11 @@ def remove_stale_staging(output: Path) -> list[Path]:
 
 
 @contextmanager
-def _held(folder: Path) -> Iterator[None]:
+def _flocked(folder: Path, wait: bool) -> Iterator[None]:
+    """An exclusive lock on a folder for the block: waited for, or required at once (`BlockingIOError`)."""
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
     finally:
         os.close(fd)
@@ -163,26 +164,12 @@ def _held(folder: Path) -> Iterator[None]:
 
 def _is_held(folder: Path) -> bool:
     try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return True  # vanished or unreadable: not ours to remove
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with _flocked(folder, wait=False):
+            return False
     except BlockingIOError:
         return True
-    finally:
-        os.close(fd)
-    return False
-
-
-@contextmanager
-def _parent_locked(parent: Path) -> Iterator[None]:
-    fd = os.open(parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    except OSError:
+        return True  # vanished or unreadable: not ours to remove
 
 
 def _make_parents(parent: Path) -> list[Path]:

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import MissingDependencyError, TraceError
+from ..errors import InvalidArgumentError, MissingDependencyError, TraceError
 from .base import Backend, ExportedGraph, TraceOptions, register_backend
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ class OnnxBackend(Backend):
 
     def check_options(self, options: TraceOptions) -> None:
         from ..onnx.convert import ENGINES
-        from ..errors import InvalidArgumentError
 
         super().check_options(options)
         if options.engine is not None and options.engine not in ENGINES:
