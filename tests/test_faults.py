@@ -285,3 +285,33 @@ def test_runtime_errors_name_the_file(decoder_folder, tmp_path):
     (broken / "export.json").unlink()
     with pytest.raises(OSError, match="no export.json"):
         OnnxModelForCausalLM.from_pretrained(broken)
+
+
+def _unreachable_hub_env():
+    env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")}
+    return {**env, "HF_ENDPOINT": "http://127.0.0.1:9"}  # loopback, closed port: refused at once
+
+
+def test_unreachable_hub_fails_after_one_attempt_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "transformers_export", "-m", "someorg/no-such-model", str(tmp_path / "out")],
+        capture_output=True, text=True, env=_unreachable_hub_env(), timeout=120,
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "the hub cannot be reached: cannot connect to 127.0.0.1:9" in errors[0], result.stderr
+    assert "Retrying" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_unreachable_hub_still_exports_from_the_download_cache(tiny_checkpoint, tmp_path):
+    # the layout huggingface_hub's cache gives a downloaded model: refs/main names the snapshot holding the files
+    snapshot = tmp_path / "cache" / "models--someorg--tiny-bert" / "snapshots" / "0123abcd"
+    shutil.copytree(tiny_checkpoint("bert"), snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0123abcd")
+    result = subprocess.run(
+        [sys.executable, "-m", "transformers_export", "-m", "someorg/tiny-bert", "--cache_dir", str(tmp_path / "cache"), str(tmp_path / "out")],
+        capture_output=True, text=True, env=_unreachable_hub_env(), timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "model.onnx").is_file() and "Retrying" not in result.stderr

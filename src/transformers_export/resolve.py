@@ -50,6 +50,45 @@ def local_folder(model: str) -> Path | None:
     return None
 
 
+def hub_reachable() -> str | None:
+    """None when the hub can be reached, else why not. One connection attempt with a short timeout, made once per
+    process: huggingface_hub itself retries unreachable hosts for about half a minute before giving up. Skipped (the
+    hub is taken as reachable) when offline mode or a proxy is configured, where a direct connection says nothing."""
+    global _HUB_STATE
+    if _HUB_STATE is None:
+        _HUB_STATE = (_probe_hub(),)
+    return _HUB_STATE[0]
+
+
+_HUB_STATE: tuple | None = None
+
+
+def _probe_hub() -> str | None:
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    endpoint = urlsplit(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=5).close()
+    except OSError as error:
+        return f"cannot connect to {endpoint.hostname}:{port} ({error.strerror or error})"
+    return None
+
+
+def _hub_options(model, cache_dir: str | None) -> dict:
+    """from_pretrained options: for a hub id whose hub cannot be reached, only what is already in the cache. A local
+    folder never touches the network."""
+    if Path(str(model)).is_dir():
+        return {"cache_dir": cache_dir}
+    return {"cache_dir": cache_dir, "local_files_only": hub_reachable() is not None}
+
+
 def load_config(model: str, cache_dir: str | None = None):
     from transformers import AutoConfig
 
@@ -76,10 +115,16 @@ def load_config(model: str, cache_dir: str | None = None):
                 f"model type '{raw['model_type']}' is unknown to the installed transformers; upgrade transformers"
             )
     try:
-        return AutoConfig.from_pretrained(model, cache_dir=cache_dir)
+        return AutoConfig.from_pretrained(model, **_hub_options(model, cache_dir))
     except OSError as error:
         if folder is not None:
             raise CheckpointError(f"cannot read the config in '{model}': {_first_line(error)}") from error
+        unreachable = hub_reachable()
+        if unreachable:
+            raise CheckpointError(
+                f"'{model}' is not a local folder, is not in the download cache, and the hub cannot be reached: "
+                f"{unreachable}"
+            ) from error
         raise CheckpointError(
             f"'{model}' is not a local folder and could not be fetched from the hub: {_first_line(error)}"
         ) from error
@@ -129,7 +174,7 @@ def _from_pretrained(model_class, model, config, cache_dir, feature):
     try:
         # mismatched shapes are collected and reported by name below instead of transformers' "see the above report"
         loaded, info = model_class.from_pretrained(
-            model, config=config, cache_dir=cache_dir, dtype=torch.float32, output_loading_info=True, ignore_mismatched_sizes=True
+            model, config=config, **_hub_options(model, cache_dir), dtype=torch.float32, output_loading_info=True, ignore_mismatched_sizes=True
         )
     except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
         raise CheckpointError(f"cannot load the weights of '{model}': {_first_line(error)}") from error
@@ -162,7 +207,7 @@ def _tokenizer_class_gone(model: str, cache_dir: str | None) -> str | None:
     from transformers.utils import cached_file
 
     try:
-        path = cached_file(model, "tokenizer_config.json", cache_dir=cache_dir, _raise_exceptions_for_missing_entries=False)
+        path = cached_file(model, "tokenizer_config.json", **_hub_options(model, cache_dir), _raise_exceptions_for_missing_entries=False)
         name = json.loads(Path(path).read_text()).get("tokenizer_class") if path else None
     except Exception:  # unreachable hub, unreadable file: nothing to fall back on
         return None
@@ -198,18 +243,18 @@ def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = No
             )
     elif kind == "auto":
         try:
-            return transformers.AutoProcessor.from_pretrained(model, cache_dir=cache_dir)
+            return transformers.AutoProcessor.from_pretrained(model, **_hub_options(model, cache_dir))
         except Exception:  # a hub model without any preprocessor: dummy inputs come from the config instead
             return None
     # Looked up by name: touching AutoImageProcessor & co. imports the image stack (seconds) even for text models.
     loader = getattr(transformers, _PREPROCESSOR_CLASSES[kind])
     try:
-        return loader.from_pretrained(model, cache_dir=cache_dir)
+        return loader.from_pretrained(model, **_hub_options(model, cache_dir))
     except Exception as error:  # each Auto class has its own failure types; all mean "not loadable here"
         gone = _tokenizer_class_gone(model, cache_dir) if kind == "tokenizer" and model_type else None
         if gone:
             try:
-                tokenizer = transformers.AutoTokenizer.from_pretrained(model, cache_dir=cache_dir, tokenizer_type=model_type)
+                tokenizer = transformers.AutoTokenizer.from_pretrained(model, **_hub_options(model, cache_dir), tokenizer_type=model_type)
             except Exception:  # the vocabulary does not fit the model type's tokenizer either: report the first error
                 tokenizer = None
             # transformers 5 builds a tokenizer of special tokens only when the vocabulary files are missing
