@@ -228,6 +228,26 @@ def test_full_disk_leaves_output_unchanged(tiny_checkpoint, existing_output, cap
     monkeypatch.setattr(staging, "_link_kept_files", real_link)
 
 
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 20 MB tmpfs (as root), so that a real write runs out of space; skipped where mounting is not allowed."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount)]).returncode:
+        pytest.skip("mounting a tmpfs needs root; test_full_disk_leaves_output_unchanged injects the error instead")
+    yield mount
+    subprocess.run(["umount", str(mount)])
+
+
+def test_real_full_disk_leaves_output_unchanged(minilm_path, small_filesystem, capsys):
+    out = small_filesystem / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    # MiniLM's 90 MB graph cannot fit in 20 MB
+    expect_one_line(["-m", minilm_path, out], capsys, 1, "No space left on device", out)
+    assert sorted(p.name for p in small_filesystem.iterdir()) == ["out"]
+
+
 def test_new_output_folder_follows_the_umask(tiny_checkpoint, tmp_path):
     assert cli.main(["-m", str(tiny_checkpoint("bert")), str(tmp_path / "out")]) == 0
     mask = os.umask(0)

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InvalidArgumentError, OutputError
+from .errors import ExportError, InvalidArgumentError, OutputError
 from .signals import deferred
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,13 @@ def staged_output(output: Path) -> Iterator[Path]:
         except OSError as error:
             raise OutputError(f"cannot write next to '{output}': {error.strerror or error}") from error
         with _flocked(staging, wait=False):
-            yield staging
+            try:
+                yield staging
+            except OSError as error:
+                if isinstance(error, ExportError) or error.errno is None:
+                    raise
+                # a full disk, a quota, a read-only file system: the writer's own error, said as one about the output
+                raise OutputError(f"cannot write the export next to '{output}': {error.strerror or error}") from error
             with deferred():
                 commit(staging, output)
                 committed = True
