@@ -335,3 +335,72 @@ def test_unreachable_hub_still_exports_from_the_download_cache(tiny_checkpoint, 
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "model.onnx").is_file() and "Retrying" not in result.stderr
+
+
+def test_signal_during_a_slow_swap_lands_after_it(tmp_path, monkeypatch):
+    """The swap is never cut in two: a signal that arrives during it is acted on once the new folder is in place."""
+    import time
+
+    from transformers_export import staging
+    from transformers_export.errors import Interrupted
+    from transformers_export.signals import handling_signals
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.onnx").write_text("old")
+    real_exchange = staging.exchange
+
+    def slow_exchange(first, second):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the swap is under way
+        time.sleep(0.2)
+        real_exchange(first, second)
+
+    monkeypatch.setattr(staging, "exchange", slow_exchange)
+    with pytest.raises(Interrupted) as raised, handling_signals():
+        with staging.staged_output(out) as folder:
+            (folder / "model.onnx").write_text("new")
+    assert raised.value.after_commit and raised.value.exit_code == 128 + signal.SIGTERM
+    assert (out / "model.onnx").read_text() == "new" and no_staging(tmp_path)
+
+
+def test_interrupt_during_the_onnxruntime_import_is_an_interrupt(monkeypatch, tmp_path):
+    from transformers_export import signals
+    from transformers_export.errors import Interrupted
+    from transformers_export.formats.onnx import open_session
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # the import fails, as an interrupted one does
+    with signals.handling_signals():
+        signals._received.append(signal.SIGINT)
+        with pytest.raises(Interrupted):
+            open_session(tmp_path / "model.onnx")
+    from transformers_export.errors import MissingDependencyError
+
+    with pytest.raises(MissingDependencyError, match="pip install onnxruntime"), signals.handling_signals():
+        open_session(tmp_path / "model.onnx")
+
+
+def test_capture_chain_falls_back_to_dynamo_and_names_both_failures(tiny_checkpoint, tmp_path, monkeypatch, caplog):
+    from transformers_export import export_model
+    from transformers_export.errors import TraceError
+    from transformers_export.onnx import convert
+
+    real = convert.export_onnx
+
+    def trace_fails(*args, engine="trace", **kwargs):
+        if engine == "trace":
+            raise TraceError("exporting BertModel with the trace engine failed: simulated")
+        return real(*args, engine=engine, **kwargs)
+
+    monkeypatch.setattr(convert, "export_onnx", trace_fails)
+    with caplog.at_level("WARNING", logger="transformers_export"):
+        result = export_model(str(tiny_checkpoint("bert")), tmp_path / "out")
+    assert result.engine == "dynamo" and result.manifest["graphs"]["model.onnx"]["engine"] == "dynamo"
+    assert "simulated; trying the dynamo engine" in caplog.text
+
+    def both_fail(*args, engine="trace", **kwargs):
+        raise TraceError(f"exporting BertModel with the {engine} engine failed: simulated")
+
+    monkeypatch.setattr(convert, "export_onnx", both_fail)
+    with pytest.raises(TraceError, match="trace engine failed: simulated; .* dynamo engine failed: simulated"):
+        export_model(str(tiny_checkpoint("bert")), tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
