@@ -245,12 +245,12 @@ def test_error_validation_failure_leaves_nothing(tiny_checkpoint, workdir, capsy
 
 
 def test_ctrl_c_mid_export_leaves_nothing(tiny_checkpoint, workdir, capsys, monkeypatch):
-    from transformers_export import validate
+    from transformers_export import pipeline
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(validate, "validate_export", interrupted)
+    monkeypatch.setattr(pipeline, "check_export", interrupted)
     expect_error(["-m", tiny_checkpoint("bert"), workdir / "out"], capsys, 130, "interrupted", workdir=workdir)
 
 

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -20,7 +20,8 @@ from .manifest import MANIFEST, tensor_entry, versions, write_manifest
 from .manifest import LAYOUTS
 from .plan import ExportPlan, ExportRequest, resolve
 from .staging import staged_output
-from .validation import RTOL, ValidationReport
+from .validate import check_export, compute_references, release_weights
+from .validation import RTOL, Tolerance, ValidationReport
 
 logger = logging.getLogger(__name__)
 
@@ -95,19 +96,26 @@ def run_export(request: ExportRequest, on_stage: StageCallback | None = None) ->
                 backend.export(graph.name, graph.module, graph.config, staging / backend.file_name(graph.name), plan.options, plan.preprocessor)
                 for graph in plan.graphs
             ]
-        atol = plan.atol if plan.atol is not None else plan.onnx_config.atol_for_validation
+        tolerance = _tolerance(plan)
         with stage("validate"):
-            report = _validate(plan, exported, atol)
+            # PyTorch first, for every check (the quantized graphs' too); then the model's memory is given back
+            # before the exported graphs are loaded, so that the two are never resident together
+            references = compute_references(plan.graphs, exported, backend, plan.preprocessor, plan.layout)
+            quantized_references = None
+            if plan.quantize:
+                quantized_references = compute_references(plan.graphs, exported, backend, plan.preprocessor, plan.layout, unpadded=True)
+            _write_companions(plan, staging)
+            release_weights(plan.model)
+            report = check_export(references, exported, backend, tolerance)
         if not report.passed:
             raise ValidationError(report.error, report)
         backend.finish(exported)
         if plan.quantize:
             with stage("quantize"):
-                report.runs.extend(_quantize(plan, exported, atol).runs)
+                report.runs.extend(_quantize(plan, exported, quantized_references, tolerance).runs)
             if not report.passed:
                 raise ValidationError(report.error, report)
         with stage("write"):
-            _write_companions(plan, staging)
             manifest = _manifest(plan, exported, report, staging)
             write_manifest(staging, manifest)
             files = sorted(path.name for path in staging.iterdir())
@@ -121,27 +129,28 @@ def run_export(request: ExportRequest, on_stage: StageCallback | None = None) ->
         feature=plan.feature,
         opset=exported[0].opset,
         engine=exported[0].engine,
-        atol=atol,
+        atol=tolerance.atol,
         validation=report,
         manifest=json.loads((output / MANIFEST).read_text()),
         stage_seconds=stage.seconds,
     )
 
 
-def _validate(plan: ExportPlan, exported, atol: float, min_cosine: float | None = None) -> ValidationReport:
-    from .validate import validate_export
+def _tolerance(plan: ExportPlan) -> Tolerance:
+    """The architecture's atol plus a relative term; `--atol` replaces both with a plain absolute bound."""
+    if plan.atol is not None:
+        return Tolerance(plan.atol, rtol=0.0)
+    return Tolerance(plan.onnx_config.atol_for_validation, RTOL)
 
-    return validate_export(plan.graphs, exported, plan.backend, plan.preprocessor, plan.layout, atol, RTOL, min_cosine)
 
-
-def _quantize(plan: ExportPlan, exported, atol: float) -> ValidationReport:
+def _quantize(plan: ExportPlan, exported, references, tolerance: Tolerance) -> ValidationReport:
     """Quantize the validated graphs in place and validate them again, by similarity."""
     from .onnx.convert import SHARED_WEIGHTS
     from .optimize import quantize_graphs
     from .optimize.quantize import MIN_COSINE
 
     quantize_graphs([written.path for written in exported], SHARED_WEIGHTS if len(exported) > 1 else None)
-    report = _validate(plan, exported, atol, min_cosine=MIN_COSINE)
+    report = check_export(references, exported, plan.backend, replace(tolerance, min_cosine=MIN_COSINE))
     for run in report.runs:
         run.graph = f"{run.graph} (int8)"
     return report

@@ -20,7 +20,7 @@ from . import cache
 from .dummy_inputs import DEFAULT_SIZES, VALIDATION_SIZES
 from .exportable import named_outputs
 from .runtime.decoder import position_ids_from_mask
-from .validation import ShapeRun, ValidationReport, compare, runtime_message
+from .validation import ShapeRun, Tolerance, ValidationReport, compare, runtime_message
 
 DECODE_BATCH, DECODE_PROMPT, DECODE_STEPS = 3, 6, 3
 
@@ -76,7 +76,7 @@ def reference_cases(config, module, preprocessor, graph: str, sizes_list=VALIDAT
     return cases
 
 
-def run_cases(cases: Sequence[Case], run: Callable[[dict], dict], atol, rtol, min_cosine=None) -> list[ShapeRun]:
+def run_cases(cases: Sequence[Case], run: Callable[[dict], dict], tolerance: Tolerance) -> list[ShapeRun]:
     """The export on each case; stops at the first failing one (later ones would only repeat it)."""
     runs = []
     for case in cases:
@@ -90,7 +90,7 @@ def run_cases(cases: Sequence[Case], run: Callable[[dict], dict], atol, rtol, mi
         shape_run.actual_names, shape_run.actual = list(actual), actual
         if not shape_run.names_ok:
             break
-        shape_run.outputs = [compare(name, case.reference[name], actual[name], atol, rtol, min_cosine) for name in case.reference]
+        shape_run.outputs = [compare(name, case.reference[name], actual[name], tolerance) for name in case.reference]
         if not shape_run.passed:
             break
     return runs
@@ -133,14 +133,14 @@ def reference_decode(config, model, graph: str, unpadded=False) -> DecodeTrace:
     return trace
 
 
-def run_decode(trace: DecodeTrace, run, atol, rtol, min_cosine=None) -> list[ShapeRun]:
+def run_decode(trace: DecodeTrace, run, tolerance: Tolerance) -> list[ShapeRun]:
     """Steps of a decoder-only graph fed its own presents."""
     runs, past = [], None
     for case in trace.steps:
         if past is None:  # the first step's past is empty: take its shapes from the reference's presents
             past = {name: value[:, :, :0] for name, value in cache.presents_as_past(case.reference).items()}
         feed = _decoder_feed(case.feed["input_ids"], case.feed["attention_mask"], past)
-        shape_runs = run_cases([Case(case.sizes, feed, case.reference, case.graph)], run, atol, rtol, min_cosine)
+        shape_runs = run_cases([Case(case.sizes, feed, case.reference, case.graph)], run, tolerance)
         runs.extend(shape_runs)
         if not shape_runs[-1].passed:
             break
@@ -185,7 +185,7 @@ def reference_seq2seq_decode(config, model, graph: str, unpadded=False) -> Decod
     return trace
 
 
-def run_seq2seq_decode(trace: DecodeTrace, run_step, atol, rtol, encode=None, min_cosine=None) -> list[ShapeRun]:
+def run_seq2seq_decode(trace: DecodeTrace, run_step, tolerance: Tolerance, encode=None) -> list[ShapeRun]:
     """`run_step(source, mask, decoder_input_ids, cross, past)` runs one exported step; `encode(source, mask)` gives
     the cross-attention cache (without it, PyTorch's is used: the seed's single graph cannot compute it)."""
     runs, past = [], None
@@ -207,56 +207,68 @@ def run_seq2seq_decode(trace: DecodeTrace, run_step, atol, rtol, encode=None, mi
         if not set(actual) <= set(case.reference):
             break
         shape_run.reference_names = list(actual)
-        shape_run.outputs = [compare(name, case.reference[name], actual[name], atol, rtol, min_cosine) for name in actual]
+        shape_run.outputs = [compare(name, case.reference[name], actual[name], tolerance) for name in actual]
         if not shape_run.passed:
             break
         past = cache.presents_as_past(actual, side="decoder")
     return runs
 
 
-def validate_export(
-    graphs, exported, backend, preprocessor, layout: str, atol, rtol, min_cosine=None, sizes=VALIDATION_SIZES
-) -> ValidationReport:
-    """Every graph (anything with `.module` and `.config`) on the fixed shapes, then the decode its layout needs;
-    see the module docstring."""
-    report = ValidationReport(atol=atol, rtol=rtol, artifact=backend.artifact, runtime=backend.runtime)
-    unpadded = min_cosine is not None
-    # phase 1: PyTorch
-    references = [
-        reference_cases(g.config, g.module, preprocessor, written.path.name, sizes, unpadded) for g, written in zip(graphs, exported)
-    ]
+@dataclass
+class References:
+    """Everything PyTorch computed for one validation: per graph, the cases at the fixed shapes (and at the traced
+    shape, for formats whose traces may be specialised), and the reference decode of the layout."""
+
+    cases: list[list[Case]]
+    at_trace: list[list[Case]] | None
+    decode: DecodeTrace | None
+    kind: str | None  # decoder, seq2seq (the seed's single graph), generation, or None
+
+
+def compute_references(graphs, exported, backend, preprocessor, layout: str, unpadded=False, sizes=VALIDATION_SIZES) -> References:
+    """Phase 1: PyTorch alone. `graphs` are anything with `.module` and `.config`."""
+    cases = [reference_cases(g.config, g.module, preprocessor, w.path.name, sizes, unpadded) for g, w in zip(graphs, exported)]
+    at_trace = None
+    if backend.may_specialise:
+        at_trace = [
+            reference_cases(g.config, g.module, preprocessor, w.path.name, [{**DEFAULT_SIZES, **w.trace_sizes}])
+            for g, w in zip(graphs, exported)
+        ]
     main = graphs[0].config
+    kind, decode = None, None
     if layout == "generation":
         kind = "generation"
-        label = "encoder + decoder"  # the decode runs both graphs
-        decode = reference_seq2seq_decode(main.parent, graphs[0].module.model, label, unpadded)
+        decode = reference_seq2seq_decode(main.parent, graphs[0].module.model, "encoder + decoder", unpadded)  # runs both graphs
     elif getattr(main, "use_past", False) and main.is_seq2seq_graph and backend.decodes_seq2seq_monolith:
         kind = "seq2seq"
         decode = reference_seq2seq_decode(main, graphs[0].module, exported[0].path.name, unpadded)
     elif getattr(main, "use_past", False) and not main.is_seq2seq_graph:
         kind = "decoder"
         decode = reference_decode(main, graphs[0].module, exported[0].path.name, unpadded)
-    else:
-        kind = decode = None
-    # phase 2: the export
+    return References(cases, at_trace, decode, kind)
+
+
+def check_export(references: References, exported, backend, tolerance: Tolerance) -> ValidationReport:
+    """Phase 2: the export alone, on the inputs of `references`, feeding its own cache back while decoding."""
+    report = ValidationReport(atol=tolerance.atol, rtol=tolerance.rtol, artifact=backend.artifact, runtime=backend.runtime)
     loaded = [backend.load(written) for written in exported]
 
     def runner(index):
         return lambda feed: backend.run(loaded[index], exported[index], feed)
 
-    for index, (written, cases) in enumerate(zip(exported, references)):
-        runs = run_cases(cases, runner(index), atol, rtol, min_cosine)
-        if backend.may_specialise and not all(run.passed for run in runs):
-            at_trace = reference_cases(graphs[index].config, graphs[index].module, preprocessor, written.path.name, [{**DEFAULT_SIZES, **written.trace_sizes}])
-            retry = run_cases(at_trace, runner(index), atol, rtol)
+    for index, cases in enumerate(references.cases):
+        runs = run_cases(cases, runner(index), tolerance)
+        if references.at_trace and not all(run.passed for run in runs):
+            retry = run_cases(references.at_trace[index], runner(index), tolerance)
             if all(run.passed for run in retry):
-                runs, report.specialized_to = retry, dict(written.trace_sizes)
+                runs, report.specialized_to = retry, dict(exported[index].trace_sizes)
         report.runs.extend(runs)
+    decode = references.decode
     if decode is None or not report.passed or report.specialized_to:
         return report
-    if kind == "decoder":
-        report.runs.extend(run_decode(decode, runner(0), atol, rtol, min_cosine))
-    elif kind == "generation":
+    if references.kind == "decoder":
+        report.runs.extend(run_decode(decode, runner(0), tolerance))
+    elif references.kind == "generation":
         encoder, decoder = runner(0), runner(1)
 
         def encode(source, mask):
@@ -265,7 +277,7 @@ def validate_export(
         def step(source, mask, ids, cross, past):
             return decoder({"decoder_input_ids": ids, "encoder_attention_mask": mask, **cross, **past})
 
-        report.runs.extend(run_seq2seq_decode(decode, step, atol, rtol, encode, min_cosine))
+        report.runs.extend(run_seq2seq_decode(decode, step, tolerance, encode))
     else:
         run = runner(0)
 
@@ -275,5 +287,20 @@ def validate_export(
             feed = {"input_ids": source, "attention_mask": mask, "decoder_input_ids": ids, "decoder_attention_mask": decoder_mask}
             return run({**feed, **cross, **past})
 
-        report.runs.extend(run_seq2seq_decode(decode, monolith_step, atol, rtol, None, min_cosine))
+        report.runs.extend(run_seq2seq_decode(decode, monolith_step, tolerance))
     return report
+
+
+def validate_export(graphs, exported, backend, preprocessor, layout: str, tolerance: Tolerance, sizes=VALIDATION_SIZES) -> ValidationReport:
+    """Both phases, for callers that keep the model (the seed's API)."""
+    references = compute_references(graphs, exported, backend, preprocessor, layout, tolerance.min_cosine is not None, sizes)
+    return check_export(references, exported, backend, tolerance)
+
+
+def release_weights(module) -> None:
+    """Free a model's tensors in place once every reference is computed, so that the export can be loaded without
+    the model beside it. The module stays usable for its config; running it is an error."""
+    import torch
+
+    for tensor in (*module.parameters(), *module.buffers()):
+        tensor.data = torch.empty(0, dtype=tensor.dtype)

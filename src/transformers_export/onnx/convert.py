@@ -6,7 +6,8 @@ Two engines, both `torch.onnx.export`:
 `benchmarks/engine_matrix.py` measures both over the whole registry; the default is the one that validates more
 (architecture, feature) pairs, then the faster one.
 
-Trace and write are one step here because torch writes the file itself (and must, above the 2 GB protobuf limit).
+Trace and write are one step here: the trace engine writes the graph without weights and `weights.attach_weights`
+streams them in; the dynamo engine saves its program with torch's own external-data writer.
 """
 
 from __future__ import annotations
@@ -80,18 +81,20 @@ def export_onnx(
     preprocessor=None,
     dummy_inputs: Mapping | None = None,
     trace_sizes: Mapping[str, int] | None = None,
+    progress=None,
 ) -> OnnxExport:
-    """Write `output` (an .onnx file, plus external data above 2 GB) for `model` as `onnx_config` describes it."""
+    """Write `output` (an .onnx file, plus one external data file above 2 GB) for `model` as `onnx_config` describes
+    it. `progress(bytes_written)` is called as weights are written."""
     import torch
 
     from ..exportable import ExportableModule
+    from .weights import WeightsAsInputs, attach_weights, needs_external_data
 
     if engine not in ENGINES:
         raise InvalidArgumentError(f"unknown ONNX engine '{engine}'; choose one of {', '.join(ENGINES)}")
     check_opset(onnx_config, opset, engine)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    existing = {path.name for path in output.parent.iterdir()}
     model.eval()
     onnx_config.bind_model(model)
     sizes = trace_sizes or {}
@@ -107,23 +110,26 @@ def export_onnx(
     output_names = list(onnx_config.outputs)
     args = tuple(inputs[name] for name in input_names)
     wrapper = ExportableModule(model, input_names, output_names, onnx_config)
-    external = onnx_config.use_external_data_format(sum(p.numel() for p in model.parameters()))
+    external = needs_external_data(model)
 
     with torch.no_grad(), onnx_config.patched(model), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             if engine == "trace":
+                # the weights are graph inputs while tracing and are streamed in afterwards (see weights.py)
+                traced = WeightsAsInputs(wrapper, len(args))
                 torch.onnx.export(
-                    wrapper,
-                    args,
+                    traced,
+                    args + traced.weights,
                     str(output),
                     dynamo=False,
-                    input_names=input_names,
+                    input_names=input_names + traced.weight_names,
                     output_names=output_names,
                     dynamic_axes={**declared_inputs, **onnx_config.outputs},
                     opset_version=opset,
                     do_constant_folding=True,
                 )
+                attach_weights(output, dict(zip(traced.weight_names, traced.weights)), external, progress)
             else:
                 _quiet_dynamo_logs()
                 program = torch.onnx.export(
@@ -144,8 +150,6 @@ def export_onnx(
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise TraceError(f"exporting {type(model).__name__} with the {engine} engine failed: {first}") from error
 
-    if any(path.name != output.name for path in output.parent.iterdir() if path.name not in existing):
-        consolidate_external_data(output)  # torch wrote external weights
     graph_inputs = _name_output_axes(output, onnx_config.outputs, rename=engine == "dynamo")
     pruned = [name for name in input_names if name not in graph_inputs]
     if pruned:
@@ -182,32 +186,6 @@ def _dynamic_shapes(declared_inputs: Mapping, input_names: list[str]) -> dict:
 def _quiet_dynamo_logs() -> None:
     # It warns once per missing torchvision operator, which has nothing to do with transformers models.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-
-
-def consolidate_external_data(path: Path) -> None:
-    """Store all external weights in one `<name>.data` file next to the graph.
-
-    Above 2 GB torch's trace engine writes one file per initializer (hundreds, named after parameters); one file is
-    what runtimes and users expect, and what the manifest lists.
-    """
-    import onnx
-    from onnx.external_data_helper import uses_external_data
-
-    proto = onnx.load(str(path), load_external_data=False)
-    locations = {
-        entry.value
-        for tensor in proto.graph.initializer
-        if uses_external_data(tensor)
-        for entry in tensor.external_data
-        if entry.key == "location"
-    }
-    single = f"{path.name}.data"
-    if not locations or locations == {single}:
-        return
-    proto = onnx.load(str(path), load_external_data=True)
-    for location in locations:
-        (path.parent / location).unlink(missing_ok=True)
-    onnx.save(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=single, size_threshold=1024)
 
 
 SHARED_WEIGHTS = "model.onnx.data"

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from ..dummy_inputs import VALIDATION_SIZES
 from ..errors import ValidationError
-from ..validation import RTOL, ValidationReport
+from ..validation import RTOL, Tolerance, ValidationReport
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ def validate_onnx(
     onnx_path = Path(onnx_path)
     exported = ExportedGraph(onnx_path.stem, onnx_path, list(onnx_config.inputs), list(onnx_named_outputs), {}, "trace")
     graph = SimpleNamespace(module=reference_model, config=onnx_config)
-    return validate_export([graph], [exported], get_backend("onnx"), preprocessor, "monolith", atol, rtol, min_cosine, sizes=sizes)
+    tolerance = Tolerance(atol, rtol, min_cosine)
+    return validate_export([graph], [exported], get_backend("onnx"), preprocessor, "monolith", tolerance, sizes=sizes)
 
 
 def validate_model_outputs(
