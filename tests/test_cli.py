@@ -325,3 +325,18 @@ def test_in_process_cli_leaves_the_callers_logging_as_it_was(workdir, capsys, ca
     with caplog.at_level("WARNING", logger="transformers_export"):
         logging.getLogger("transformers_export.resolve").warning("seen by the caller")
     assert "seen by the caller" in caplog.text
+
+
+def test_long_stages_report_progress(tiny_checkpoint, tmp_path):
+    from transformers_export import ExportRequest, run_export
+
+    events = []
+    run_export(
+        ExportRequest(str(tiny_checkpoint("gpt2", "causal-lm-with-past")), tmp_path / "out", feature="causal-lm-with-past"),
+        on_progress=lambda *event: events.append(event),
+    )
+    weights = [(done, total) for stage, done, total, unit in events if stage == "trace" and unit == "B"]
+    runs = [(done, total) for stage, done, total, unit in events if stage == "validate"]
+    assert weights and weights[-1][0] == weights[-1][1] > 0 and all(a <= b for (a, _), (b, _) in zip(weights, weights[1:]))
+    assert runs and runs[-1] == (6, 6)  # two shapes, then a prompt and three decode steps
+

@@ -149,12 +149,35 @@ def _cli_logging(verbose: bool) -> Iterator[None]:
             transformers.logging.enable_progress_bar()
 
 
-def _print_stage(name: str, seconds: float | None) -> None:
-    running, done = STAGE_LABELS.get(name, (name, name))
-    if seconds is None:
-        print(f"[ ...  ] {running}", file=sys.stderr, flush=True)
-    else:
+class _Display:
+    """Stage lines on stderr, and while a long stage runs a live bar (tqdm; only on a terminal, never in logs)."""
+
+    def __init__(self):
+        self.bar = None
+
+    def stage(self, name: str, seconds: float | None) -> None:
+        running, done = STAGE_LABELS.get(name, (name, name))
+        if seconds is None:
+            print(f"[ ...  ] {running}", file=sys.stderr, flush=True)
+            return
+        self.close()
         print(f"[{seconds:6.2f}s] {done}", file=sys.stderr, flush=True)
+
+    def progress(self, name: str, done: float, total: float, unit: str) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            label = {"trace": "writing weights", "validate": "validation runs"}.get(name, name)
+            scale = unit == "B"
+            self.bar = tqdm(total=total, desc=label, unit=unit, unit_scale=scale, unit_divisor=1024 if scale else 1000,
+                            file=sys.stderr, disable=None, leave=False)
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def convert_tf_main(argv: list[str]) -> int:
@@ -232,7 +255,11 @@ def _export(args) -> int:
             sequence_length=args.sequence_length,
             quantize=args.quantize,
         )
-        result = run_export(request, on_stage=None if args.quiet else _print_stage)
+        display = _Display()
+        try:
+            result = run_export(request, None if args.quiet else display.stage, None if args.quiet else display.progress)
+        finally:
+            display.close()
     except ValidationError as error:
         if error.report is not None and not args.quiet:
             print("\n".join(_capped(error.report.lines(), args.verbose)))

@@ -29,6 +29,8 @@ __all__ = ["LAYOUTS", "ExportRequest", "ExportResult", "export_model", "run_expo
 
 # (stage, seconds); seconds is None when the stage starts
 StageCallback = Callable[[str, "float | None"], None]
+# (stage, done, total, unit) while a long stage runs: bytes of weights written, validation runs done
+ProgressCallback = Callable[[str, float, float, str], None]
 
 
 @dataclass
@@ -84,8 +86,12 @@ def export_model(model, output, feature: str = "default", on_stage: StageCallbac
     return run_export(ExportRequest(model=str(model), output=output, feature=feature, **options), on_stage)
 
 
-def run_export(request: ExportRequest, on_stage: StageCallback | None = None) -> ExportResult:
+def run_export(request: ExportRequest, on_stage: StageCallback | None = None, on_progress: ProgressCallback | None = None) -> ExportResult:
     stage = _Stages(on_stage)
+
+    def progress(name: str, unit: str):
+        return None if on_progress is None else (lambda done, total: on_progress(name, done, total, unit))
+
     with stage("resolve"):
         plan = resolve(request)
     output = plan.output.resolve() if plan.output.is_symlink() else plan.output
@@ -93,7 +99,10 @@ def run_export(request: ExportRequest, on_stage: StageCallback | None = None) ->
         backend = plan.backend
         with stage("trace"):
             exported = [
-                backend.export(graph.name, graph.module, graph.config, staging / backend.file_name(graph.name), plan.options, plan.preprocessor)
+                backend.export(
+                    graph.name, graph.module, graph.config, staging / backend.file_name(graph.name), plan.options,
+                    plan.preprocessor, progress("trace", "B"),
+                )
                 for graph in plan.graphs
             ]
         tolerance = _tolerance(plan)
@@ -106,7 +115,7 @@ def run_export(request: ExportRequest, on_stage: StageCallback | None = None) ->
                 quantized_references = compute_references(plan.graphs, exported, backend, plan.preprocessor, plan.layout, unpadded=True)
             _write_companions(plan, staging)
             release_weights(plan.model)
-            report = check_export(references, exported, backend, tolerance)
+            report = check_export(references, exported, backend, tolerance, progress("validate", "runs"))
         if not report.passed:
             raise ValidationError(report.error, report)
         backend.finish(exported)

@@ -248,13 +248,23 @@ def compute_references(graphs, exported, backend, preprocessor, layout: str, unp
     return References(cases, at_trace, decode, kind)
 
 
-def check_export(references: References, exported, backend, tolerance: Tolerance) -> ValidationReport:
-    """Phase 2: the export alone, on the inputs of `references`, feeding its own cache back while decoding."""
+def check_export(references: References, exported, backend, tolerance: Tolerance, progress=None) -> ValidationReport:
+    """Phase 2: the export alone, on the inputs of `references`, feeding its own cache back while decoding.
+    `progress(runs_done, runs_total)` after each run."""
     report = ValidationReport(atol=tolerance.atol, rtol=tolerance.rtol, artifact=backend.artifact, runtime=backend.runtime)
     loaded = [backend.load(written) for written in exported]
+    total = sum(len(cases) for cases in references.cases) + (len(references.decode.steps) if references.decode else 0)
+    done = [0]
 
     def runner(index):
-        return lambda feed: backend.run(loaded[index], exported[index], feed)
+        def run(feed):
+            outputs = backend.run(loaded[index], exported[index], feed)
+            done[0] += 1
+            if progress:
+                progress(done[0], total)
+            return outputs
+
+        return run
 
     for index, cases in enumerate(references.cases):
         runs = run_cases(cases, runner(index), tolerance)

@@ -71,8 +71,11 @@ class Backend(ABC):
         """Changes to the model before any graph is traced (e.g. untying weights)."""
 
     @abstractmethod
-    def export(self, graph_name: str, module, onnx_config, path: Path, options: TraceOptions, preprocessor=None) -> ExportedGraph:
-        """Trace `module` as `onnx_config` describes it and write `path`."""
+    def export(
+        self, graph_name: str, module, onnx_config, path: Path, options: TraceOptions, preprocessor=None, progress=None
+    ) -> ExportedGraph:
+        """Trace `module` as `onnx_config` describes it and write `path`; `progress(bytes_written)` as weights are
+        written, where the format writes them itself."""
 
     @abstractmethod
     def load(self, exported: ExportedGraph) -> Any:

@@ -35,7 +35,7 @@ class OnnxBackend(Backend):
         if options.engine is not None and options.engine not in ENGINES:
             raise InvalidArgumentError(f"unknown ONNX engine '{options.engine}'; choose one of {', '.join(ENGINES)}")
 
-    def export(self, graph_name, module, onnx_config, path: Path, options: TraceOptions, preprocessor=None) -> ExportedGraph:
+    def export(self, graph_name, module, onnx_config, path: Path, options: TraceOptions, preprocessor=None, progress=None) -> ExportedGraph:
         from ..onnx.convert import default_opset, export_onnx
 
         engines = (options.engine,) if options.engine else CAPTURE_CHAIN
@@ -44,7 +44,8 @@ class OnnxBackend(Backend):
             opset = options.opset if options.opset is not None else default_opset(onnx_config, engine)
             try:
                 written = export_onnx(
-                    module, onnx_config, opset, path, engine=engine, preprocessor=preprocessor, trace_sizes=options.trace_sizes
+                    module, onnx_config, opset, path, engine=engine, preprocessor=preprocessor, trace_sizes=options.trace_sizes,
+                    progress=progress,
                 )
             except TraceError as error:
                 failures.append(str(error))

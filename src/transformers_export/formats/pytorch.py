@@ -63,7 +63,7 @@ def untie_weights(model) -> bool:
 class _TorchBackend(Backend):
     may_specialise = False
 
-    def export(self, graph_name, module, onnx_config, path: Path, options: TraceOptions, preprocessor=None) -> ExportedGraph:
+    def export(self, graph_name, module, onnx_config, path: Path, options: TraceOptions, preprocessor=None, progress=None) -> ExportedGraph:
         import torch
 
         from ..dummy_inputs import DEFAULT_SIZES

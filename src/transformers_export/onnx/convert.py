@@ -84,7 +84,7 @@ def export_onnx(
     progress=None,
 ) -> OnnxExport:
     """Write `output` (an .onnx file, plus one external data file above 2 GB) for `model` as `onnx_config` describes
-    it. `progress(bytes_written)` is called as weights are written."""
+    it. `progress(bytes_written, bytes_total)` is called as weights are written."""
     import torch
 
     from ..exportable import ExportableModule

@@ -90,7 +90,7 @@ def _bytes(tensor):
 def attach_weights(path: Path, tensors: Mapping[str, object], external: bool, progress=None) -> int:
     """Turn the graph inputs of `path` that name a tensor in `tensors` into initializers; return the bytes written.
 
-    `progress(bytes)` is called after each tensor is written.
+    `progress(bytes_written, bytes_total)` is called after each tensor is written.
     """
     import onnx
     from onnx.external_data_helper import set_external_data
@@ -106,7 +106,8 @@ def attach_weights(path: Path, tensors: Mapping[str, object], external: bool, pr
             consumers.setdefault(name, []).append(node)
     data_name = f"{path.name}.data"
     stored: dict[tuple, tuple[int, int]] = {}  # (storage pointer, offset, shape, perm) -> (file offset, length)
-    written = 0
+    written = done = 0
+    total = sum(tensors[graph_input.name].numel() * tensors[graph_input.name].element_size() for graph_input in weight_inputs)
     folded: set[str] = set()  # outputs of the Transpose nodes now stored pre-transposed
     attached: set[str] = set()
     data = open(path.parent / data_name, "wb") if external else None
@@ -116,37 +117,36 @@ def attach_weights(path: Path, tensors: Mapping[str, object], external: bool, pr
             users = consumers.get(graph_input.name, [])
             perms = {tuple(attribute.ints) for node in users if node.op_type == "Transpose" for attribute in node.attribute if attribute.name == "perm"}
             transposed_only = users and all(node.op_type == "Transpose" for node in users) and len(perms) == 1
-            entries = []
             if transposed_only:
                 perm = perms.pop()
-                entries.append((users[0].output[0], tensor.permute(*perm), perm))
+                name, value = users[0].output[0], tensor.permute(*perm)
                 for node in users[1:]:  # the same transpose more than once: its outputs become the first's
-                    _rename_input(graph, node.output[0], users[0].output[0])
+                    _rename_input(graph, node.output[0], name)
                 folded.update(node.output[0] for node in users)
             else:
-                entries.append((graph_input.name, tensor, None))
-            for name, value, perm in entries:
-                initializer = onnx.TensorProto(name=name, data_type=_onnx_type(value.dtype), dims=list(value.shape))
-                raw = _bytes(value)
-                if data is None:
-                    initializer.raw_data = raw.tobytes()
-                else:
-                    key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), perm)
-                    if key not in stored:
-                        alignment = _PAGE if raw.nbytes >= 1 << 20 else _SMALL_ALIGNMENT
-                        data.write(b"\0" * (-data.tell() % alignment))
-                        stored[key] = (data.tell(), raw.nbytes)
-                        data.write(memoryview(raw))
-                        written += raw.nbytes
-                    offset, length = stored[key]
-                    initializer.raw_data = b""  # set_external_data wants the field present
-                    set_external_data(initializer, location=data_name, offset=offset, length=length)
-                    initializer.data_location = onnx.TensorProto.EXTERNAL
-                    initializer.ClearField("raw_data")
-                graph.initializer.append(initializer)
-                del raw
-                if progress:
-                    progress(written)
+                perm, name, value = None, graph_input.name, tensor
+            initializer = onnx.TensorProto(name=name, data_type=_onnx_type(value.dtype), dims=list(value.shape))
+            raw = _bytes(value)  # a view of the tensor; a transposed copy of it for folded weights
+            if data is None:
+                initializer.raw_data = raw.tobytes()
+            else:
+                key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), perm)
+                if key not in stored:
+                    alignment = _PAGE if raw.nbytes >= 1 << 20 else _SMALL_ALIGNMENT
+                    data.write(b"\0" * (-data.tell() % alignment))
+                    stored[key] = (data.tell(), raw.nbytes)
+                    data.write(memoryview(raw))
+                    written += raw.nbytes
+                offset, length = stored[key]
+                initializer.raw_data = b""  # set_external_data wants the field present
+                set_external_data(initializer, location=data_name, offset=offset, length=length)
+                initializer.data_location = onnx.TensorProto.EXTERNAL
+                initializer.ClearField("raw_data")
+            graph.initializer.append(initializer)
+            done += raw.nbytes
+            del raw
+            if progress:
+                progress(min(done, total), total)
             attached.add(graph_input.name)
     finally:
         if data is not None:
