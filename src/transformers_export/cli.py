@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         "modern names (feature-extraction, fill-mask, text-classification, ...); 'auto' infers it from config.json.",
     )
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: the model's default).")
+    parser.add_argument(
+        "--dtype",
+        choices=("fp32", "fp16", "bf16"),
+        default="fp32",
+        help="Float precision of the exported graph (default fp32: ONNX Runtime's CPU kernels are fp32). bf16 is for "
+        "torchscript / exported-program; the checkpoint may be stored in any precision.",
+    )
     parser.add_argument("--atol", type=float, default=None, help="Absolute difference tolerance when validating the model.")
     parser.add_argument("--framework", choices=["pt", "tf"], default=None, help="Framework of the checkpoint weights.")
     parser.add_argument("--preprocessor", choices=PREPROCESSOR_KINDS, default="auto", help="Which preprocessor to use.")
@@ -254,6 +261,7 @@ def _export(args) -> int:
             batch_size=args.batch_size,
             sequence_length=args.sequence_length,
             quantize=args.quantize,
+            dtype=args.dtype,
         )
         display = _Display()
         try:

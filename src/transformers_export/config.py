@@ -178,6 +178,9 @@ class OnnxConfig(ABC):
         tensors = make_dummy_inputs(self._generated_inputs(), self._config, sizes, preprocessor)
         tensors.update(self._extra_dummy_inputs(sizes))
         tensors = {name: tensors[name] for name in self.inputs}
+        float_dtype = getattr(self, "_float_dtype", None)
+        if float_dtype is not None:  # a half-precision model takes half-precision pixels and caches
+            tensors = {name: t.to(float_dtype) if t.is_floating_point() else t for name, t in tensors.items()}
         if framework is not None and str(getattr(framework, "value", framework)) == "np":
             return {name: tensor.numpy() for name, tensor in tensors.items()}
         return tensors
@@ -203,7 +206,9 @@ class OnnxConfig(ABC):
         return {}
 
     def bind_model(self, model) -> None:
-        """Learn from the model what only a forward pass tells (cache shapes); called before export and validation."""
+        """Learn from the model what only a forward pass tells (cache shapes); called before export and validation.
+        Subclasses that override it call it too: it records the model's float precision for the dummy inputs."""
+        self._float_dtype = _float_dtype(model)
 
     def model_inputs(self, inputs: Mapping[str, Any], model) -> dict[str, Any]:
         """The forward keyword arguments for flat named inputs (the graph's inputs)."""
@@ -248,6 +253,13 @@ class OnnxConfig(ABC):
                 step()
 
 
+def _float_dtype(model):
+    for parameter in getattr(model, "parameters", lambda: [])():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return None
+
+
 class OnnxConfigWithPast(OnnxConfig, ABC):
     """Decoder models whose export may take and return a key/value cache (`use_past`); the cache tensors themselves
     are the `cache` module's."""
@@ -262,6 +274,7 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
         return cls(config, task=task, use_past=True)
 
     def bind_model(self, model) -> None:
+        super().bind_model(model)
         # the shapes cannot change between export and validation, so one probe forward is enough
         if self.use_past and not self._layer_shapes:
             with self.patched(model):

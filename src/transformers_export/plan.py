@@ -44,6 +44,11 @@ class ExportRequest:
     batch_size: int | None = None
     sequence_length: int | None = None
     quantize: str | None = None
+    dtype: str = "fp32"
+
+
+# --dtype -> the torch dtype the model is loaded in, and so the graph's float precision
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class ExportPlan:
     options: TraceOptions
     atol: float | None  # None: the tolerance rule's default
     quantize: str | None = None
+    dtype: str = "fp32"
     model_class: str = field(default="")
 
 
@@ -82,6 +88,15 @@ def check_request(request: ExportRequest) -> TraceOptions:
         raise InvalidArgumentError(f"unknown layout '{request.layout}'; choose one of {', '.join(LAYOUTS)}")
     if request.quantize not in (None, *QUANTIZATIONS):
         raise InvalidArgumentError(f"unknown quantization '{request.quantize}'; choose one of {', '.join(QUANTIZATIONS)}")
+    if request.dtype not in DTYPES:
+        raise InvalidArgumentError(f"unknown dtype '{request.dtype}'; choose one of {', '.join(DTYPES)}")
+    if request.dtype == "bf16" and request.format == "onnx":
+        raise InvalidArgumentError(
+            "--dtype bf16 applies to --format torchscript or exported-program; ONNX Runtime has almost no bfloat16 "
+            "kernels, so an ONNX graph would not run (use fp32, or fp16 for GPUs)"
+        )
+    if request.quantize and request.dtype != "fp32":
+        raise InvalidArgumentError("--quantize starts from an fp32 graph; drop --dtype")
     if request.framework not in (None, "pt", "tf"):
         raise InvalidArgumentError(f"--framework must be 'pt' or 'tf', got '{request.framework}'")
     backend = get_backend(request.format)
@@ -119,7 +134,9 @@ def resolve(request: ExportRequest) -> ExportPlan:
     for key, value in spec.config_overrides.items():
         setattr(config, key, value)
     preprocessor = load_preprocessor(request.model, request.preprocessor, request.cache_dir, config.model_type)
-    model = load_model(request.model, feature, cache_dir=request.cache_dir, framework=request.framework, config=config)
+    model = load_model(
+        request.model, feature, cache_dir=request.cache_dir, framework=request.framework, config=config, dtype=DTYPES[request.dtype]
+    )
     onnx_config = build_onnx_config(spec, feature, model.config)
     layout = choose_layout(onnx_config, feature, spec, request.layout)
     backend.prepare(model, options)
@@ -138,6 +155,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
         options=options,
         atol=request.atol,
         quantize=request.quantize,
+        dtype=request.dtype,
         model_class=type(model).__name__,
     )
 

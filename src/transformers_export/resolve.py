@@ -152,7 +152,8 @@ def _check_shard_index(folder: Path) -> None:
                 raise CheckpointError(f"{index_name} in '{folder}' points outside the folder ('{name}'); refusing to read it")
 
 
-def load_model(model: str, feature: str, cache_dir: str | None = None, framework: str | None = None, config=None):
+def load_model(model: str, feature: str, cache_dir: str | None = None, framework: str | None = None, config=None, dtype: str = "float32"):
+    """The model for `feature`, in `dtype` (a torch dtype name), whatever precision the checkpoint is stored in."""
     if framework not in (None, "pt", "tf"):
         raise InvalidArgumentError(f"--framework must be 'pt' or 'tf', got '{framework}'")
     folder = local_folder(model)
@@ -164,18 +165,66 @@ def load_model(model: str, feature: str, cache_dir: str | None = None, framework
         with tempfile.TemporaryDirectory(prefix="tf-checkpoint-") as converted:
             logger.info("reading TensorFlow weights from %s into PyTorch", folder / TF_WEIGHTS)
             convert_tf_checkpoint(folder, converted)
-            return _from_pretrained(model_class, converted, config, cache_dir, feature)
-    return _from_pretrained(model_class, model, config, cache_dir, feature)
+            return _from_pretrained(model_class, converted, config, cache_dir, feature, dtype)
+    return _from_pretrained(model_class, model, config, cache_dir, feature, dtype)
 
 
-def _from_pretrained(model_class, model, config, cache_dir, feature):
+def _to_dtype_in_place(model, dtype) -> None:
+    """Every floating parameter and buffer in `dtype`, converted one at a time.
+
+    The checkpoint's tensors are pages of the memory-mapped safetensors file; once a tensor is converted, its pages
+    are handed back (`madvise(MADV_DONTNEED)`), so a bf16 checkpoint widened to fp32 costs the fp32 weights, not
+    both. Only pages of a file mapping are handed back: the kernel re-reads them from the file if anything touches
+    them again, so no data can be lost.
+    """
+    file_ranges = _file_mappings()
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.is_floating_point() and tensor.dtype != dtype:
+            old = tensor.data
+            tensor.data = old.to(dtype)
+            _release_file_pages(old, file_ranges)
+    model.config.dtype = dtype
+
+
+def _file_mappings() -> list[tuple[int, int]]:
+    """Address ranges of this process that map regular files (Linux; empty elsewhere)."""
+    try:
+        lines = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        return []
+    ranges = []
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and fields[5].startswith("/"):
+            start, end = (int(value, 16) for value in fields[0].split("-"))
+            ranges.append((start, end))
+    return ranges
+
+
+def _release_file_pages(tensor, file_ranges) -> None:
+    import ctypes
+    import mmap
+
+    start = tensor.data_ptr()
+    end = start + tensor.numel() * tensor.element_size()
+    first, last = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE, end // mmap.PAGESIZE * mmap.PAGESIZE
+    if last <= first or not any(low <= first and last <= high for low, high in file_ranges):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), 4)  # MADV_DONTNEED
+
+
+def _from_pretrained(model_class, model, config, cache_dir, feature, dtype="float32"):
     import torch
 
     try:
         # mismatched shapes are collected and reported by name below instead of transformers' "see the above report"
+        # loaded in the checkpoint's own precision, then widened one tensor at a time: loading a bf16 checkpoint
+        # as fp32 directly holds both copies of the weights at once
         loaded, info = model_class.from_pretrained(
-            model, config=config, **_hub_options(model, cache_dir), dtype=torch.float32, output_loading_info=True, ignore_mismatched_sizes=True
+            model, config=config, **_hub_options(model, cache_dir), dtype="auto", output_loading_info=True, ignore_mismatched_sizes=True
         )
+        _to_dtype_in_place(loaded, getattr(torch, dtype))
     except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
         raise CheckpointError(f"cannot load the weights of '{model}': {_first_line(error)}") from error
     except Exception as error:  # safetensors and torch.load raise their own types on corrupt files

@@ -126,6 +126,7 @@ class _GraphConfig(OnnxConfig):
         return self.parent.min_onnx_opset
 
     def bind_model(self, graph) -> None:
+        super().bind_model(graph)
         self.parent.bind_model(graph.model)
 
 

@@ -98,6 +98,8 @@ class ValidationReport:
         """The first failure as one sentence, or None when everything matched."""
         for run in self.runs:
             where = self._where(run)
+            if run.runtime_error and not run.sizes:
+                return f"{self.runtime} could not load {run.graph}: {run.runtime_error}"
             if run.runtime_error:
                 return f"{self.runtime} failed on inputs {where}: {run.runtime_error}"
             if not run.names_ok:
@@ -137,7 +139,7 @@ class ValidationReport:
         for run in self.runs:
             where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
             graph = f" {run.graph}" if _named(run.graph) else ""
-            lines.append(f"Validating {self.artifact}{graph}... (inputs {where})")
+            lines.append(f"Validating {self.artifact}{graph}... (inputs {where})" if run.sizes else f"Loading {run.graph}...")
             names = set(run.actual_names)
             if run.runtime_error:
                 lines.append(f"\t-[x] {self.runtime} failed: {run.runtime_error}")

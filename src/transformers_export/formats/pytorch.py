@@ -100,10 +100,13 @@ class _TorchBackend(Backend):
     def run(self, loaded, exported: ExportedGraph, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
-        kwargs = {exported.arguments[name]: torch.from_numpy(np.ascontiguousarray(feed[name])) for name in exported.input_names}
+        def tensor(name):  # in the traced precision: numpy carries bfloat16 as float32
+            value = torch.from_numpy(np.ascontiguousarray(feed[name]))
+            return value.to(getattr(torch, exported.traced_dtypes[name])) if value.is_floating_point() else value
+
         with torch.no_grad():
-            outputs = loaded(**kwargs)
-        return {name: value.numpy() for name, value in zip(exported.output_names, outputs)}
+            outputs = loaded(**{exported.arguments[name]: tensor(name) for name in exported.input_names})
+        return {name: (value.float() if value.dtype == torch.bfloat16 else value).numpy() for name, value in zip(exported.output_names, outputs)}
 
 
 class TorchScriptBackend(_TorchBackend):
