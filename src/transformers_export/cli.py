@@ -157,18 +157,39 @@ def _cli_logging(verbose: bool) -> Iterator[None]:
 
 
 class _Display:
-    """Stage lines on stderr, and while a long stage runs a live bar (tqdm; only on a terminal, never in logs)."""
+    """Stage lines on stderr and, on a terminal, something live while a stage runs: a bar where the stage reports
+    progress (bytes of weights written, validation runs), else a ticking elapsed time. Nothing live goes into logs."""
 
     def __init__(self):
         self.bar = None
+        self.live = sys.stderr.isatty()
+        self.ticker: tuple | None = None  # (stop event, thread)
 
     def stage(self, name: str, seconds: float | None) -> None:
         running, done = STAGE_LABELS.get(name, (name, name))
         if seconds is None:
             print(f"[ ...  ] {running}", file=sys.stderr, flush=True)
+            self._tick(running)
             return
         self.close()
         print(f"[{seconds:6.2f}s] {done}", file=sys.stderr, flush=True)
+
+    def _tick(self, label: str) -> None:
+        if not self.live:
+            return
+        import threading
+        import time
+
+        stop, start = threading.Event(), time.monotonic()
+
+        def run():
+            while not stop.wait(0.5):
+                if self.bar is None:
+                    print(f"\r         {label}: {time.monotonic() - start:4.0f}s", end="", file=sys.stderr, flush=True)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.ticker = (stop, thread)
 
     def progress(self, name: str, done: float, total: float, unit: str) -> None:
         if self.bar is None:
@@ -176,12 +197,20 @@ class _Display:
 
             label = {"trace": "writing weights", "validate": "validation runs"}.get(name, name)
             scale = unit == "B"
+            if self.live:
+                print("\r\033[K", end="", file=sys.stderr, flush=True)  # the ticker's line makes way for the bar
             self.bar = tqdm(total=total, desc=label, unit=unit, unit_scale=scale, unit_divisor=1024 if scale else 1000,
                             file=sys.stderr, disable=None, leave=False)
         self.bar.total = total
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
+        if self.ticker is not None:
+            stop, thread = self.ticker
+            stop.set()
+            thread.join()
+            self.ticker = None
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
         if self.bar is not None:
             self.bar.close()
             self.bar = None
