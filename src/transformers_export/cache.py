@@ -105,11 +105,6 @@ def flatten(direction: str, layers: Sequence[Sequence[Any]]) -> dict[str, Any]:
     return named
 
 
-def layer_count(names, side: str | None = None) -> int:
-    layers = {parsed.layer for name in names if (parsed := parse_name(name)) and (side is None or parsed.side == side)}
-    return len(layers)
-
-
 @dataclass(frozen=True)
 class LayerShape:
     """`(kv_heads, head_dim)` of one layer's key and value."""

@@ -38,7 +38,6 @@ from .errors import CheckpointError
 
 MANIFEST = "export.json"
 VERSION = 2
-ROLES = ("model", "encoder", "decoder")
 # monolith: one graph, as transformers.onnx wrote it. generation: an encoder graph + a decoder graph with a KV cache,
 # for encoder-decoder models (see seq2seq.py).
 LAYOUTS = ("monolith", "generation")

@@ -213,7 +213,7 @@ def _manifest(plan: ExportPlan, exported, report: ValidationReport, folder: Path
         "format": plan.backend.name,
         "source": plan.source,
         "model_type": plan.model_type,
-        "model_class": plan.model_class,
+        "model_class": type(plan.model).__name__,
         "feature": plan.feature,
         "architecture": "registered",
         "layout": plan.layout,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,6 @@ class ExportPlan:
     atol: float | None  # None: the tolerance rule's default
     quantize: str | None = None
     dtype: str = "fp32"
-    model_class: str = field(default="")
 
 
 def check_request(request: ExportRequest) -> TraceOptions:
@@ -156,7 +155,6 @@ def resolve(request: ExportRequest) -> ExportPlan:
         atol=request.atol,
         quantize=request.quantize,
         dtype=request.dtype,
-        model_class=type(model).__name__,
     )
 
 
