@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import traceback
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from . import __version__
 from .errors import ExportError, Interrupted, InvalidArgumentError, ValidationError
+from .console import Display, cli_logging
 from .signals import handling_signals
 
-# stage -> (line while it runs, line when it is done)
-STAGE_LABELS = {
-    "resolve": ("loading model and preprocessor", "loaded model and preprocessor"),
-    "trace": ("tracing and writing the model", "traced and wrote the model"),
-    "validate": ("validating against PyTorch", "validated against PyTorch"),
-    "quantize": ("quantizing to int8 and validating again", "quantized to int8 and validated again"),
-    "write": ("writing config, preprocessor and export.json", "wrote config, preprocessor and export.json"),
-}
 COMMANDS = {"convert-tf": "read a TensorFlow checkpoint folder and write a PyTorch one (no TensorFlow needed)"}
 
 
@@ -113,109 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Writes to `sys.stderr` as it is when a message is logged, not when the handler was made (notebooks and test
-    runners replace it)."""
-
-    def __init__(self):
-        super().__init__()
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value):
-        pass
-
-
-@contextmanager
-def _cli_logging(verbose: bool) -> Iterator[None]:
-    """The CLI's log format and levels while a command runs; the caller's logging is restored afterwards (`main` may
-    be called in-process)."""
-    import transformers
-
-    package_logger = logging.getLogger("transformers_export")
-    saved = (package_logger.handlers[:], package_logger.level, package_logger.propagate)
-    saved_transformers = (transformers.logging.get_verbosity(), transformers.utils.logging.is_progress_bar_enabled())
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    package_logger.handlers[:] = [handler]
-    package_logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    package_logger.propagate = False
-    if not verbose:
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        package_logger.handlers[:], level, package_logger.propagate = saved
-        package_logger.setLevel(level)
-        transformers.logging.set_verbosity(saved_transformers[0])
-        if saved_transformers[1]:
-            transformers.logging.enable_progress_bar()
-
-
-class _Display:
-    """Stage lines on stderr and, on a terminal, something live while a stage runs: a bar where the stage reports
-    progress (bytes of weights written, validation runs), else a ticking elapsed time. Nothing live goes into logs."""
-
-    def __init__(self):
-        self.bar = None
-        self.live = sys.stderr.isatty()
-        self.ticker: tuple | None = None  # (stop event, thread)
-
-    def stage(self, name: str, seconds: float | None) -> None:
-        running, done = STAGE_LABELS.get(name, (name, name))
-        if seconds is None:
-            print(f"[ ...  ] {running}", file=sys.stderr, flush=True)
-            self._tick(running)
-            return
-        self.close()
-        print(f"[{seconds:6.2f}s] {done}", file=sys.stderr, flush=True)
-
-    def _tick(self, label: str) -> None:
-        if not self.live:
-            return
-        import threading
-        import time
-
-        stop, start = threading.Event(), time.monotonic()
-
-        def run():
-            while not stop.wait(0.5):
-                if self.bar is None:
-                    print(f"\r         {label}: {time.monotonic() - start:4.0f}s", end="", file=sys.stderr, flush=True)
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        self.ticker = (stop, thread)
-
-    def progress(self, name: str, done: float, total: float, unit: str) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
-
-            label = {"trace": "writing weights", "validate": "validation runs"}.get(name, name)
-            scale = unit == "B"
-            if self.live:
-                print("\r\033[K", end="", file=sys.stderr, flush=True)  # the ticker's line makes way for the bar
-            self.bar = tqdm(total=total, desc=label, unit=unit, unit_scale=scale, unit_divisor=1024 if scale else 1000,
-                            file=sys.stderr, disable=None, leave=False)
-        self.bar.total = total
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.ticker is not None:
-            stop, thread = self.ticker
-            stop.set()
-            thread.join()
-            self.ticker = None
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
 def convert_tf_main(argv: list[str]) -> int:
     parser = _Parser(
         prog="transformers-export convert-tf",
@@ -229,7 +116,7 @@ def convert_tf_main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except InvalidArgumentError as error:
         return _fail(error, False, error.exit_code)
-    with _cli_logging(args.verbose), handling_signals():
+    with cli_logging(args.verbose), handling_signals():
         return _convert_tf(args)
 
 
@@ -265,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except InvalidArgumentError as error:
         return _fail(error, False, error.exit_code)
-    with _cli_logging(args.verbose), handling_signals():
+    with cli_logging(args.verbose), handling_signals():
         return _export(args)
 
 
@@ -292,7 +179,7 @@ def _export(args) -> int:
             quantize=args.quantize,
             dtype=args.dtype,
         )
-        display = _Display()
+        display = Display()
         try:
             result = run_export(request, None if args.quiet else display.stage, None if args.quiet else display.progress)
         finally:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from .architectures import get_spec
 from .errors import CheckpointError, InvalidArgumentError, PreprocessorError, UnsupportedModelError
+from .hub import hub_options, hub_reachable
+from .precision import to_dtype_in_place
 from .tasks import auto_class, get_task
 from .tf_checkpoint import TF_WEIGHTS, convert_tf_checkpoint, has_only_tf_weights
 
@@ -50,45 +52,6 @@ def local_folder(model: str) -> Path | None:
     return None
 
 
-def hub_reachable() -> str | None:
-    """None when the hub can be reached, else why not. One connection attempt with a short timeout, made once per
-    process: huggingface_hub itself retries unreachable hosts for about half a minute before giving up. Skipped (the
-    hub is taken as reachable) when offline mode or a proxy is configured, where a direct connection says nothing."""
-    global _HUB_STATE
-    if _HUB_STATE is None:
-        _HUB_STATE = (_probe_hub(),)
-    return _HUB_STATE[0]
-
-
-_HUB_STATE: tuple | None = None
-
-
-def _probe_hub() -> str | None:
-    import os
-    import socket
-    from urllib.parse import urlsplit
-
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE or any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return None
-    endpoint = urlsplit(constants.ENDPOINT)
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        socket.create_connection((endpoint.hostname, port), timeout=5).close()
-    except OSError as error:
-        return f"cannot connect to {endpoint.hostname}:{port} ({error.strerror or error})"
-    return None
-
-
-def _hub_options(model, cache_dir: str | None) -> dict:
-    """from_pretrained options: for a hub id whose hub cannot be reached, only what is already in the cache. A local
-    folder never touches the network."""
-    if Path(str(model)).is_dir():
-        return {"cache_dir": cache_dir}
-    return {"cache_dir": cache_dir, "local_files_only": hub_reachable() is not None}
-
-
 def load_config(model: str, cache_dir: str | None = None):
     from transformers import AutoConfig
 
@@ -115,7 +78,7 @@ def load_config(model: str, cache_dir: str | None = None):
                 f"model type '{raw['model_type']}' is unknown to the installed transformers; upgrade transformers"
             )
     try:
-        return AutoConfig.from_pretrained(model, **_hub_options(model, cache_dir))
+        return AutoConfig.from_pretrained(model, **hub_options(model, cache_dir))
     except OSError as error:
         if folder is not None:
             raise CheckpointError(f"cannot read the config in '{model}': {_first_line(error)}") from error
@@ -169,51 +132,6 @@ def load_model(model: str, feature: str, cache_dir: str | None = None, framework
     return _from_pretrained(model_class, model, config, cache_dir, feature, dtype)
 
 
-def _to_dtype_in_place(model, dtype) -> None:
-    """Every floating parameter and buffer in `dtype`, converted one at a time.
-
-    The checkpoint's tensors are pages of the memory-mapped safetensors file; once a tensor is converted, its pages
-    are handed back (`madvise(MADV_DONTNEED)`), so a bf16 checkpoint widened to fp32 costs the fp32 weights, not
-    both. Only pages of a file mapping are handed back: the kernel re-reads them from the file if anything touches
-    them again, so no data can be lost.
-    """
-    file_ranges = _file_mappings()
-    for tensor in (*model.parameters(), *model.buffers()):
-        if tensor.is_floating_point() and tensor.dtype != dtype:
-            old = tensor.data
-            tensor.data = old.to(dtype)
-            _release_file_pages(old, file_ranges)
-    model.config.dtype = dtype
-
-
-def _file_mappings() -> list[tuple[int, int]]:
-    """Address ranges of this process that map regular files (Linux; empty elsewhere)."""
-    try:
-        lines = Path("/proc/self/maps").read_text().splitlines()
-    except OSError:
-        return []
-    ranges = []
-    for line in lines:
-        fields = line.split(maxsplit=5)
-        if len(fields) == 6 and fields[5].startswith("/"):
-            start, end = (int(value, 16) for value in fields[0].split("-"))
-            ranges.append((start, end))
-    return ranges
-
-
-def _release_file_pages(tensor, file_ranges) -> None:
-    import ctypes
-    import mmap
-
-    start = tensor.data_ptr()
-    end = start + tensor.numel() * tensor.element_size()
-    first, last = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE, end // mmap.PAGESIZE * mmap.PAGESIZE
-    if last <= first or not any(low <= first and last <= high for low, high in file_ranges):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), 4)  # MADV_DONTNEED
-
-
 def _from_pretrained(model_class, model, config, cache_dir, feature, dtype="float32"):
     import torch
 
@@ -222,9 +140,9 @@ def _from_pretrained(model_class, model, config, cache_dir, feature, dtype="floa
         # loaded in the checkpoint's own precision, then widened one tensor at a time: loading a bf16 checkpoint
         # as fp32 directly holds both copies of the weights at once
         loaded, info = model_class.from_pretrained(
-            model, config=config, **_hub_options(model, cache_dir), dtype="auto", output_loading_info=True, ignore_mismatched_sizes=True
+            model, config=config, **hub_options(model, cache_dir), dtype="auto", output_loading_info=True, ignore_mismatched_sizes=True
         )
-        _to_dtype_in_place(loaded, getattr(torch, dtype))
+        to_dtype_in_place(loaded, getattr(torch, dtype))
     except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
         raise CheckpointError(f"cannot load the weights of '{model}': {_first_line(error)}") from error
     except Exception as error:  # safetensors and torch.load raise their own types on corrupt files
@@ -256,7 +174,7 @@ def _tokenizer_class_gone(model: str, cache_dir: str | None) -> str | None:
     from transformers.utils import cached_file
 
     try:
-        path = cached_file(model, "tokenizer_config.json", **_hub_options(model, cache_dir), _raise_exceptions_for_missing_entries=False)
+        path = cached_file(model, "tokenizer_config.json", **hub_options(model, cache_dir), _raise_exceptions_for_missing_entries=False)
         name = json.loads(Path(path).read_text()).get("tokenizer_class") if path else None
     except Exception:  # unreachable hub, unreadable file: nothing to fall back on
         return None
@@ -292,18 +210,18 @@ def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = No
             )
     elif kind == "auto":
         try:
-            return transformers.AutoProcessor.from_pretrained(model, **_hub_options(model, cache_dir))
+            return transformers.AutoProcessor.from_pretrained(model, **hub_options(model, cache_dir))
         except Exception:  # a hub model without any preprocessor: dummy inputs come from the config instead
             return None
     # Looked up by name: touching AutoImageProcessor & co. imports the image stack (seconds) even for text models.
     loader = getattr(transformers, _PREPROCESSOR_CLASSES[kind])
     try:
-        return loader.from_pretrained(model, **_hub_options(model, cache_dir))
+        return loader.from_pretrained(model, **hub_options(model, cache_dir))
     except Exception as error:  # each Auto class has its own failure types; all mean "not loadable here"
         gone = _tokenizer_class_gone(model, cache_dir) if kind == "tokenizer" and model_type else None
         if gone:
             try:
-                tokenizer = transformers.AutoTokenizer.from_pretrained(model, **_hub_options(model, cache_dir), tokenizer_type=model_type)
+                tokenizer = transformers.AutoTokenizer.from_pretrained(model, **hub_options(model, cache_dir), tokenizer_type=model_type)
             except Exception:  # the vocabulary does not fit the model type's tokenizer either: report the first error
                 tokenizer = None
             # transformers 5 builds a tokenizer of special tokens only when the vocabulary files are missing

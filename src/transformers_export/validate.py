@@ -6,224 +6,29 @@ for graphs with a cache); then the backend runs the same inputs, feeding its own
 
 Decode: a left-padded prompt (decoder-only) or a right-padded source (encoder-decoder), starting from an empty
 past, then single-token steps that take the reference's greedy token; PyTorch is fed its own cache, the export its
-own `present.*`.
+own `present.*` (see `cases.py`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import cache
+from .cases import (
+    Case,
+    DecodeTrace,
+    reference_cases,
+    reference_decode,
+    reference_seq2seq_decode,
+    run_cases,
+    run_decode,
+    run_seq2seq_decode,
+)
 from .dummy_inputs import DEFAULT_SIZES, VALIDATION_SIZES
 from .errors import ExportError
-from .exportable import named_outputs
-from .runtime.decoder import position_ids_from_mask
-from .validation import ShapeRun, Tolerance, ValidationReport, compare, runtime_message
-
-DECODE_BATCH, DECODE_PROMPT, DECODE_STEPS = 3, 6, 3
-
-
-@dataclass
-class Case:
-    """One comparison: the inputs, PyTorch's outputs, and how the report labels it."""
-
-    sizes: dict[str, int]
-    feed: dict[str, np.ndarray]
-    reference: dict[str, np.ndarray]
-    graph: str = ""
-
-
-@dataclass
-class DecodeTrace:
-    """A reference decode: per step, the new tokens, the mask, PyTorch's outputs (and, encoder-decoder, the source)."""
-
-    steps: list[Case] = field(default_factory=list)
-    source: np.ndarray | None = None
-    source_mask: np.ndarray | None = None
-
-
-def _numpy(tensors: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """numpy copies; bfloat16, which numpy lacks, as float32 (compared as such, fed back as bfloat16 by the backend)."""
-    return {name: _as_numpy(value) for name, value in tensors.items()}
-
-
-def _as_numpy(value) -> np.ndarray:
-    if not hasattr(value, "numpy"):
-        return np.asarray(value)
-    import torch
-
-    return value.float().numpy() if value.dtype == torch.bfloat16 else value.numpy()
-
-
-def _unpadded(inputs: dict) -> dict:
-    """Quantized graphs are compared without padding: outputs at padded positions mean nothing, and their quantization
-    error is unbounded relative to their values. Padding itself was validated exactly on the float graph."""
-    import torch
-
-    return {name: torch.ones_like(value) if name.endswith("_mask") else value for name, value in inputs.items()}
-
-
-def reference_cases(config, module, preprocessor, graph: str, sizes_list=VALIDATION_SIZES, unpadded=False) -> list[Case]:
-    import torch
-
-    module.eval()
-    config.bind_model(module)
-    cases = []
-    used = {axis for axes in config.inputs.values() for axis in axes.values()}
-    for sizes in sizes_list:
-        inputs = config.generate_dummy_inputs_for_sizes(sizes, preprocessor)
-        if unpadded:
-            inputs = _unpadded(inputs)
-        with torch.no_grad(), config.patched(module):
-            output = module(**config.model_inputs(inputs, module), return_dict=True)
-            reference = named_outputs(output, list(config.outputs), config)
-        feed = _numpy(config.generate_dummy_inputs_onnxruntime(inputs))
-        shown = {axis: size for axis, size in sizes.items() if axis in used}
-        cases.append(Case(shown, feed, _numpy(reference), graph))
-    return cases
-
-
-def run_cases(cases: Sequence[Case], run: Callable[[dict], dict], tolerance: Tolerance) -> list[ShapeRun]:
-    """The export on each case; stops at the first failing one (later ones would only repeat it)."""
-    runs = []
-    for case in cases:
-        shape_run = ShapeRun(case.sizes, list(case.reference), [], graph=case.graph)
-        runs.append(shape_run)
-        try:
-            actual = run(case.feed)
-        except Exception as error:  # each runtime raises its own exception types for shape and kernel failures
-            shape_run.runtime_error = runtime_message(error)
-            break
-        shape_run.actual_names, shape_run.actual = list(actual), actual
-        if not shape_run.names_ok:
-            break
-        shape_run.outputs = [compare(name, case.reference[name], actual[name], tolerance) for name in case.reference]
-        if not shape_run.passed:
-            break
-    return runs
-
-
-# --- decoder-only decode ------------------------------------------------------------------------------------------
-
-
-def _decoder_feed(ids, mask, past) -> dict:
-    return {"input_ids": ids, "attention_mask": mask, "position_ids": position_ids_from_mask(mask, ids.shape[1]), **past}
-
-
-def reference_decode(config, model, graph: str, unpadded=False) -> DecodeTrace:
-    import torch
-
-    vocab = getattr(model.config, "vocab_size", 2)
-    pad = getattr(model.config, "pad_token_id", None) or 0
-    rng = np.random.default_rng(0)
-    ids = rng.integers(0, vocab, (DECODE_BATCH, DECODE_PROMPT))
-    mask = np.ones_like(ids)
-    for row, padding in enumerate(() if unpadded else (2, 1)):
-        mask[row, :padding] = 0
-    ids[mask == 0] = pad
-    dtype = getattr(config, "_float_dtype", None)
-    past = _numpy({name: value.to(dtype or value.dtype) for name, value in cache.dummy_past(DECODE_BATCH, config.layer_shapes(), {None: 0}).items()})
-    trace = DecodeTrace()
-    for step in range(DECODE_STEPS + 1):
-        feed = _decoder_feed(ids, mask, past)
-        inputs = {name: torch.from_numpy(value) for name, value in feed.items() if name in config.inputs}
-        inputs = {name: t.to(dtype) if dtype and t.is_floating_point() else t for name, t in inputs.items()}
-        with torch.no_grad(), config.patched(model):
-            output = model(**config.model_inputs(inputs, model), return_dict=True)
-            reference = _numpy(named_outputs(output, list(config.outputs), config))
-        sizes = {"step": step, "batch": DECODE_BATCH, "sequence": ids.shape[1], "past_sequence": mask.shape[1] - ids.shape[1]}
-        trace.steps.append(Case(sizes, {"input_ids": ids, "attention_mask": mask}, reference, graph))
-        if "logits" in reference:
-            ids = reference["logits"][:, -1].argmax(-1)[:, None]
-        else:
-            ids = rng.integers(0, vocab, (DECODE_BATCH, 1))
-        mask = np.concatenate([mask, np.ones((DECODE_BATCH, 1), dtype=mask.dtype)], axis=1)
-        past = cache.presents_as_past(reference)
-    return trace
-
-
-def run_decode(trace: DecodeTrace, run, tolerance: Tolerance) -> list[ShapeRun]:
-    """Steps of a decoder-only graph fed its own presents."""
-    runs, past = [], None
-    for case in trace.steps:
-        if past is None:  # the first step's past is empty: take its shapes from the reference's presents
-            past = {name: value[:, :, :0] for name, value in cache.presents_as_past(case.reference).items()}
-        feed = _decoder_feed(case.feed["input_ids"], case.feed["attention_mask"], past)
-        shape_runs = run_cases([Case(case.sizes, feed, case.reference, case.graph)], run, tolerance)
-        runs.extend(shape_runs)
-        if not shape_runs[-1].passed:
-            break
-        past = cache.presents_as_past(shape_runs[-1].actual)
-    return runs
-
-
-# --- encoder-decoder decode ---------------------------------------------------------------------------------------
-
-
-def reference_seq2seq_decode(config, model, graph: str, unpadded=False) -> DecodeTrace:
-    """Batch 3 with a right-padded source, the decoder from its start token with an empty past."""
-    import torch
-
-    vocab = getattr(model.config, "vocab_size", 4)
-    rng = np.random.default_rng(0)
-    source = rng.integers(3, vocab, (DECODE_BATCH, DECODE_PROMPT + 1))
-    mask = np.ones_like(source)
-    if not unpadded:
-        mask[0, -2:] = 0
-    source[mask == 0] = getattr(model.config, "pad_token_id", None) or 0
-    with torch.no_grad(), config.patched(model):
-        encoder_outputs = model.get_encoder()(input_ids=torch.from_numpy(source), attention_mask=torch.from_numpy(mask), return_dict=True)
-    past_cache = cache.empty_encoder_decoder_cache()
-    step_ids = np.full((DECODE_BATCH, 1), cache.decoder_start_token_id(model), dtype=np.int64)
-    trace = DecodeTrace(source=source, source_mask=mask)
-    for step in range(DECODE_STEPS + 1):
-        with torch.no_grad(), config.patched(model):
-            output = model(
-                encoder_outputs=encoder_outputs,
-                attention_mask=torch.from_numpy(mask),
-                decoder_input_ids=torch.from_numpy(step_ids),
-                use_cache=True,
-                return_dict=True,
-                **{cache.cache_argument(model): past_cache},
-            )
-        main = next(name for name in ("logits", "last_hidden_state") if output.get(name) is not None)
-        reference = {main: output[main].numpy(), **_numpy(cache.flatten(cache.PRESENT, cache.layer_tensors(cache.model_cache(output))))}
-        sizes = {"step": step, "batch": DECODE_BATCH, "encoder_sequence": source.shape[1], "past_decoder_sequence": step}
-        trace.steps.append(Case(sizes, {"decoder_input_ids": step_ids}, reference, graph))
-        step_ids = reference[main][:, -1].argmax(-1)[:, None] if main == "logits" else rng.integers(3, vocab, (DECODE_BATCH, 1))
-    return trace
-
-
-def run_seq2seq_decode(trace: DecodeTrace, run_step, tolerance: Tolerance, encode=None) -> list[ShapeRun]:
-    """`run_step(source, mask, decoder_input_ids, cross, past)` runs one exported step; `encode(source, mask)` gives
-    the cross-attention cache (without it, PyTorch's is used: the seed's single graph cannot compute it)."""
-    runs, past = [], None
-    cross = encode(trace.source, trace.source_mask) if encode else None
-    for case in trace.steps:
-        if cross is None:
-            cross = cache.presents_as_past(case.reference, side="encoder")
-        if past is None:
-            past = {name: value[:, :, :0] for name, value in cache.presents_as_past(case.reference, side="decoder").items()}
-        # only what the graph returns is compared: the generation decoder does not return the cross-attention cache
-        shape_run = ShapeRun(case.sizes, list(case.reference), [], graph=case.graph)
-        runs.append(shape_run)
-        try:
-            actual = run_step(trace.source, trace.source_mask, case.feed["decoder_input_ids"], cross, past)
-        except Exception as error:  # each runtime raises its own exception types
-            shape_run.runtime_error = runtime_message(error)
-            break
-        shape_run.actual_names = list(actual)
-        if not set(actual) <= set(case.reference):
-            break
-        shape_run.reference_names = list(actual)
-        shape_run.outputs = [compare(name, case.reference[name], actual[name], tolerance) for name in actual]
-        if not shape_run.passed:
-            break
-        past = cache.presents_as_past(actual, side="decoder")
-    return runs
+from .validation import ShapeRun, Tolerance, ValidationReport, runtime_message
 
 
 @dataclass
