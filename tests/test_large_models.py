@@ -109,3 +109,23 @@ def test_model_weights_are_released_before_the_export_is_loaded(tiny_checkpoint,
     monkeypatch.setattr(type(backend), "load", load)
     assert export_model(str(tiny_checkpoint("llama", "causal-lm-with-past")), tmp_path / "out", feature="causal-lm-with-past").validation.passed
     assert seen == [0], "the PyTorch weights were still resident when the exported graph was loaded"
+
+
+def test_a_50m_parameter_decoder_with_external_weights_passes_the_default_tolerance(tmp_path, monkeypatch):
+    """Real-size mechanisms on a model big enough for float noise to matter: external weights (the inline limit
+    lowered), streamed writes, weights released before validation, and the default tolerance."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from transformers_export.onnx import weights
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=32000, hidden_size=512, intermediate_size=1376, num_hidden_layers=6,
+                         num_attention_heads=8, num_key_value_heads=4, tie_word_embeddings=False)
+    LlamaForCausalLM(config).save_pretrained(tmp_path / "ckpt")
+    monkeypatch.setattr(weights, "INLINE_LIMIT", 64 * 1024**2)
+    result = export_model(str(tmp_path / "ckpt"), tmp_path / "out", feature="causal-lm-with-past")
+    assert result.validation.passed and result.validation.rtol == 5e-5
+    data = tmp_path / "out" / "model.onnx.data"
+    parameters = sum(p.numel() for p in LlamaForCausalLM(config).parameters())
+    assert parameters > 45_000_000 and data.stat().st_size >= parameters * 4
+    assert (tmp_path / "out" / "model.onnx").stat().st_size < 2 * 1024**2, "weights stayed inside the graph"
