@@ -28,8 +28,8 @@ def main() -> None:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from transformers_export import export_model
-    from transformers_export.resolve import resolve
     from transformers_export.formats.pytorch import load
+    from transformers_export.plan import ExportRequest, resolve
 
     work = Path(tempfile.mkdtemp(prefix="runtime-speed-"))
     gpt2 = AutoConfig.for_model("gpt2", n_embd=768, n_layer=12, n_head=12, vocab_size=50257, n_positions=1024)
@@ -42,8 +42,8 @@ def main() -> None:
     print("| model | batch × seq | eager | TorchScript | torch.export | ONNX Runtime |")
     print("|---|---|---|---|---|---|")
     for name, (path, feature) in models.items():
-        resolved = resolve(str(path), feature)
-        config, model = resolved.onnx_config, resolved.model
+        plan = resolve(ExportRequest(str(path), work / "unused", feature=feature))
+        config, model = plan.onnx_config, plan.model
         runners = {"eager": None}
         for format, file in (("torchscript", "model.pt"), ("exported-program", "model.pt2"), ("onnx", "model.onnx")):
             export_model(str(path), work / f"{name}-{format}", feature=feature, format=format)
