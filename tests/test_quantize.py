@@ -81,17 +81,17 @@ def test_quantize_option_errors(tiny_checkpoint, tmp_path, options):
 
 
 def test_a_graph_the_quantizer_cannot_handle_is_a_one_line_error(tiny_checkpoint, tmp_path, monkeypatch, capsys):
-    import onnxruntime.quantization
+    from transformers_export.optimize import quantize
 
     def refuse(*args, **kwargs):
-        raise RuntimeError("Unable to find data type for weight_name='x'\nmore detail")
+        raise ValueError("Unable to find data type for weight_name='x'\nmore detail")
 
-    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", refuse)
+    monkeypatch.setattr(quantize, "quantize_graph", refuse)
     out = tmp_path / "out"
     assert cli.main(["-m", str(tiny_checkpoint("bert")), "--quantize", "int8", str(out)]) == 1
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error == (
-        "error: ONNX Runtime could not quantize model.onnx: Unable to find data type for weight_name='x'; "
+        "error: could not quantize model.onnx: Unable to find data type for weight_name='x'; "
         "export without --quantize"
     )
     assert not out.exists()
@@ -99,10 +99,10 @@ def test_a_graph_the_quantizer_cannot_handle_is_a_one_line_error(tiny_checkpoint
 
 @pytest.mark.parametrize("model_type,base,feature", [("bert", "default", "default"), ("t5", "seq2seq-lm", "seq2seq-lm-with-past")])
 def test_quantized_graphs_above_the_protobuf_limit_keep_external_weights(model_type, base, feature, tiny_checkpoint, tmp_path, monkeypatch):
-    """Graphs too big for one protobuf (2 GB) keep their weights in one external file; simulated with a tiny limit."""
-    from transformers_export.optimize import quantize
+    """Graphs above the inline limit keep their weights in one external file; simulated with a limit of 0."""
+    from transformers_export.onnx import weights
 
-    monkeypatch.setattr(quantize, "_INLINE_LIMIT", 1)
+    monkeypatch.setattr(weights, "INLINE_LIMIT", 0)
     result = export_model(str(tiny_checkpoint(model_type, base)), tmp_path / "out", feature=feature, quantize="int8")
     assert result.validation.passed
     files = sorted(path.name for path in (tmp_path / "out").iterdir() if ".onnx" in path.name)
@@ -110,3 +110,23 @@ def test_quantized_graphs_above_the_protobuf_limit_keep_external_weights(model_t
     assert [name for name in files if name.endswith(".data")] == ["model.onnx.data"], files
     for name in graphs:
         assert _weight_bytes(tmp_path / "out" / name)[0] > 0, f"{name} is not quantized"
+
+
+def test_streamed_quantization_equals_onnx_runtimes_quantizer(tiny_checkpoint, tmp_path):
+    """The streaming rewrite is ONNX Runtime's dynamic per-channel int8 scheme: same outputs, bit for bit."""
+    import onnxruntime
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from transformers_export.optimize.quantize import quantize_graph
+
+    export_model(str(tiny_checkpoint("bert")), tmp_path / "fp32")
+    source = tmp_path / "fp32" / "model.onnx"
+    quantize_dynamic(source, tmp_path / "ort.onnx", per_channel=True, weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_graph(source, tmp_path / "ours.onnx")
+    rng = np.random.default_rng(0)
+    feed = {"input_ids": rng.integers(0, 99, (3, 9)), "attention_mask": np.ones((3, 9), np.int64), "token_type_ids": np.zeros((3, 9), np.int64)}
+    expected = onnxruntime.InferenceSession(str(tmp_path / "ort.onnx")).run(None, feed)
+    got = onnxruntime.InferenceSession(str(tmp_path / "ours.onnx")).run(None, feed)
+    for a, b in zip(expected, got):
+        np.testing.assert_array_equal(a, b)
