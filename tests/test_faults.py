@@ -268,7 +268,9 @@ def decoder_folder(tiny_checkpoint, tmp_path_factory):
 @pytest.mark.parametrize(
     "call,text",
     [
-        (dict(input_ids=[[1, 2]], max_new_tokens=-1), "max_new_tokens must be a non-negative integer"),
+        (dict(input_ids=[[1, 2]], max_new_tokens=-1), "max_new_tokens` must be greater than 0"),
+        (dict(input_ids=[[1, 2]], typical_p=0.5), "cannot honour typical_p=0.5"),
+        (dict(input_ids=[[1, 2]], colour="blue"), "cannot honour: .colour."),
         (dict(input_ids=[[1.5, 2.0]]), "must hold integer token ids"),
         (dict(input_ids=[[1, 2]], attention_mask=[[1, 1, 1]]), "attention_mask must have shape (1, 2)"),
         (dict(input_ids=[[-1, 2]]), "negative token ids"),

@@ -65,14 +65,15 @@ def test_repetition_ngram_and_minimum_length_rules_match_generate(model_type, ba
 
 
 def test_rules_the_runtime_does_not_apply_are_named_in_a_warning(tiny_checkpoint, tmp_path):
-    from transformers_export.runtime import GenerationSettings
+    from transformers_export.runtime.arguments import folder_generation_config, settings_from, warn_about_unapplied
 
     folder = tmp_path / "checkpoint"
     shutil.copytree(tiny_checkpoint("t5", "seq2seq-lm"), folder)
     (folder / "generation_config.json").write_text('{"num_beams": 4, "no_repeat_ngram_size": 3, "typical_p": 0.9}')
+    config = folder_generation_config(folder)
     with pytest.warns(UserWarning, match=r"sets typical_p=0.9, which this runtime does not apply"):
-        settings = GenerationSettings.from_folder(folder)
-    assert settings.no_repeat_ngram_size == 3
+        warn_about_unapplied(config, folder)
+    assert settings_from(config).no_repeat_ngram_size == 3
 
 
 BEAM_CASES = [(*case, beams, penalty, stopping) for case in CASES for beams, penalty, stopping in ((3, 1.0, False), (4, 2.0, True), (2, -0.5, "never"))]
@@ -101,13 +102,15 @@ def test_settings_come_from_the_generation_config_alone_when_there_is_one(tmp_pa
     """generate() reads generation_config.json and nothing of config.json when the former exists."""
     import json
 
-    from transformers_export.runtime import GenerationSettings
+    from transformers import BartConfig
 
-    (tmp_path / "config.json").write_text(json.dumps({"eos_token_id": 2, "forced_eos_token_id": 2, "pad_token_id": 1}))
-    from_config = GenerationSettings.from_folder(tmp_path)
+    from transformers_export.runtime.arguments import folder_generation_config, settings_from
+
+    BartConfig(eos_token_id=2, forced_eos_token_id=2, pad_token_id=1).save_pretrained(tmp_path)
+    from_config = settings_from(folder_generation_config(tmp_path))
     assert from_config.eos_token_id == [2] and from_config.forced_eos_token_id == [2] and from_config.pad_token_id == 1
     (tmp_path / "generation_config.json").write_text(json.dumps({"eos_token_id": 3}))
-    settings = GenerationSettings.from_folder(tmp_path)
+    settings = settings_from(folder_generation_config(tmp_path))
     assert settings.eos_token_id == [3] and settings.forced_eos_token_id is None
     assert settings.pad_token_id == 3, "without a pad token, finished rows are padded with the end token"
 
@@ -155,9 +158,6 @@ def test_sampling_is_reproducible_and_top_k_1_is_greedy(tiny_checkpoint, tmp_pat
     assert first.tolist() != model.generate(prompt, mask, max_new_tokens=20, do_sample=True, seed=2).tolist()
     greedy = model.generate(prompt, mask, max_new_tokens=20)
     assert first.tolist() != greedy.tolist()
-    import dataclasses
-
-    model.settings = dataclasses.replace(model.settings, top_k=1)
-    assert model.generate(prompt, mask, max_new_tokens=20, do_sample=True, seed=3).tolist() == greedy.tolist()
+    assert model.generate(prompt, mask, max_new_tokens=20, do_sample=True, top_k=1, seed=3).tolist() == greedy.tolist()
     with pytest.raises(ValueError, match="sampling with beams is not supported"):
         model.generate(prompt, mask, do_sample=True, num_beams=2)

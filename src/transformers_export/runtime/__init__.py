@@ -1,14 +1,53 @@
-"""Running exported graphs in ONNX Runtime without PyTorch: step-by-step decoding, greedy, beam-search and sampled generation."""
+"""Exported ONNX folders used like transformers models: a class per task (`OnnxModelFor*.from_pretrained(folder)`),
+`transformers.pipeline()` support, and generation (greedy, beam search, sampling) in ONNX Runtime without PyTorch."""
 
+from .classes import (
+    OnnxModelForFeatureExtraction,
+    OnnxModelForImageClassification,
+    OnnxModelForMaskedImageModeling,
+    OnnxModelForMaskedLM,
+    OnnxModelForMultipleChoice,
+    OnnxModelForObjectDetection,
+    OnnxModelForQuestionAnswering,
+    OnnxModelForSemanticSegmentation,
+    OnnxModelForSequenceClassification,
+    OnnxModelForTokenClassification,
+    OnnxModelForZeroShotImageClassification,
+)
 from .decoder import OnnxDecoder
 from .encoder_decoder import OnnxEncoderDecoder
-from .generation import GenerationSettings, OnnxModelForCausalLM, OnnxModelForSeq2SeqLM, greedy_generate
+from .generation import greedy_generate
+from .language_models import OnnxModelForCausalLM, OnnxModelForSeq2SeqLM
+from .models import OnnxModel, class_for_feature
+from .rules import GenerationSettings
+
+
+def from_pretrained(folder, **options) -> OnnxModel:
+    """Open an exported ONNX folder with the class for its feature (read from export.json)."""
+    from ..manifest import read_manifest
+
+    return class_for_feature(read_manifest(folder).feature).from_pretrained(folder, **options)
+
 
 __all__ = [
     "GenerationSettings",
     "OnnxDecoder",
     "OnnxEncoderDecoder",
+    "OnnxModel",
     "OnnxModelForCausalLM",
+    "OnnxModelForFeatureExtraction",
+    "OnnxModelForImageClassification",
+    "OnnxModelForMaskedImageModeling",
+    "OnnxModelForMaskedLM",
+    "OnnxModelForMultipleChoice",
+    "OnnxModelForObjectDetection",
+    "OnnxModelForQuestionAnswering",
+    "OnnxModelForSemanticSegmentation",
     "OnnxModelForSeq2SeqLM",
+    "OnnxModelForSequenceClassification",
+    "OnnxModelForTokenClassification",
+    "OnnxModelForZeroShotImageClassification",
+    "class_for_feature",
+    "from_pretrained",
     "greedy_generate",
 ]

@@ -47,15 +47,17 @@ def beam_search(
     max_new_tokens: int,
     settings: GenerationSettings,
     encoder_input_ids: np.ndarray | None = None,
+    num_return_sequences: int = 1,
 ) -> np.ndarray:
-    """The best hypothesis per row of `prompt` (`batch, prompt_length`), prompt included.
+    """The `num_return_sequences` best hypotheses per row of `prompt` (`batch, prompt_length`), prompt included, as
+    `batch * num_return_sequences` rows (padded to the longest).
 
     `step(new_tokens)` gets `batch * num_beams` rows: the whole prompt first, then one token per row, and returns
     logits; `reorder(rows)` makes row j of the graph's cache a copy of row `rows[j]` before the next step.
     `encoder_input_ids`, if given, has one row per beam as well.
     """
     if max_new_tokens <= 0:
-        return prompt
+        return np.repeat(prompt, num_return_sequences, axis=0)
     eos, pad = settings.eos_token_id, settings.pad_token_id
     batch, prompt_length = prompt.shape
     max_length = prompt_length + max_new_tokens
@@ -122,9 +124,10 @@ def beam_search(
             break
         new_tokens = running[:, :, length - 1 : length].reshape(batch * num_beams, 1)
 
-    best_origin = finished_origin[:, 0]
-    generated = int((best_origin != -1).sum(axis=1).max())
-    return finished[:, 0, : prompt_length + generated]
+    # finished hypotheses are kept best first; the output is cut after the longest generated part returned
+    returned_origin = finished_origin[:, :num_return_sequences]
+    generated = int((returned_origin != -1).sum(axis=2).max())
+    return finished[:, :num_return_sequences, : prompt_length + generated].reshape(batch * num_return_sequences, -1)
 
 
 def _can_improve(running_scores, finished_scores, is_finished, length, prompt_length, max_length, settings) -> np.ndarray:

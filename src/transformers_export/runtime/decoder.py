@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import cache
 from .inputs import check_step
+from .session import open_session
 
 presents_as_past = cache.presents_as_past
 
@@ -23,19 +24,10 @@ def position_ids_from_mask(attention_mask: np.ndarray, length: int) -> np.ndarra
     return positions[:, -length:]
 
 
-def open_session(path, session_options=None, providers=("CPUExecutionProvider",)):
-    import onnxruntime
-
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"'{path}' is a folder; pass the graph file, or open the folder with OnnxModelForCausalLM")
-    return onnxruntime.InferenceSession(str(path), session_options, providers=list(providers))
-
-
 class OnnxDecoder:
-    def __init__(self, path: str | Path, session_options=None, providers=("CPUExecutionProvider",), session=None):
+    def __init__(self, path: str | Path, provider=None, session_options=None, threads: int | None = None, session=None):
         """Open `path` (a decoder graph file), or wrap an already open `session` of it."""
-        self.session = session or open_session(path, session_options, providers)
+        self.session = session or open_session(path, provider, session_options, threads)
         inputs = {graph_input.name: graph_input for graph_input in self.session.get_inputs()}
         self.input_names = list(inputs)
         self.output_names = [graph_output.name for graph_output in self.session.get_outputs()]

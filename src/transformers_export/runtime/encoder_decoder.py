@@ -8,15 +8,16 @@ import numpy as np
 
 from .. import cache
 from ..manifest import read_manifest
-from .decoder import open_session, presents_as_past
+from .decoder import presents_as_past
+from .session import open_session
 from .inputs import check_prompt
 
 
 class OnnxEncoderDecoder:
-    def __init__(self, folder: str | Path, session_options=None, providers=("CPUExecutionProvider",)):
+    def __init__(self, folder: str | Path, provider=None, session_options=None, threads: int | None = None):
         manifest = read_manifest(folder)
-        self.encoder = open_session(manifest.path("encoder"), session_options, providers)
-        self.decoder = open_session(manifest.path("decoder"), session_options, providers)
+        self.encoder = open_session(manifest.path("encoder"), provider, session_options, threads)
+        self.decoder = open_session(manifest.path("decoder"), provider, session_options, threads)
         decoder_inputs = {i.name: i for i in self.decoder.get_inputs()}
         self.decoder_input_names = list(decoder_inputs)
         self.encoder_output_names = [o.name for o in self.encoder.get_outputs()]

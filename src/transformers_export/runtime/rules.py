@@ -1,16 +1,13 @@
 """The generation config's rules for choosing the next token, applied as generate() applies them.
 
-`GenerationSettings` reads them from an exported folder; `apply_rules` changes a step's scores in generate()'s
-order: repetition penalty, n-gram blocking (own and encoder's), minimum lengths, forced BOS/EOS. Settings this
-runtime cannot apply are named in a warning, since generate() would choose differently.
+`GenerationSettings` holds them (`arguments.py` makes them from generate()'s arguments and the folder's generation
+config); `apply_rules` changes a step's scores in generate()'s order: repetition penalty, n-gram blocking (own and
+encoder's), minimum lengths, forced BOS/EOS.
 """
 
 from __future__ import annotations
 
-import json
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -42,71 +39,15 @@ class GenerationSettings:
     top_k: int = 50
     top_p: float = 1.0
     min_p: float | None = None
+    num_return_sequences: int = 1
+    max_length: int | None = 20  # prompt included, as in generate(); max_new_tokens wins when set
+    max_new_tokens: int | None = None
 
-    @classmethod
-    def from_folder(cls, folder: Path) -> "GenerationSettings":
-        """From `generation_config.json`, else `config.json`: what generate() reads. Where the first exists, the second
-        is not consulted, even for entries the first lacks (BART's config.json has a `forced_eos_token_id` that a
-        generation config may have dropped)."""
-        path = folder / "generation_config.json"
-        if not path.is_file():
-            path = folder / "config.json"
-        try:
-            generation = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path} is not valid JSON ({error}); export the model again or fix the file") from error
-        if not isinstance(generation, dict):
-            raise ValueError(f"{path} must hold a JSON object")
-
-        def value(name):
-            return generation.get(name)
-
-        eos = _as_list(value("eos_token_id"))
-        pad = value("pad_token_id")
-        start = value("decoder_start_token_id")
-        _warn_about_unapplied(generation, folder)
-        return cls(
-            eos_token_id=eos,
-            pad_token_id=pad if pad is not None else (eos[0] if eos else None),
-            forced_bos_token_id=value("forced_bos_token_id"),
-            forced_eos_token_id=_as_list(value("forced_eos_token_id")) or None,
-            encoder_no_repeat_ngram_size=value("encoder_no_repeat_ngram_size") or 0,
-            decoder_start_token_id=start if start is not None else value("bos_token_id"),
-            repetition_penalty=generation.get("repetition_penalty") or 1.0,
-            no_repeat_ngram_size=generation.get("no_repeat_ngram_size") or 0,
-            min_length=generation.get("min_length") or 0,
-            min_new_tokens=generation.get("min_new_tokens") or 0,
-            num_beams=generation.get("num_beams") or 1,
-            length_penalty=generation.get("length_penalty", 1.0),
-            early_stopping=generation.get("early_stopping", False),
-            do_sample=bool(generation.get("do_sample", False)),
-            temperature=generation.get("temperature", 1.0),
-            top_k=generation.get("top_k", 50),
-            top_p=generation.get("top_p", 1.0),
-            min_p=generation.get("min_p"),
-        )
-
-
-# generation-config entries that change what generate() returns and that this greedy loop does not apply, with the
-# value at which they do nothing
-_UNAPPLIED = {
-    "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "num_beam_groups": 1, "num_return_sequences": 1, "encoder_repetition_penalty": 1.0, "bad_words_ids": None,
-    "sequence_bias": None, "suppress_tokens": None, "begin_suppress_tokens": None,
-    "exponential_decay_length_penalty": None, "renormalize_logits": False, "penalty_alpha": None,
-}
-
-
-def _warn_about_unapplied(generation: dict, folder: Path) -> None:
-    unapplied = {
-        name: generation[name] for name, neutral in _UNAPPLIED.items() if generation.get(name) not in (None, neutral)
-    }
-    if unapplied:
-        settings = ", ".join(f"{name}={value!r}" for name, value in unapplied.items())
-        warnings.warn(
-            f"{folder / 'generation_config.json'} sets {settings}, which this runtime does not apply; "
-            "its tokens will differ from generate() with that configuration",
-            stacklevel=3,
-        )
+    def new_tokens(self, prompt_length: int) -> int:
+        """How many tokens to generate after a prompt of this length (for encoder-decoders: the decoder's)."""
+        if self.max_new_tokens is not None:
+            return self.max_new_tokens
+        return max(0, (self.max_length or 20) - prompt_length)
 
 
 def _banned_by_encoder_ngrams(encoder_ids: np.ndarray, sequences: np.ndarray, n: int) -> list[set[int]]:

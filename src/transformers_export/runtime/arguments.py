@@ -1,0 +1,144 @@
+"""generate()'s arguments, resolved as transformers resolves them, into the settings the ONNX Runtime loops apply.
+
+Priority, as in transformers: the call's keyword arguments, over the call's `generation_config`, over the folder's
+generation config (`generation_config.json`, else the one transformers derives from `config.json`), over
+transformers' global defaults. A setting that would change the tokens and that the loops do not apply is an error
+naming it when the call sets it, and a warning when the folder's configuration does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from pathlib import Path
+
+from .rules import GenerationSettings, _as_list
+
+# generation parameters the loops apply
+APPLIED = frozenset({
+    "max_length", "max_new_tokens", "min_length", "min_new_tokens", "early_stopping", "do_sample", "num_beams",
+    "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size",
+    "forced_bos_token_id", "forced_eos_token_id", "num_return_sequences", "pad_token_id", "bos_token_id",
+    "eos_token_id", "encoder_no_repeat_ngram_size", "decoder_start_token_id",
+})
+# parameters that do not change which tokens come out (caching, compilation, bookkeeping, assistant-only knobs)
+NO_EFFECT = frozenset({
+    "use_cache", "cache_implementation", "cache_config", "max_cache_len", "compile_config", "disable_compile",
+    "transformers_version", "_from_model_config", "is_assistant", "num_assistant_tokens", "num_assistant_tokens_schedule",
+    "assistant_confidence_threshold", "assistant_lookbehind", "target_lookbehind", "low_memory", "prefill_chunk_size",
+    "continuous_batching_config", "output_attentions", "output_hidden_states", "remove_invalid_values",
+})
+# arguments of ours, not of GenerationConfig
+OWN = ("seed", "streamer", "generation_config")
+
+
+def folder_generation_config(folder: Path):
+    """The generation config transformers gives a model loaded from `folder`."""
+    from transformers import AutoConfig, GenerationConfig, PreTrainedConfig
+
+    folder = Path(folder)
+    path = folder / "generation_config.json"
+    source = path if path.is_file() else folder / "config.json"
+    try:
+        data = json.loads(source.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{source} is not valid JSON ({error}); export the model again or fix the file") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{source} must hold a JSON object")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if source == path:
+            return GenerationConfig.from_dict(data)
+        config = AutoConfig.from_pretrained(folder) if "model_type" in data else PreTrainedConfig.from_dict(data)
+        return GenerationConfig.from_model_config(config)
+
+
+def _global_defaults(config) -> dict:
+    return config._get_default_generation_params()
+
+
+def unapplied(config, among=None) -> dict:
+    """Settings of `config` (restricted to the names `among`) that change tokens and that the loops do not apply."""
+    neutral = _global_defaults(config)
+    found = {}
+    for name, value in config.to_dict().items():
+        if name in APPLIED or name in NO_EFFECT or (among is not None and name not in among):
+            continue
+        if value is not None and value != neutral.get(name) and value not in ((), [], {}):
+            found[name] = value
+    return found
+
+
+def warn_about_unapplied(config, folder: Path) -> None:
+    found = unapplied(config)
+    if found:
+        settings = ", ".join(f"{name}={value!r}" for name, value in found.items())
+        warnings.warn(
+            f"{Path(folder) / 'generation_config.json'} sets {settings}, which this runtime does not apply; "
+            "its tokens will differ from generate() with that configuration",
+            stacklevel=3,
+        )
+
+
+def resolve(folder_config, generation_config=None, **kwargs):
+    """The GenerationConfig a `generate(generation_config=..., **kwargs)` call runs with."""
+    from transformers import GenerationConfig
+
+    known = set(GenerationConfig().to_dict())
+    for name in kwargs:
+        if name not in known:
+            raise ValueError(
+                f"generate() got an argument it cannot honour: '{name}' (it takes generation parameters such as "
+                "max_new_tokens, num_beams, do_sample, temperature, top_k, top_p, plus generation_config, streamer, seed)"
+            )
+    if generation_config is not None and not isinstance(generation_config, GenerationConfig):
+        raise ValueError(f"generation_config must be a transformers GenerationConfig, got {type(generation_config).__name__}")
+    resolved = copy.deepcopy(generation_config) if generation_config is not None else GenerationConfig()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GenerationConfig's own validation warnings repeat what the checks below say
+        resolved.update(**folder_config.to_dict(), defaults_only=True, allow_custom_entries=True)
+        resolved.update(**_global_defaults(folder_config), defaults_only=True)
+        resolved.update(**kwargs)
+    from_call = set(kwargs) | (set(generation_config.to_diff_dict()) if generation_config is not None else set())
+    refused = unapplied(resolved, among=from_call)
+    if refused:
+        name, value = next(iter(refused.items()))
+        raise ValueError(f"generate() cannot honour {name}={value!r} in ONNX Runtime; leave it unset (supported: {', '.join(sorted(APPLIED))})")
+    return resolved
+
+
+def settings_from(config) -> GenerationSettings:
+    """The loops' settings from a resolved GenerationConfig; special-token fallbacks as generate() makes them."""
+    eos = _as_list(config.eos_token_id)
+    pad = config.pad_token_id
+    start = config.decoder_start_token_id
+    defaults = _global_defaults(config)
+
+    def value(name):
+        found = getattr(config, name, None)
+        return defaults.get(name) if found is None else found
+
+    return GenerationSettings(
+        eos_token_id=eos,
+        pad_token_id=pad if pad is not None else (eos[0] if eos else None),
+        forced_bos_token_id=config.forced_bos_token_id,
+        forced_eos_token_id=_as_list(config.forced_eos_token_id) or None,
+        encoder_no_repeat_ngram_size=value("encoder_no_repeat_ngram_size") or 0,
+        decoder_start_token_id=start if start is not None else config.bos_token_id,
+        repetition_penalty=value("repetition_penalty") or 1.0,
+        no_repeat_ngram_size=value("no_repeat_ngram_size") or 0,
+        min_length=value("min_length") or 0,
+        min_new_tokens=value("min_new_tokens") or 0,
+        num_beams=value("num_beams") or 1,
+        length_penalty=value("length_penalty"),
+        early_stopping=value("early_stopping"),
+        do_sample=bool(value("do_sample")),
+        temperature=value("temperature"),
+        top_k=value("top_k"),
+        top_p=value("top_p"),
+        min_p=config.min_p,
+        num_return_sequences=value("num_return_sequences") or 1,
+        max_length=value("max_length"),
+        max_new_tokens=config.max_new_tokens,
+    )

@@ -1,0 +1,260 @@
+"""Exported ONNX folders opened as transformers models: one class per task, returning transformers' own outputs.
+
+`OnnxModelForSequenceClassification.from_pretrained(folder)` reads `export.json`, opens the graph with the caller's
+provider, session options and thread count, and is called like the PyTorch model: NumPy or torch inputs by keyword,
+a `ModelOutput` back (torch tensors when the inputs were torch tensors, NumPy arrays otherwise). `config`, `device`,
+`dtype`, `generation_config`, `can_generate()`, `to("cpu")` and `eval()` are there because `transformers.pipeline()`
+uses them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..manifest import Manifest, read_manifest
+from ..tasks import get_task, task_of
+from .session import open_session
+
+_NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32,
+                "tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(bool)": np.bool_}
+
+
+def _is_torch(value) -> bool:
+    return hasattr(value, "detach") and hasattr(value, "numpy")
+
+
+def as_numpy(name: str, value, dtype=None) -> np.ndarray:
+    if _is_torch(value):
+        value = value.detach().cpu()
+        value = value.float() if str(value.dtype) == "torch.bfloat16" else value
+        value = value.numpy()
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be an array or a tensor, got {type(value).__name__}") from error
+    if array.dtype == object:
+        raise ValueError(f"{name} must be a rectangular array of numbers (ragged rows? pad them)")
+    return array.astype(dtype, copy=False) if dtype is not None else array
+
+
+def like_inputs(array: np.ndarray, torch_inputs: bool):
+    if not torch_inputs:
+        return array
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _output_fields(output_class) -> set[str]:
+    return {field.name for field in dataclasses.fields(output_class)} if dataclasses.is_dataclass(output_class) else set()
+
+
+def output_class_for(names, preferred: tuple, model_type: str):
+    """transformers' output class holding every one of `names`: the task's usual class, else the smallest fitting
+    class of the model's own modeling module (DETR's, CLIP's), else a plain `ModelOutput`."""
+    from transformers.utils import ModelOutput
+
+    names = set(names)
+    for candidate in preferred:
+        if names <= _output_fields(candidate):
+            return candidate
+    fitting = []
+    try:
+        import importlib
+
+        from transformers.models.auto.configuration_auto import model_type_to_module_name
+
+        module_name = model_type_to_module_name(model_type)
+        module = importlib.import_module(f"transformers.models.{module_name}.modeling_{module_name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, ModelOutput) and names <= _output_fields(value):
+                fitting.append(value)
+    except (ImportError, KeyError, ValueError):
+        pass
+    if fitting:
+        return min(fitting, key=lambda cls: (len(_output_fields(cls)), cls.__name__))
+    return ModelOutput
+
+
+# inputs a PyTorch forward fills in when left out: (the input whose shape they take, value)
+_DEFAULTS = {
+    "attention_mask": ("input_ids", 1), "token_type_ids": ("input_ids", 0), "decoder_attention_mask": ("decoder_input_ids", 1),
+    "pixel_mask": ("pixel_values", 1),
+}
+_CLASS_OF_TASK: dict[str, type] = {}
+
+
+class _OwnClassesAreSupported:
+    """Drops the error pipelines log when a model's class is not one of transformers' (they run it all the same):
+    our classes are meant to be there."""
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith("The model 'OnnxModelFor")
+
+
+def _quiet_pipeline_class_check() -> None:
+    import logging
+
+    logger = logging.getLogger("transformers.pipelines.base")
+    if not any(isinstance(existing, _OwnClassesAreSupported) for existing in logger.filters):
+        logger.addFilter(_OwnClassesAreSupported())
+
+
+def class_for_feature(feature: str) -> type:
+    """The `OnnxModelFor*` class that opens exports of `feature`."""
+    task = task_of(get_task(feature).name)
+    if task not in _CLASS_OF_TASK:
+        raise ValueError(f"no model class opens '{feature}' exports")
+    return _CLASS_OF_TASK[task]
+
+
+class OnnxModel:
+    """Base of the `OnnxModelFor*` classes: one exported folder, opened in ONNX Runtime."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for task in cls.__dict__.get("tasks", ()):
+            get_task(task)  # a misspelt task fails at import
+            _CLASS_OF_TASK[task] = cls
+
+    tasks: tuple[str, ...] = ()  # the export features (without -with-past) this class opens
+    output_classes: tuple[str, ...] = ()  # names in transformers.modeling_outputs, most usual first
+    main_input_name = "input_ids"
+
+    def __init__(self, folder: str | Path, provider=None, session_options=None, threads: int | None = None):
+        from transformers import AutoConfig
+
+        self.manifest = read_manifest(folder)
+        self._check_feature(self.manifest)
+        self.folder = Path(folder)
+        self.config = AutoConfig.from_pretrained(self.folder)
+        self.base_model_prefix = self.config.model_type
+        self.name_or_path = str(self.folder)
+        self._open(provider, session_options, threads)
+        _quiet_pipeline_class_check()
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, provider=None, session_options=None, threads: int | None = None, **unused):
+        """Open an exported folder. `provider`: an ONNX Runtime execution provider name (or list); `threads`:
+        intra-op threads. Hub-style loading options (`revision`, ...) are not accepted: the folder is local."""
+        if unused:
+            raise TypeError(f"from_pretrained() got unexpected argument(s): {', '.join(sorted(unused))}")
+        return cls(folder, provider=provider, session_options=session_options, threads=threads)
+
+    @classmethod
+    def _check_feature(cls, manifest: Manifest) -> None:
+        if manifest.format != "onnx":
+            raise ValueError(
+                f"'{manifest.folder}' holds a {manifest.format} export; these classes run ONNX exports "
+                "(load TorchScript / torch.export programs with transformers_export.formats.pytorch.load)"
+            )
+        task = task_of(manifest.feature)
+        if cls.tasks and task not in cls.tasks:
+            raise ValueError(
+                f"'{manifest.folder}' was exported for '{manifest.feature}'; open it with "
+                f"{class_for_feature(manifest.feature).__name__}, not {cls.__name__}"
+            )
+
+    def _open(self, provider, session_options, threads) -> None:
+        graph = self.manifest.role("model")
+        self.session = open_session(self.folder / graph.file, provider, session_options, threads)
+        self.graph_inputs = {item.name: _NUMPY_TYPES.get(item.type) for item in self.session.get_inputs()}
+        self.output_names = [item.name for item in self.session.get_outputs()]
+        self.pruned_inputs = set(self.manifest.data["graphs"][graph.file].get("pruned_inputs", []))
+
+    # what transformers' pipelines expect of a model
+    @property
+    def device(self):
+        import torch
+
+        return torch.device("cpu")
+
+    @property
+    def dtype(self):
+        import torch
+
+        return torch.float32
+
+    def to(self, device=None, *args, **kwargs):
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"{type(self).__name__} runs in ONNX Runtime; choose its device with provider=, not .to({device!r})")
+        return self
+
+    def eval(self):
+        return self
+
+    def can_generate(self) -> bool:
+        return False
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.folder)!r}, feature={self.manifest.feature!r})"
+
+    # running the graph
+    def feed(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The graph's feed: inputs checked by name, converted to the graph's types; inputs the exporter pruned
+        (unused by the model) and `None`s are dropped."""
+        feed = {}
+        for name, value in inputs.items():
+            if value is None or name in self.pruned_inputs or name in ("return_dict", "output_attentions", "output_hidden_states", "use_cache"):
+                continue
+            if name not in self.graph_inputs:
+                if self._forward_ignores(name):
+                    continue
+                raise ValueError(f"{type(self).__name__} got an unexpected input '{name}'; the graph takes: {', '.join(self.graph_inputs)}")
+            feed[name] = as_numpy(name, value, self.graph_inputs[name])
+        for name, (source, fill) in _DEFAULTS.items():
+            if name in self.graph_inputs and name not in feed and source in feed:
+                # what the PyTorch forward assumes when the argument is left out
+                shape = feed[source].shape if source != "pixel_values" else feed[source].shape[:1] + feed[source].shape[2:]
+                feed[name] = np.full(shape, fill, dtype=self.graph_inputs[name] or np.int64)
+        missing = [name for name in self.graph_inputs if name not in feed]
+        if missing:
+            raise ValueError(f"{type(self).__name__} is missing input(s) {', '.join(missing)}; the graph takes: {', '.join(self.graph_inputs)}")
+        return feed
+
+    def _forward_ignores(self, name: str) -> bool:
+        """Whether the PyTorch model's forward takes `name` (by name or through **kwargs) although the graph does not:
+        YOLOS takes and ignores the `pixel_mask` its image processor makes. Such inputs are dropped, as the model
+        drops them."""
+        import inspect
+
+        import transformers
+
+        model_class = getattr(transformers, self.manifest.data.get("model_class") or "", None)
+        if model_class is None:
+            return False
+        parameters = inspect.signature(model_class.forward).parameters
+        return name in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+    def run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            values = self.session.run(self.output_names, dict(feed))
+        except Exception as error:  # ONNX Runtime's own messages: wrong rank, wrong fixed size
+            if type(error).__module__.startswith("onnxruntime"):
+                raise ValueError(f"ONNX Runtime refused the inputs: {str(error).splitlines()[0]}") from error
+            raise
+        return dict(zip(self.output_names, values))
+
+    def wrap(self, outputs: Mapping[str, np.ndarray], torch_inputs: bool):
+        from transformers import modeling_outputs
+
+        preferred = tuple(getattr(modeling_outputs, name) for name in self.output_classes)
+        output_class = output_class_for(outputs, preferred, self.config.model_type)
+        values = {name: like_inputs(value, torch_inputs) for name, value in outputs.items()}
+        return output_class(**values) if dataclasses.is_dataclass(output_class) else output_class(values)
+
+    def forward(self, *args, **inputs):
+        if args:  # positional inputs in the graph's order, as a PyTorch forward takes them
+            names = list(self.graph_inputs)
+            if len(args) > len(names):
+                raise ValueError(f"{type(self).__name__} takes at most {len(names)} positional inputs ({', '.join(names)})")
+            inputs = {**dict(zip(names, args)), **inputs}
+        torch_inputs = any(_is_torch(value) for value in inputs.values())
+        return self.wrap(self.run(self.feed(inputs)), torch_inputs)
