@@ -215,6 +215,7 @@ class OnnxModel:
                 shape = feed[source].shape if source != "pixel_values" else feed[source].shape[:1] + feed[source].shape[2:]
                 feed[name] = np.full(shape, fill, dtype=self.graph_inputs[name] or np.int64)
         missing = [name for name in self.graph_inputs if name not in feed]
+        missing = [name for name in missing if name not in _DEFAULTS] or missing  # defaults follow from these
         if missing:
             raise ValueError(f"{type(self).__name__} is missing input(s) {', '.join(missing)}; the graph takes: {', '.join(self.graph_inputs)}")
         return feed
