@@ -66,6 +66,18 @@ def test_auto_feature_and_modern_alias(tiny_checkpoint, tmp_path, capsys):
     assert "{'logits'}" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("model_type,base", [("llama", "causal-lm"), ("bart", "seq2seq-lm")])
+def test_auto_feature_of_a_generating_model_generates(model_type, base, tiny_checkpoint):
+    """A Llama gets causal-lm-with-past: the feature generation needs, as users expect."""
+    from transformers import AutoConfig
+
+    from transformers_export.plan import default_feature
+
+    folder = tiny_checkpoint(model_type, base)
+    assert AutoConfig.from_pretrained(folder).architectures[0].endswith(("ForCausalLM", "ForConditionalGeneration"))
+    assert default_feature(str(folder)) == f"{base}-with-past"
+
+
 def test_dynamo_engine_is_selectable(tiny_checkpoint, tmp_path):
     folder = tiny_checkpoint("bert", "token-classification")
     assert cli.main(["-m", str(folder), "--feature", "token-classification", "--engine", "dynamo", str(tmp_path / "o")]) == 0

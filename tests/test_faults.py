@@ -39,7 +39,7 @@ def existing_output(tmp_path):
     return out
 
 
-@pytest.mark.parametrize("stage", ["loading model", "tracing", "validating"])
+@pytest.mark.parametrize("stage", ["loading the model", "tracing", "validating"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_signal_mid_stage_leaves_folder_and_no_staging(stage, signum, tiny_checkpoint, existing_output):
     before = snapshot(existing_output)

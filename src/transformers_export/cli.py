@@ -5,23 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from pathlib import Path
 
 from . import __version__
-from .errors import ExportError, Interrupted, InvalidArgumentError, ValidationError
+from .cli_common import Parser, fail, interrupted
+from .cli_commands import COMMANDS
+from .errors import ExportError, InvalidArgumentError, ValidationError
 from .console import Display, cli_logging
 from .signals import handling_signals
-
-COMMANDS = {"convert-tf": "read a TensorFlow checkpoint folder and write a PyTorch one (no TensorFlow needed)"}
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors as one line (`InvalidArgumentError`, exit 2) instead of a usage block."""
-
-    def error(self, message: str):
-        raise InvalidArgumentError(f"{message} (see {self.prog} --help)")
-
 
 def build_parser() -> argparse.ArgumentParser:
     from .formats import backend_names
@@ -30,8 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .optimize.quantize import QUANTIZATIONS
     from .resolve import PREPROCESSOR_KINDS
 
-    commands = "; ".join(f"'{name}': {text}" for name, text in COMMANDS.items())
-    parser = _Parser(
+    commands = "; ".join(f"'{name}': {command.summary}" for name, command in COMMANDS.items())
+    parser = Parser(
         prog="transformers-export",
         description="Export a 🤗 Transformers model to ONNX for a feature (task), validated against PyTorch. "
         f"Other commands ({{transformers-export COMMAND --help}}): {commands}.",
@@ -103,55 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def convert_tf_main(argv: list[str]) -> int:
-    parser = _Parser(
-        prog="transformers-export convert-tf",
-        description="Write a PyTorch checkpoint (model.safetensors, config, tokenizer) for a TensorFlow checkpoint "
-        "folder (config.json + tf_model.h5), without TensorFlow.",
-    )
-    parser.add_argument("folder", type=Path, help="Folder with config.json and tf_model.h5.")
-    parser.add_argument("output", type=Path, help="Folder to write the PyTorch checkpoint to.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs and tracebacks.")
-    try:
-        args = parser.parse_args(argv)
-    except InvalidArgumentError as error:
-        return _fail(error, False, error.exit_code)
-    with cli_logging(args.verbose), handling_signals():
-        return _convert_tf(args)
-
-
-def _convert_tf(args) -> int:
-    try:
-        from .pipeline import convert_tf
-
-        convert_tf(args.folder, args.output)
-    except ExportError as error:
-        return _fail(error, args.verbose, error.exit_code)
-    except KeyboardInterrupt as interrupt:
-        return _interrupted(interrupt)
-    print(f"All good, PyTorch checkpoint saved at: {args.output}")
-    return 0
-
-
-def _interrupted(interrupt: KeyboardInterrupt) -> int:
-    name = f" by {interrupt.args[0]}" if isinstance(interrupt, Interrupted) else ""
-    if getattr(interrupt, "after_commit", False):
-        print(f"error: interrupted{name} right after the export was written in full", file=sys.stderr)
-    else:
-        print(f"error: interrupted{name}; the output folder was left as it was", file=sys.stderr)
-    return interrupt.exit_code if isinstance(interrupt, Interrupted) else 130
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["convert-tf"]:
-        return convert_tf_main(argv[1:])
+    if argv[:1] and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]].main(argv[1:])
     try:
         if not argv:
             raise InvalidArgumentError("missing --model and the output folder (see transformers-export --help)")
         args = build_parser().parse_args(argv)
     except InvalidArgumentError as error:
-        return _fail(error, False, error.exit_code)
+        return fail(error, False, error.exit_code)
     with cli_logging(args.verbose), handling_signals():
         return _export(args)
 
@@ -187,13 +139,13 @@ def _export(args) -> int:
     except ValidationError as error:
         if error.report is not None and not args.quiet:
             print("\n".join(_capped(error.report.lines(), args.verbose)))
-        return _fail(error, args.verbose, error.exit_code)
+        return fail(error, args.verbose, error.exit_code)
     except ExportError as error:
-        return _fail(error, args.verbose, error.exit_code)
+        return fail(error, args.verbose, error.exit_code)
     except KeyboardInterrupt as interrupt:
-        return _interrupted(interrupt)
+        return interrupted(interrupt)
     except Exception as error:  # a bug or an environment problem: still one line unless --verbose
-        return _fail(error, args.verbose, 1, prefix=f"unexpected {type(error).__name__}: ")
+        return fail(error, args.verbose, 1, prefix=f"unexpected {type(error).__name__}: ")
 
     if args.quiet:
         runs = len(result.validation.runs)
@@ -223,15 +175,6 @@ def _capped(lines: list[str], verbose: bool) -> list[str]:
     headers = [line for line in rest if line.startswith("Validating ")]
     note = f"\t... {len(rest) - len(headers)} lines of per-output detail not shown (--verbose shows them; export.json has every run)"
     return [*lines[:VALIDATION_LINES_SHOWN], note, *headers]
-
-
-def _fail(error: BaseException, verbose: bool, code: int, prefix: str = "") -> int:
-    if verbose:
-        traceback.print_exception(error)
-    message = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    hint = "" if verbose else " (run with --verbose for details)" if prefix else ""
-    print(f"error: {prefix}{message}{hint}", file=sys.stderr)
-    return code
 
 
 def run() -> None:

@@ -9,11 +9,12 @@ from typing import Iterator
 
 # stage -> (line while it runs, line when it is done)
 STAGE_LABELS = {
-    "resolve": ("loading model and preprocessor", "loaded model and preprocessor"),
+    "resolve": ("loading the model", "loaded the model"),
     "trace": ("tracing and writing the model", "traced and wrote the model"),
     "validate": ("validating against PyTorch", "validated against PyTorch"),
     "quantize": ("quantizing to int8 and validating again", "quantized to int8 and validated again"),
     "write": ("writing config, preprocessor and export.json", "wrote config, preprocessor and export.json"),
+    "write-without-preprocessor": ("writing config and export.json", "wrote config and export.json"),
 }
 
 class _StderrHandler(logging.StreamHandler):
@@ -106,6 +107,20 @@ class Display:
                             file=sys.stderr, disable=None, leave=False)
         self.bar.total = total
         self.bar.update(done - self.bar.n)
+
+    def note(self, text: str) -> None:
+        """A step of a command without named stages (the benchmark's): a line, and elapsed time while it runs."""
+        self.close()
+        print(f"[ ...  ] {text}", file=sys.stderr, flush=True)
+        self._tick(text)
+
+    def counter(self, total: int):
+        """A bar of `total` steps; returns the function that advances it by one."""
+        self.close()
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="measuring", unit="run", file=sys.stderr, disable=None, leave=False)
+        return lambda: self.bar.update(1) if self.bar is not None else None
 
     def close(self) -> None:
         if self.ticker is not None:

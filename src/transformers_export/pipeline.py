@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 from .errors import ValidationError
 from .manifest import MANIFEST, tensor_entry, versions, write_manifest
 from .manifest import LAYOUTS
-from .plan import ExportPlan, ExportRequest, resolve
+from .plan import ExportPlan, ExportRequest, check_request, resolve
 from .staging import staged_output
 from .validate import check_export, compute_references, release_weights
 from .validation import RTOL, Tolerance, ValidationReport
@@ -92,6 +92,7 @@ def run_export(request: ExportRequest, on_stage: StageCallback | None = None, on
     def progress(name: str, unit: str):
         return None if on_progress is None else (lambda done, total: on_progress(name, done, total, unit))
 
+    check_request(request)  # flags are judged before the first stage line, and before anything heavy
     with stage("resolve"):
         plan = resolve(request)
     output = plan.output.resolve() if plan.output.is_symlink() else plan.output
@@ -124,7 +125,7 @@ def run_export(request: ExportRequest, on_stage: StageCallback | None = None, on
                 report.runs.extend(_quantize(plan, exported, quantized_references, tolerance).runs)
             if not report.passed:
                 raise ValidationError(report.error, report)
-        with stage("write"):
+        with stage("write" if plan.preprocessor is not None else "write-without-preprocessor"):
             manifest = _manifest(plan, exported, report, staging)
             write_manifest(staging, manifest)
             files = sorted(path.name for path in staging.iterdir())

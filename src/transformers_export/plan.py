@@ -124,7 +124,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
     backend = get_backend(request.format)
     config = load_config(request.model, request.cache_dir)
     spec = get_spec(config.model_type)
-    feature = infer_feature(config) if request.feature == "auto" else canonical_feature(request.feature)
+    feature = auto_feature(config, spec) if request.feature == "auto" else canonical_feature(request.feature)
     get_task(feature)  # unknown feature names fail here with the list of known ones
     check_feature(spec, feature)
     _check_trace_sizes(config, options)
@@ -156,6 +156,22 @@ def resolve(request: ExportRequest) -> ExportPlan:
         quantize=request.quantize,
         dtype=request.dtype,
     )
+
+
+def auto_feature(config, spec: ArchitectureSpec) -> str:
+    """The feature `--feature auto` picks: the task of `config.architectures`, with the cache when the task generates
+    (a Llama gets `causal-lm-with-past`, what generation needs)."""
+    feature = infer_feature(config)
+    with_past = feature + WITH_PAST_SUFFIX
+    return with_past if task_of(feature) in ("causal-lm", "seq2seq-lm") and with_past in spec.tasks else feature
+
+
+def default_feature(model, cache_dir=None) -> str:
+    """`auto_feature` of a checkpoint folder or hub id."""
+    from .resolve import load_config
+
+    config = load_config(model, cache_dir)
+    return auto_feature(config, get_spec(config.model_type))
 
 
 def build_onnx_config(spec: ArchitectureSpec, feature: str, model_config):

@@ -153,8 +153,11 @@ def infer_feature(config) -> str:
     """
     architectures = list(getattr(config, "architectures", None) or [])
     model_type = config.model_type
+    # BART's ForConditionalGeneration is in the masked-LM mapping too: seq2seq-lm is asked first. (XLM's LM head is in
+    # both the masked- and the causal-LM mappings; masked-lm, first in TASKS, is its task.)
+    ordered = [TASKS["seq2seq-lm"], *(task for name, task in TASKS.items() if name != "seq2seq-lm")]
     for architecture in architectures:
-        for task in TASKS.values():
+        for task in ordered:
             if transformers_model_class_name(task, model_type) == architecture:
                 return task.name
     if not architectures:

@@ -56,7 +56,7 @@ def untie_weights(model) -> bool:
     if output is None or input_ is None or output.weight is not input_.weight:
         return False
     output.weight = torch.nn.Parameter(input_.weight.detach().clone())
-    warnings.warn("untied the output embeddings from the input embeddings by cloning; do not train this model", UserWarning)
+    logger.warning("untied the output embeddings from the input embeddings by cloning them; do not train this model")
     return True
 
 

@@ -1,4 +1,4 @@
-"""Seed-compatible import paths: `from transformers_export.models.<model_type> import <Name>OnnxConfig`.
+"""Seed-compatible import paths: `from transformers_export.models.<model_type> import <Name>Config, <Name>OnnxConfig`.
 
 The modules are made on import from the architecture registry (underscored model type, e.g. `xlm_roberta`), so every
 registered architecture has its path and none is a copied file.
@@ -35,6 +35,12 @@ class _ModelModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
         spec = self._spec(module.__name__)
         classes = {onnx_config_class(spec, task) for task in ("default", "causal-lm")}
+        try:  # transformers' own configuration class too, as the seed's walk-through imports both from this path
+            from transformers import CONFIG_MAPPING
+
+            classes.add(CONFIG_MAPPING[spec.model_type])
+        except KeyError:
+            pass
         for config_class in classes:
             setattr(module, config_class.__name__, config_class)
         module.__all__ = sorted(config_class.__name__ for config_class in classes)
