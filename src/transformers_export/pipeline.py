@@ -216,7 +216,7 @@ def _manifest(plan: ExportPlan, exported, report: ValidationReport, folder: Path
         "model_type": plan.model_type,
         "model_class": type(plan.model).__name__,
         "feature": plan.feature,
-        "architecture": "registered",
+        "architecture": "generic" if plan.spec.generic else "registered",
         "layout": plan.layout,
         "engine": exported[0].engine,
         "opset": exported[0].opset,

@@ -42,6 +42,8 @@ class ArchitectureSpec:
     # Tasks transformers supports but that cannot be exported, with the reason shown in the support table.
     unsupported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     display_name: str = ""
+    # made by the generic path from what transformers says of the model type, not declared in a family module
+    generic: bool = False
 
     @property
     def key(self) -> str:
@@ -85,6 +87,7 @@ def normalize_model_type(model_type: str) -> str:
 
 
 _REGISTRY: dict[str, ArchitectureSpec] = {}
+_GENERIC: dict[str, ArchitectureSpec] = {}  # specs the fallbacks made, so each model type gets one spec object
 
 
 def register(*specs: ArchitectureSpec) -> None:
@@ -100,12 +103,27 @@ def find_spec(model_type: str) -> ArchitectureSpec | None:
     return _REGISTRY.get(normalize_model_type(model_type))
 
 
+_FALLBACKS: list = []
+
+
+def add_fallback(make_spec) -> None:
+    """`make_spec(model_type) -> spec or None`, asked (and its answer kept) for model types the registry lacks."""
+    _FALLBACKS.append(make_spec)
+
+
 def get_spec(model_type: str) -> ArchitectureSpec:
-    spec = find_spec(model_type)
+    key = normalize_model_type(model_type)
+    spec = _REGISTRY.get(key) or _GENERIC.get(key)
+    for make_spec in _FALLBACKS if spec is None else ():
+        spec = make_spec(model_type)
+        if spec is not None:
+            _GENERIC[key] = spec
+            break
     if spec is None:
         supported = ", ".join(spec.key for spec in all_specs())
         raise UnsupportedModelError(
-            f"model type '{model_type}' is not supported; supported: {supported}. "
+            f"model type '{model_type}' is not supported: no registry entry, and the generic path covers text "
+            f"encoders and decoders only; registered: {supported}. "
             "To add one, subclass transformers_export.OnnxConfig and pass it to export() (see README)"
         )
     return spec

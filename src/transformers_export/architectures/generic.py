@@ -1,0 +1,52 @@
+"""The generic path: a spec for a text model type that transformers can load but that has no registry entry.
+
+What a registry entry would say is read from transformers itself: the family from its Auto mappings (a masked-LM
+head makes it an encoder, a causal-LM head without one a decoder with a cache), the inputs from the model's forward
+signature, the tasks from the heads it has. The cache layout is probed from the `Cache` object a forward returns,
+and the export is validated exactly like a registered one (fresh shapes, real decode steps). A registry entry stays
+the way to correct a model this gets wrong. Encoder-decoder and non-text models are not guessed: they need the
+knowledge their registry entries carry.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from .decoders import DECODER_TASKS
+from .encoders import ENCODER_TASKS
+from .registry import ArchitectureSpec, add_fallback, declare
+
+DECODER_INPUTS = ("input_ids", "attention_mask", "position_ids")
+ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _class(name):
+    import transformers
+
+    if isinstance(name, (tuple, list)):
+        name = name[0]
+    return getattr(transformers, name, None) if name else None
+
+
+def generic_spec(model_type: str) -> ArchitectureSpec | None:
+    from transformers.models.auto import modeling_auto as auto
+
+    if model_type in auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+        return None
+    masked = model_type in auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    causal = auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(model_type)
+    base = auto.MODEL_MAPPING_NAMES.get(model_type)
+    decoder = causal is not None and not masked
+    model_class = _class(causal if decoder else base) or _class(base)
+    if model_class is None:
+        return None
+    parameters = inspect.signature(model_class.forward).parameters
+    if "input_ids" not in parameters:
+        return None
+    known = DECODER_INPUTS if decoder else ENCODER_INPUTS
+    inputs = [name for name in parameters if name in known]
+    name = (base if isinstance(base, str) else model_class.__name__).removesuffix("Model").removesuffix("ForCausalLM")
+    return declare(model_type, name or model_type, inputs, DECODER_TASKS if decoder else ENCODER_TASKS, generic=True)
+
+
+add_fallback(generic_spec)

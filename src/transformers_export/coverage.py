@@ -1,0 +1,276 @@
+"""The coverage matrix: every model type of the installed transformers with an Auto class, shrunk to a tiny random
+model and exported for every task it has a head for, validated as a user's export is.
+
+    python -m transformers_export.coverage [--model-types a,b,...] [--write COVERAGE.md] [--readme README.md]
+
+Each (model type, feature) ends as one of: `validated` (a registry entry), `validated-generic` (the generic path),
+`failed` (the first line of the error), or `n/a` (the reason: no registry entry and outside the generic path, or no
+tiny model could be built from the shrunk configuration). Generating features (`causal-lm-with-past`) also need the
+runtime's greedy tokens to equal `generate()`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+# configuration sizes and their tiny values; nested text / vision / audio configurations are shrunk the same way
+TINY = {
+    "hidden_size": 32, "d_model": 32, "n_embd": 32, "embed_dim": 32, "dim": 32, "emb_dim": 32, "n_embed": 32,
+    "num_hidden_layers": 2, "n_layer": 2, "n_layers": 2, "num_layers": 2, "encoder_layers": 2, "decoder_layers": 2,
+    "num_attention_heads": 4, "n_head": 4, "n_heads": 4, "num_heads": 4, "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4, "num_key_value_heads": 2, "multi_query_group_num": 2,
+    "intermediate_size": 37, "ffn_dim": 37, "n_inner": 37, "d_ff": 37, "encoder_ffn_dim": 37, "decoder_ffn_dim": 37,
+    "hidden_dim": 37, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 16,
+    "num_experts": 4, "num_local_experts": 4, "n_routed_experts": 4, "num_experts_per_tok": 2,
+    "vocab_size": 99, "max_position_embeddings": 128, "n_positions": 128, "head_dim": 8, "kv_channels": 8,
+    "image_size": 32, "patch_size": 8, "num_channels": 3,
+}
+SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config")
+GREEDY_TOKENS = 8
+TIMEOUT_SECONDS = 180
+
+
+@dataclass
+class Outcome:
+    model_type: str
+    feature: str
+    status: str  # validated, validated-generic, failed, n/a
+    reason: str = ""
+
+
+def shrink(values: dict) -> dict:
+    shrunk = {}
+    for key, value in values.items():
+        if key in SUB_CONFIGS and isinstance(value, dict):
+            shrunk[key] = shrink(value)
+        elif key in TINY and isinstance(value, int) and not isinstance(value, bool) and value > TINY[key]:
+            shrunk[key] = TINY[key]
+        elif key == "layer_types" and isinstance(value, list):
+            shrunk[key] = value[:2]
+        else:
+            shrunk[key] = value
+    return shrunk
+
+
+def tiny_config(model_type: str):
+    from transformers import AutoConfig
+
+    default = AutoConfig.for_model(model_type).to_dict()
+    default.pop("model_type", None)
+    default.pop("transformers_version", None)
+    config = AutoConfig.for_model(model_type, **shrink(default))
+    config.num_labels = 3
+    return config
+
+
+def model_types() -> list[str]:
+    """Model types with at least one Auto model class, in the installed transformers."""
+    from transformers.models.auto import modeling_auto
+
+    from .tasks import TASKS
+
+    types = set()
+    for task in TASKS.values():
+        types.update(getattr(modeling_auto, task.mapping))
+    types.update(modeling_auto.MODEL_MAPPING_NAMES)
+    return sorted(types)
+
+
+def _features(model_type: str) -> list[str]:
+    from .tasks import TASKS, transformers_model_class_name
+
+    features = []
+    for name, task in TASKS.items():
+        if transformers_model_class_name(task, model_type) is None:
+            continue
+        features.append(f"{name}-with-past" if name in ("causal-lm", "seq2seq-lm") else name)
+    return features
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _first_line(error: BaseException) -> str:
+    text = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {text}"[:200]
+
+
+def _greedy_equal(checkpoint: Path, folder: Path, feature: str) -> bool:
+    import numpy as np
+    import torch
+
+    from .runtime import from_pretrained
+    from .tasks import auto_class, get_task
+
+    model = auto_class(get_task(feature)).from_pretrained(checkpoint).eval()
+    vocab = model.config.get_text_config().vocab_size
+    prompt = torch.from_numpy(np.random.default_rng(0).integers(3, vocab - 1, (2, 6)))
+    with torch.no_grad():
+        expected = model.generate(prompt, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
+    got = from_pretrained(folder).generate(prompt, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
+    return got.tolist() == expected.tolist()
+
+
+def check(model_type: str, work: Path) -> list[Outcome]:
+    import torch
+
+    from .errors import UnsupportedFeatureError, UnsupportedModelError
+    from .pipeline import export_model
+    from .plan import get_spec
+    from .tasks import auto_class, get_task, task_of
+
+    features = _features(model_type)
+    try:
+        spec = get_spec(model_type)
+    except UnsupportedModelError as error:
+        return [Outcome(model_type, f, "n/a", str(error).split(":")[0] + ": outside the generic path") for f in features]
+    validated = "validated-generic" if spec.generic else "validated"
+    try:
+        config = tiny_config(model_type)
+    except Exception as error:  # noqa: BLE001 - the shrunk configuration is refused by the config class
+        return [Outcome(model_type, f, "n/a", f"no tiny configuration: {_first_line(error)}") for f in features]
+    outcomes = []
+    for feature in features:
+        if feature not in spec.features:
+            reason = spec.blocked_features.get(feature) or "not among the architecture's features"
+            outcomes.append(Outcome(model_type, feature, "n/a", reason))
+            continue
+        checkpoint, out = work / f"{model_type}-{feature}", work / f"{model_type}-{feature}-onnx"
+        try:
+            torch.manual_seed(0)
+            auto_class(get_task(task_of(feature))).from_config(config).save_pretrained(checkpoint)
+        except Exception as error:  # noqa: BLE001
+            outcomes.append(Outcome(model_type, feature, "n/a", f"no tiny model: {_first_line(error)}"))
+            continue
+        try:
+            signal.alarm(TIMEOUT_SECONDS)
+            export_model(str(checkpoint), out, feature=feature)
+            if task_of(feature) == "causal-lm" and not _greedy_equal(checkpoint, out, feature):
+                raise AssertionError("the runtime's greedy tokens differ from generate()")
+            outcomes.append(Outcome(model_type, feature, validated))
+        except (UnsupportedFeatureError, UnsupportedModelError) as error:
+            outcomes.append(Outcome(model_type, feature, "n/a", _first_line(error)))
+        except (Exception, _Timeout) as error:  # noqa: BLE001 - recorded, the sweep goes on
+            outcomes.append(Outcome(model_type, feature, "failed", _first_line(error)))
+        finally:
+            signal.alarm(0)
+    return outcomes
+
+
+def _raise_timeout(signum, frame):
+    raise _Timeout(f"took more than {TIMEOUT_SECONDS} s")
+
+
+def sweep(types: list[str], progress=None) -> list[Outcome]:
+    signal.signal(signal.SIGALRM, _raise_timeout)
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="coverage-") as work:
+        for index, model_type in enumerate(types):
+            folder = Path(work) / str(index)
+            folder.mkdir()
+            outcomes += check(model_type, folder)
+            if progress:
+                progress(model_type, outcomes)
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+    return outcomes
+
+
+def summary(outcomes: list[Outcome]) -> dict:
+    by_type: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_type.setdefault(outcome.model_type, []).append(outcome)
+    ok = ("validated", "validated-generic")
+    causal = [o for o in outcomes if o.feature == "causal-lm-with-past"]
+    return {
+        "model_types": len(by_type),
+        "model_types_validated": sum(any(o.status in ok for o in items) for items in by_type.values()),
+        "model_types_generic": sum(any(o.status == "validated-generic" for o in items) for items in by_type.values()),
+        "causal_lm_types": len(causal),
+        "causal_lm_with_past_validated": sum(o.status in ok for o in causal),
+        "pairs": {status: sum(o.status == status for o in outcomes) for status in (*ok, "failed", "n/a")},
+    }
+
+
+_MARK = {"validated": "✓", "validated-generic": "✓ᵍ", "failed": "✗", "n/a": "–"}
+
+
+def render(outcomes: list[Outcome], command: str) -> str:
+    from .tasks import TASKS
+
+    counts = summary(outcomes)
+    columns = [f"{n}-with-past" if n in ("causal-lm", "seq2seq-lm") else n for n in TASKS]
+    columns = [c for c in columns if any(o.feature == c for o in outcomes)]
+    cells = {(o.model_type, o.feature): o for o in outcomes}
+    lines = [
+        "# Coverage matrix", "",
+        f"Generated by `{command}` (transformers-export's tiny-model sweep; see README). ✓ validated with a registry "
+        "entry, ✓ᵍ validated through the generic path, ✗ failed (reason below), – not applicable (reason below). "
+        "Generating features also passed greedy equality with `generate()`.", "",
+        f"**{counts['model_types_validated']} of {counts['model_types']} model types** have at least one validated "
+        f"feature ({counts['model_types_generic']} through the generic path); **{counts['causal_lm_with_past_validated']} "
+        f"of {counts['causal_lm_types']}** causal-LM types validate `causal-lm-with-past`.", "",
+        "| model type | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns),
+    ]
+    for model_type in sorted({o.model_type for o in outcomes}):
+        marks = [_MARK[cells[(model_type, c)].status] if (model_type, c) in cells else "" for c in columns]
+        lines.append(f"| {model_type} | " + " | ".join(marks) + " |")
+    lines += ["", "## Reasons", ""]
+    for outcome in outcomes:
+        if outcome.status in ("failed", "n/a"):
+            lines.append(f"- `{outcome.model_type}` `{outcome.feature}` ({outcome.status}): {outcome.reason.replace('|', '/')}")
+    return "\n".join(lines) + "\n"
+
+
+README_START, README_END = "<!-- coverage:start -->", "<!-- coverage:end -->"
+
+
+def update_readme(path: Path, outcomes: list[Outcome]) -> None:
+    import re
+
+    counts = summary(outcomes)
+    block = (
+        f"{README_START}\n**Coverage** ([COVERAGE.md](COVERAGE.md), regenerated by `python -m transformers_export.coverage "
+        f"--write COVERAGE.md --readme README.md`): {counts['model_types_validated']} of {counts['model_types']} model "
+        f"types of the installed transformers validate at least one feature ({counts['model_types_generic']} through "
+        f"the generic path); {counts['causal_lm_with_past_validated']} of {counts['causal_lm_types']} causal-LM types "
+        f"validate `causal-lm-with-past` with greedy equality.\n{README_END}"
+    )
+    text = path.read_text()
+    text = re.sub(f"{README_START}.*?{README_END}", block, text, flags=re.S) if README_START in text else text + "\n" + block + "\n"
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m transformers_export.coverage", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-types", default=None, help="Comma-separated model types (default: all with an Auto class).")
+    parser.add_argument("--write", type=Path, default=None, help="Write the matrix to this Markdown file.")
+    parser.add_argument("--readme", type=Path, default=None, help="Update the summary line in this README.")
+    parser.add_argument("--json", type=Path, default=None, help="Write every outcome as JSON.")
+    args = parser.parse_args(argv)
+    from .console import cli_logging
+
+    types = args.model_types.split(",") if args.model_types else model_types()
+    with cli_logging(False):
+        outcomes = sweep(types, lambda t, o: print(f"{t}: " + ", ".join(f"{x.feature} {x.status}" for x in o if x.model_type == t), file=sys.stderr, flush=True))
+    command = "python -m transformers_export.coverage" + (f" --model-types {args.model_types}" if args.model_types else "")
+    if args.write:
+        args.write.write_text(render(outcomes, command))
+    if args.readme:
+        update_readme(args.readme, outcomes)
+    if args.json:
+        args.json.write_text(json.dumps([o.__dict__ for o in outcomes], indent=1) + "\n")
+    print(json.dumps(summary(outcomes)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
