@@ -25,8 +25,8 @@ TINY = {
     "num_hidden_layers": 2, "n_layer": 2, "n_layers": 2, "num_layers": 2, "encoder_layers": 2, "decoder_layers": 2,
     "num_attention_heads": 4, "n_head": 4, "n_heads": 4, "num_heads": 4, "encoder_attention_heads": 4,
     "decoder_attention_heads": 4, "num_key_value_heads": 2, "multi_query_group_num": 2,
-    "intermediate_size": 37, "ffn_dim": 37, "n_inner": 37, "d_ff": 37, "encoder_ffn_dim": 37, "decoder_ffn_dim": 37,
-    "hidden_dim": 37, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 16,
+    "intermediate_size": 36, "ffn_dim": 36, "n_inner": 36, "d_ff": 36, "encoder_ffn_dim": 36, "decoder_ffn_dim": 36,
+    "hidden_dim": 36, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 16,
     "num_experts": 4, "num_local_experts": 4, "n_routed_experts": 4, "num_experts_per_tok": 2,
     "vocab_size": 99, "max_position_embeddings": 128, "n_positions": 128, "head_dim": 8, "kv_channels": 8,
     "image_size": 32, "patch_size": 8, "num_channels": 3,
@@ -44,11 +44,27 @@ class Outcome:
     reason: str = ""
 
 
+# special tokens of the full vocabulary get ids inside the tiny one
+SPECIAL_TOKENS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 1, "sep_token_id": 2,
+                  "cls_token_id": 1, "mask_token_id": 3, "unk_token_id": 3}
+
+
+def _inside_vocabulary(key: str, value, vocabulary: int):
+    if isinstance(value, list):
+        return [_inside_vocabulary(key, item, vocabulary) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= vocabulary:
+        return SPECIAL_TOKENS[key]
+    return value
+
+
 def shrink(values: dict) -> dict:
     shrunk = {}
+    vocabulary = TINY["vocab_size"] if isinstance(values.get("vocab_size"), int) and values["vocab_size"] > TINY["vocab_size"] else None
     for key, value in values.items():
         if key in SUB_CONFIGS and isinstance(value, dict):
             shrunk[key] = shrink(value)
+        elif key in SPECIAL_TOKENS and vocabulary is not None:
+            shrunk[key] = _inside_vocabulary(key, value, vocabulary)
         elif key in TINY and isinstance(value, int) and not isinstance(value, bool) and value > TINY[key]:
             shrunk[key] = TINY[key]
         elif key == "layer_types" and isinstance(value, list):
@@ -143,6 +159,7 @@ def check(model_type: str, work: Path) -> list[Outcome]:
             outcomes.append(Outcome(model_type, feature, "n/a", reason))
             continue
         checkpoint, out = work / f"{model_type}-{feature}", work / f"{model_type}-{feature}-onnx"
+        config.num_labels = 2 if task_of(feature) == "question-answering" else 3  # start and end logits
         try:
             torch.manual_seed(0)
             auto_class(get_task(task_of(feature))).from_config(config).save_pretrained(checkpoint)

@@ -136,6 +136,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
     model = load_model(
         request.model, feature, cache_dir=request.cache_dir, framework=request.framework, config=config, dtype=DTYPES[request.dtype]
     )
+    _traceable_experts(model)
     onnx_config = build_onnx_config(spec, feature, model.config)
     layout = choose_layout(onnx_config, feature, spec, request.layout)
     backend.prepare(model, options)
@@ -156,6 +157,16 @@ def resolve(request: ExportRequest) -> ExportPlan:
         quantize=request.quantize,
         dtype=request.dtype,
     )
+
+
+def _traceable_experts(model) -> None:
+    """Mixture-of-experts layers run every expert on every token (transformers' `batched_mm`) while exported: the
+    default grouped kernel needs 16-byte strides and counts tokens with `histc` (no ONNX op), and the eager loop's
+    length depends on the routing, which a trace would freeze. Same outputs; more arithmetic per token."""
+    if not any(name.endswith(".experts") for name, _ in model.named_modules()):
+        return
+    if hasattr(model, "set_experts_implementation") and model.config._experts_implementation != "batched_mm":
+        model.set_experts_implementation("batched_mm")
 
 
 def auto_feature(config, spec: ArchitectureSpec) -> str:

@@ -52,6 +52,10 @@ def render() -> str:
     legend = [
         "",
         "✅ exported and validated in CI on a tiny random model · – transformers has no such head for this model type",
+        "",
+        "Model types not in this table: text encoders and decoders that the installed transformers can load export "
+        "through the **generic path** (marked `\"architecture\": \"generic\"` in `export.json`); "
+        "[COVERAGE.md](COVERAGE.md) has every model type's outcome.",
     ]
     legend += [f"[^{number}]: not exportable: {reason}." for reason, number in reasons.items()]
     return "\n".join(rows + legend)

@@ -1,0 +1,77 @@
+"""The generic path: model types transformers knows but the registry does not, exported and validated like registered
+ones; and the coverage sweep on a fixed sample (the full sweep is `python -m transformers_export.coverage`)."""
+
+import json
+
+import pytest
+import torch
+
+from transformers_export import export_model
+from transformers_export.coverage import check, shrink, summary, tiny_config
+
+# decoders with no registry entry: a plain one, Gemma 3 (sliding and global layers), mixture-of-experts
+GENERIC_DECODERS = ["starcoder2", "gemma3_text", "qwen3_moe", "mixtral"]
+
+
+def _checkpoint(model_type, auto, folder):
+    torch.manual_seed(0)
+    model = auto.from_config(tiny_config(model_type)).eval()
+    model.save_pretrained(folder)
+    return model
+
+
+@pytest.mark.parametrize("model_type", GENERIC_DECODERS)
+def test_unregistered_decoder_exports_generically_and_generates_like_pytorch(model_type, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from transformers_export.architectures import find_spec
+    from transformers_export.runtime import OnnxModelForCausalLM
+
+    assert find_spec(model_type) is None, "a registry entry would make this test prove nothing about the generic path"
+    model = _checkpoint(model_type, AutoModelForCausalLM, tmp_path / "checkpoint")
+    export_model(str(tmp_path / "checkpoint"), tmp_path / "onnx", feature="auto")
+    manifest = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert manifest["architecture"] == "generic" and manifest["feature"] == "causal-lm-with-past"
+    assert manifest["validation"]["passed"]
+    prompt = torch.tensor([[5, 6, 7, 8, 9], [10, 11, 12, 13, 14]])
+    with torch.no_grad():
+        expected = model.generate(prompt, do_sample=False, max_new_tokens=10, min_new_tokens=10)
+    got = OnnxModelForCausalLM.from_pretrained(tmp_path / "onnx").generate(prompt, max_new_tokens=10, min_new_tokens=10)
+    assert got.tolist() == expected.tolist()
+
+
+def test_unregistered_encoder_exports_generically(tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    _checkpoint("ernie", AutoModelForMaskedLM, tmp_path / "checkpoint")
+    result = export_model(str(tmp_path / "checkpoint"), tmp_path / "onnx", feature="masked-lm")
+    assert result.validation.passed
+    manifest = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert manifest["architecture"] == "generic"
+    assert list(manifest["graphs"]["model.onnx"]["inputs"]) == ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def test_shrink_reaches_nested_configs_and_keeps_special_tokens_in_the_vocabulary():
+    values = {"hidden_size": 4096, "vocab_size": 50000, "eos_token_id": [49999, 2], "pad_token_id": 49998,
+              "text_config": {"num_hidden_layers": 40, "intermediate_size": 11008}, "use_cache": True}
+    shrunk = shrink(values)
+    assert shrunk["hidden_size"] == 32 and shrunk["vocab_size"] == 99 and shrunk["use_cache"] is True
+    assert shrunk["eos_token_id"] == [2, 2] and shrunk["pad_token_id"] == 0
+    assert shrunk["text_config"] == {"num_hidden_layers": 2, "intermediate_size": 36}
+
+
+def test_coverage_sample(tmp_path):
+    outcomes = []
+    for model_type in ("bert", "starcoder2", "wav2vec2"):
+        folder = tmp_path / model_type
+        folder.mkdir()
+        outcomes += check(model_type, folder)
+    status = {(o.model_type, o.feature): o for o in outcomes}
+    assert status[("bert", "sequence-classification")].status == "validated"
+    assert status[("starcoder2", "causal-lm-with-past")].status == "validated-generic"
+    assert status[("wav2vec2", "default")].status == "n/a" and "outside the generic path" in status[("wav2vec2", "default")].reason
+    for outcome in outcomes:
+        assert outcome.status in ("validated", "validated-generic", "failed", "n/a")
+        assert outcome.status.startswith("validated") or outcome.reason and "\n" not in outcome.reason
+    counts = summary(outcomes)
+    assert counts["model_types"] == 3 and counts["model_types_validated"] == 2
