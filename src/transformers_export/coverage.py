@@ -33,7 +33,8 @@ TINY = {
 }
 SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config")
 GREEDY_TOKENS = 8
-TIMEOUT_SECONDS = 180
+TIMEOUT_SECONDS = 90
+MAX_PARAMETERS = 20_000_000
 
 
 @dataclass
@@ -69,6 +70,8 @@ def shrink(values: dict) -> dict:
             shrunk[key] = TINY[key]
         elif key == "layer_types" and isinstance(value, list):
             shrunk[key] = value[:2]
+        elif key in ("out_features", "out_indices", "stage_names"):
+            continue  # backbone outputs name layers the tiny model no longer has; the defaults name its last one
         else:
             shrunk[key] = value
     return shrunk
@@ -161,8 +164,13 @@ def check(model_type: str, work: Path) -> list[Outcome]:
         checkpoint, out = work / f"{model_type}-{feature}", work / f"{model_type}-{feature}-onnx"
         config.num_labels = 2 if task_of(feature) == "question-answering" else 3  # start and end logits
         try:
+            model_class = auto_class(get_task(task_of(feature)))
+            with torch.device("meta"):  # sizes the shrinking missed would build a model that does not fit
+                parameters = sum(p.numel() for p in model_class.from_config(config).parameters())
+            if parameters > MAX_PARAMETERS:
+                raise ValueError(f"the shrunk model still has {parameters / 1e6:.0f}M parameters (sizes the shrinking does not know)")
             torch.manual_seed(0)
-            auto_class(get_task(task_of(feature))).from_config(config).save_pretrained(checkpoint)
+            model_class.from_config(config).save_pretrained(checkpoint)
         except Exception as error:  # noqa: BLE001
             outcomes.append(Outcome(model_type, feature, "n/a", f"no tiny model: {_first_line(error)}"))
             continue
@@ -272,13 +280,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, default=None, help="Write the matrix to this Markdown file.")
     parser.add_argument("--readme", type=Path, default=None, help="Update the summary line in this README.")
     parser.add_argument("--json", type=Path, default=None, help="Write every outcome as JSON.")
+    parser.add_argument("--shard", default=None, help="K/N: only every N-th model type from the K-th (run N processes, then --merge).")
+    parser.add_argument("--merge", type=Path, nargs="*", default=None, help="Render from these --json files instead of sweeping (a later file's model types replace an earlier one's).")
     args = parser.parse_args(argv)
     from .console import cli_logging
 
     types = args.model_types.split(",") if args.model_types else model_types()
-    with cli_logging(False):
-        outcomes = sweep(types, lambda t, o: print(f"{t}: " + ", ".join(f"{x.feature} {x.status}" for x in o if x.model_type == t), file=sys.stderr, flush=True))
+    if args.shard:
+        index, count = (int(part) for part in args.shard.split("/"))
+        types = types[index::count]
+    if args.merge is not None:
+        merged = {}  # a later file's outcome for a model type replaces an earlier one's (a re-run after a fix)
+        for path in args.merge:
+            found: dict = {}
+            for item in json.loads(path.read_text()):
+                found.setdefault(item["model_type"], []).append(Outcome(**item))
+            merged.update(found)
+        outcomes = [outcome for model_type in sorted(merged) for outcome in merged[model_type]]
+    else:
+        with cli_logging(False):
+            outcomes = sweep(types, lambda t, o: print(f"{t}: " + ", ".join(f"{x.feature} {x.status}" for x in o if x.model_type == t), file=sys.stderr, flush=True))
     command = "python -m transformers_export.coverage" + (f" --model-types {args.model_types}" if args.model_types else "")
+    if args.merge is not None:
+        command = "python -m transformers_export.coverage --shard K/2 --json shard-K.json (K = 0, 1), then --merge"
     if args.write:
         args.write.write_text(render(outcomes, command))
     if args.readme:

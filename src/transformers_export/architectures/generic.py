@@ -46,7 +46,12 @@ def generic_spec(model_type: str) -> ArchitectureSpec | None:
     known = DECODER_INPUTS if decoder else ENCODER_INPUTS
     inputs = [name for name in parameters if name in known]
     name = (base if isinstance(base, str) else model_class.__name__).removesuffix("Model").removesuffix("ForCausalLM")
-    return declare(model_type, name or model_type, inputs, DECODER_TASKS if decoder else ENCODER_TASKS, generic=True)
+    # a decoder returns its cache only as a decoder (BertGeneration's decoder head is built on an encoder class)
+    overrides = {"is_decoder": True} if decoder else {}
+    return declare(
+        model_type, name or model_type, inputs, DECODER_TASKS if decoder else ENCODER_TASKS, generic=True,
+        config_overrides=overrides,
+    )
 
 
 add_fallback(generic_spec)
