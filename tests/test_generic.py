@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from transformers_export import export_model
-from transformers_export.coverage import check, shrink, summary, tiny_config
+from transformers_export.coverage import check, shrink, tiny_config
+from transformers_export.coverage_report import summary
 
 # decoders with no registry entry: a plain one, Gemma 3 (sliding and global layers), mixture-of-experts
 GENERIC_DECODERS = ["starcoder2", "gemma3_text", "qwen3_moe", "mixtral"]
