@@ -143,6 +143,8 @@ def check(model_type: str, work: Path) -> list[Outcome]:
         spec = get_spec(model_type)
     except UnsupportedModelError as error:
         return [Outcome(model_type, f, "n/a", str(error).split(":")[0] + ": outside the generic path") for f in features]
+    except Exception as error:  # noqa: BLE001 - a crash of the spec look-up is a failure of the tool: recorded
+        return [Outcome(model_type, f, "failed", f"spec look-up: {_first_line(error)}") for f in features]
     validated = "validated-generic" if spec.generic else "validated"
     try:
         config = tiny_config(model_type)
@@ -209,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, default=None, help="Update the summary line in this README.")
     parser.add_argument("--json", type=Path, default=None, help="Write every outcome as JSON.")
     parser.add_argument("--shard", default=None, help="K/N: only every N-th model type from the K-th (run N processes, then --merge).")
+    parser.add_argument("--resume", action="store_true", help="With --json: skip the model types that file already has.")
     parser.add_argument("--merge", type=Path, nargs="*", default=None, help="Render from these --json files instead of sweeping (a later file's model types replace an earlier one's).")
     args = parser.parse_args(argv)
     from .console import cli_logging
@@ -226,8 +229,16 @@ def main(argv: list[str] | None = None) -> int:
             merged.update(found)
         outcomes = [outcome for model_type in sorted(merged) for outcome in merged[model_type]]
     else:
+        done = [Outcome(**item) for item in json.loads(args.json.read_text())] if args.resume and args.json.is_file() else []
+        types = [t for t in types if t not in {o.model_type for o in done}]
+
+        def progress(model_type, outcomes):
+            print(f"{model_type}: " + ", ".join(f"{x.feature} {x.status}" for x in outcomes if x.model_type == model_type), file=sys.stderr, flush=True)
+            if args.json:  # kept current, so that an interrupted sweep resumes (--resume) where it stopped
+                args.json.write_text(json.dumps([o.__dict__ for o in done + outcomes], indent=1) + "\n")
+
         with cli_logging(False):
-            outcomes = sweep(types, lambda t, o: print(f"{t}: " + ", ".join(f"{x.feature} {x.status}" for x in o if x.model_type == t), file=sys.stderr, flush=True))
+            outcomes = done + sweep(types, progress)
     command = "python -m transformers_export.coverage" + (f" --model-types {args.model_types}" if args.model_types else "")
     if args.merge is not None:
         command = "python -m transformers_export.coverage --shard K/2 --json shard-K.json (K = 0, 1), then --merge"

@@ -37,10 +37,13 @@ def generic_spec(model_type: str) -> ArchitectureSpec | None:
     causal = auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.get(model_type)
     base = auto.MODEL_MAPPING_NAMES.get(model_type)
     decoder = causal is not None and not masked
-    model_class = _class(causal if decoder else base) or _class(base)
-    if model_class is None:
+    try:
+        model_class = _class(causal if decoder else base) or _class(base)
+        if model_class is None:
+            return None
+        parameters = inspect.signature(model_class.forward).parameters
+    except ImportError:  # a class whose backend is not installed (torchaudio, ...): transformers cannot load it here
         return None
-    parameters = inspect.signature(model_class.forward).parameters
     if "input_ids" not in parameters:
         return None
     known = DECODER_INPUTS if decoder else ENCODER_INPUTS
