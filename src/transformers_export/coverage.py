@@ -30,8 +30,11 @@ TINY = {
     "hidden_dim": 36, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 16,
     "num_experts": 4, "num_local_experts": 4, "n_routed_experts": 4, "num_experts_per_tok": 2,
     "vocab_size": 99, "max_position_embeddings": 128, "n_positions": 128, "head_dim": 8, "kv_channels": 8,
-    "image_size": 32, "patch_size": 8, "num_channels": 3,
+    "image_size": 32, "patch_size": 8, "num_channels": 3, "rotary_dim": 4,
+    # latent attention (DeepSeek-V2/V3-style)
+    "kv_lora_rank": 16, "q_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 8,
 }
+LAYER_COUNTS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
 SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config")
 GREEDY_TOKENS = 8
 TIMEOUT_SECONDS = 90
@@ -54,9 +57,14 @@ def _inside_vocabulary(key: str, value, vocabulary: int):
 def shrink(values: dict) -> dict:
     shrunk = {}
     vocabulary = TINY["vocab_size"] if isinstance(values.get("vocab_size"), int) and values["vocab_size"] > TINY["vocab_size"] else None
+    layers = next((values[key] for key in LAYER_COUNTS if isinstance(values.get(key), int)), None)
     for key, value in values.items():
         if key in SUB_CONFIGS and isinstance(value, dict):
             shrunk[key] = shrink(value)
+        elif isinstance(value, list) and layers and len(value) == layers > 2:
+            shrunk[key] = value[:2]  # one entry per layer (layer_types, mlp_layer_types, ...)
+        elif key == "per_layer_config" and isinstance(value, dict):
+            shrunk[key] = {index: entry for index, entry in value.items() if int(index) < 2}
         elif key in SPECIAL_TOKENS and vocabulary is not None:
             shrunk[key] = _inside_vocabulary(key, value, vocabulary)
         elif key in TINY and isinstance(value, int) and not isinstance(value, bool) and value > TINY[key]:
