@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             outcomes = done + sweep(types, progress)
     command = "python -m transformers_export.coverage" + (f" --model-types {args.model_types}" if args.model_types else "")
     if args.merge is not None:
-        command = "python -m transformers_export.coverage --shard K/2 --json shard-K.json (K = 0, 1), then --merge"
+        command = ("python -m transformers_export.coverage --shard K/2 --json shard-K.json for K = 0, 1 (2 processes), "
+                   "then --merge of those files and of re-runs (--model-types, --json) --write COVERAGE.md --readme README.md")
     if args.write:
         args.write.write_text(render(outcomes, command))
     if args.readme:
