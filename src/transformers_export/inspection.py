@@ -152,7 +152,10 @@ def render(description: dict, top_operators: int = 15) -> str:
                      f"for '{export['feature']}' from {export['source']}")
         validation = export["validation"]
         verdict = "passed" if validation.get("passed") else "FAILED" if validation.get("passed") is False else "not recorded"
-        detail = ", ".join(f"{key} {value}" for key, value in validation.items() if key != "passed" and value is not None)
+        detail = ", ".join(
+            f"{key.replace('_', ' ')} {value:.3g}" if isinstance(value, float) else f"{key.replace('_', ' ')} {value}"
+            for key, value in validation.items() if key != "passed" and value is not None
+        )
         lines.append(f"  validation: {verdict} ({detail})")
         lines.append(f"  architecture: {export['architecture']}, layout: {export['layout']}, engine: {export['engine']}, "
                      f"quantization: {export['quantization'] or 'none'}")
