@@ -136,8 +136,9 @@ def _per_tensor_uint8(table: np.ndarray) -> tuple[np.ndarray, np.float32, np.uin
     return quantized, scale, zero_point
 
 
-def quantize_graph(source: Path, target: Path) -> None:
-    """Write the quantized graph of `source` to `target` (and `target.data` when its weights are external)."""
+def quantize_graph(source: Path, target: Path, keep_float=None) -> None:
+    """Write the quantized graph of `source` to `target` (and `target.data` when its weights are external).
+    `keep_float(node) -> bool` leaves the nodes it picks in float (for accuracy experiments)."""
     import onnx
     from onnx import helper
     from onnx.external_data_helper import uses_external_data
@@ -155,7 +156,9 @@ def quantize_graph(source: Path, target: Path) -> None:
     nodes = []
     try:
         for node in graph.node:
-            if node.op_type == "MatMul" and weights.float_matrix(node.input[1], 2):
+            if keep_float is not None and keep_float(node):
+                nodes.append(node)
+            elif node.op_type == "MatMul" and weights.float_matrix(node.input[1], 2):
                 name = node.input[1]
                 if name not in quantized_weights:
                     values, scale = _per_column_int8(np.asarray(weights.array(name), dtype=np.float32))
