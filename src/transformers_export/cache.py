@@ -246,3 +246,23 @@ def probe_layer_shapes(model) -> list:
         return []
     layers = layer_tensors(cache)
     return [_shape(*t) if len(t) == 2 else (_shape(t[0], t[1]), _shape(t[2], t[3])) for t in layers]
+
+
+def unexportable_cache(config) -> str | None:
+    """Why the cache of models with this config cannot be exported as key/value tensors, or None when it can.
+
+    Hybrid and state-space models (Mamba, Jamba, Qwen3-Next, RecurrentGemma, ...) keep recurrent state in some layers
+    (transformers' linear-attention cache layers), which this module's key/value contract does not carry."""
+    from transformers import DynamicCache
+
+    try:
+        layers = DynamicCache(config=config).layers
+    except Exception:  # noqa: BLE001 - a config DynamicCache cannot read: the forward-pass probe decides later
+        return None
+    recurrent = sorted({type(layer).__name__ for layer in layers if "LinearAttention" in type(layer).__name__})
+    if not recurrent:
+        return None
+    return (
+        f"its cache holds recurrent state ({', '.join(recurrent)}), which the exported key/value cache inputs cannot "
+        "carry yet"
+    )

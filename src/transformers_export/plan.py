@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import cache
 from .architectures import ArchitectureSpec, check_feature, get_spec
 from .config import onnx_config_class
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, UnsupportedFeatureError
 from .formats import Backend, TraceOptions, get_backend
 from .manifest import LAYOUTS
 from .optimize.quantize import QUANTIZATIONS
@@ -127,6 +128,8 @@ def resolve(request: ExportRequest) -> ExportPlan:
     feature = auto_feature(config, spec) if request.feature == "auto" else canonical_feature(request.feature)
     get_task(feature)  # unknown feature names fail here with the list of known ones
     check_feature(spec, feature)
+    if feature.endswith(WITH_PAST_SUFFIX) and (reason := cache.unexportable_cache(config)):
+        raise UnsupportedFeatureError(f"{config.model_type} cannot export '{feature}': {reason}; export '{task_of(feature)}' instead")
     _check_trace_sizes(config, options)
     # Some switches are read once, when the modules are built (BigBird's attention type), so they go into the config
     # before loading; `values_override` repeats them for models loaded by the caller.
@@ -174,7 +177,8 @@ def auto_feature(config, spec: ArchitectureSpec) -> str:
     (a Llama gets `causal-lm-with-past`, what generation needs)."""
     feature = infer_feature(config)
     with_past = feature + WITH_PAST_SUFFIX
-    return with_past if task_of(feature) in ("causal-lm", "seq2seq-lm") and with_past in spec.tasks else feature
+    generates = task_of(feature) in ("causal-lm", "seq2seq-lm") and with_past in spec.tasks
+    return with_past if generates and cache.unexportable_cache(config) is None else feature
 
 
 def default_feature(model, cache_dir=None) -> str:
