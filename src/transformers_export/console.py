@@ -132,3 +132,15 @@ class Display:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def table(rows: list[list[str]], header: list[str], right_aligned: bool = False) -> list[str]:
+    """Plain-text columns under a header and a rule; `right_aligned` right-aligns every column but the first
+    (numbers)."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row):
+        cells = [str(cell).rjust(width) if right_aligned and i else str(cell).ljust(width) for i, (cell, width) in enumerate(zip(row, widths))]
+        return "  ".join(cells).rstrip()
+
+    return [line(header), line(["-" * width for width in widths]), *(line(row) for row in rows)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 import tempfile
@@ -206,8 +207,6 @@ def sweep(types: list[str], progress=None) -> list[Outcome]:
             outcomes += check(model_type, folder)
             if progress:
                 progress(model_type, outcomes)
-            import shutil
-
             shutil.rmtree(folder, ignore_errors=True)
     return outcomes
 

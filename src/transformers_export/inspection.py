@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from .console import table
 from .errors import CheckpointError
 from .manifest import MANIFEST, read_manifest
 
@@ -138,12 +139,6 @@ def _size(count: int | None) -> str:
     return ""
 
 
-def _table(rows: list[list[str]], header: list[str]) -> list[str]:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    line = lambda row: "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()  # noqa: E731
-    return [line(header), line(["-" * width for width in widths]), *(line(row) for row in rows)]
-
-
 def render(description: dict, top_operators: int = 15) -> str:
     lines = []
     export = description["export"]
@@ -166,7 +161,7 @@ def render(description: dict, top_operators: int = 15) -> str:
         lines.append(f"{graph['file']}: {_size(graph['bytes'])}{opset}, external data: {external}")
         for kind in ("inputs", "outputs"):
             rows = [[t["name"], t["dtype"], "(" + ", ".join(str(d) for d in t["shape"]) + ")"] for t in graph[kind]]
-            lines.extend("  " + line for line in _table(rows, [kind[:-1], "type", "shape"]))
+            lines.extend("  " + line for line in table(rows, [kind[:-1], "type", "shape"]))
         if graph["operators"]:
             shown = list(graph["operators"].items())[:top_operators]
             rest = len(graph["operators"]) - len(shown)

@@ -85,6 +85,7 @@ def torch_format(folder: Path, format: str) -> Contender:
     import torch
 
     from ..formats.pytorch import load
+    from ..runtime.decoder import position_ids_from_mask
 
     manifest = read_manifest(folder)
     graph = manifest.role("model")
@@ -95,7 +96,8 @@ def torch_format(folder: Path, format: str) -> Contender:
 
         def prepare(inputs):
             if "position_ids" in names and "position_ids" not in inputs:  # traced decoders take them explicitly
-                inputs = {**inputs, "position_ids": np.maximum(inputs["attention_mask"].cumsum(-1) - 1, 0)}
+                length = inputs["input_ids"].shape[1]
+                inputs = {**inputs, "position_ids": position_ids_from_mask(inputs["attention_mask"], length)}
             missing = [name for name in names if name not in inputs]
             if missing:
                 raise ValueError(f"the benchmark cannot make the input(s) {', '.join(missing)} of {graph.file}")

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..console import table
+
 BASELINE = "PyTorch eager fp32"
-
-
-def _table(rows: list[list[str]], header: list[str]) -> list[str]:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    line = lambda row: "  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths)))  # noqa: E731
-    return [line(header), line(["-" * width for width in widths]), *(line(row) for row in rows)]
 
 
 def render(report: dict) -> str:
@@ -26,11 +22,11 @@ def render(report: dict) -> str:
             result["contender"], f"{result['batch']}×{result['sequence']}", f"{result['p50_ms']:.2f}", f"{result['p90_ms']:.2f}",
             f"{result['throughput']:.1f}", f"{result['speedup']:.2f}×", f"{result['memory_mib']:.0f}",
         ])
-    lines += _table(rows, ["contender", "batch×seq", "p50 ms", "p90 ms", "items/s", f"vs {BASELINE}", "MiB added"])
+    lines += table(rows, ["contender", "batch×seq", "p50 ms", "p90 ms", "items/s", f"vs {BASELINE}", "MiB added"], right_aligned=True)
     if report["generation"]:
         lines += ["", f"generation: {report['generation_tokens']} new tokens after a {report['generation_prompt']}-token prompt, greedy"]
         rows = [[g["contender"], str(g["batch"]), f"{g['tokens_per_second']:.1f}", f"{g['speedup']:.2f}×"] for g in report["generation"]]
-        lines += _table(rows, ["contender", "batch", "tokens/s", f"vs {BASELINE}"])
+        lines += table(rows, ["contender", "batch", "tokens/s", f"vs {BASELINE}"], right_aligned=True)
     lines += ["", "MiB added: resident memory the contender added when it was opened and warmed up (weights, arenas)."]
     return "\n".join(lines)
 

@@ -56,6 +56,30 @@ def greedy_search(
     return sequences
 
 
+def causal_steps(logits_of, input_ids: np.ndarray, mask: np.ndarray, rows: int, past):
+    """(step, reorder) for a decoder-only graph, each prompt repeated `rows` times (beams).
+
+    `logits_of(ids, attention_mask, past) -> (logits, next past)` runs the graph: with a cache (`past`, empty at
+    first) it gets the newest tokens; without one (`past` None) the whole sequence so far."""
+    state = {"mask": np.repeat(mask, rows, axis=0), "ids": np.repeat(input_ids, rows, axis=0), "past": past, "first": True}
+
+    def step(new_tokens):
+        if not state["first"]:
+            state["mask"] = np.concatenate([state["mask"], np.ones((new_tokens.shape[0], 1), np.int64)], axis=1)
+            state["ids"] = np.concatenate([state["ids"], new_tokens], axis=1)
+        state["first"] = False
+        fed = new_tokens if state["past"] is not None else state["ids"]
+        logits, state["past"] = logits_of(fed, state["mask"], state["past"])
+        return logits
+
+    def reorder(rows_kept):
+        if state["past"] is not None:
+            state["past"] = {name: value[rows_kept] for name, value in state["past"].items()}
+        state["mask"], state["ids"] = state["mask"][rows_kept], state["ids"][rows_kept]
+
+    return step, reorder
+
+
 def greedy_generate(
     decoder: OnnxDecoder,
     input_ids: np.ndarray,
@@ -67,19 +91,7 @@ def greedy_generate(
     """Greedy continuation of a (left-padded) prompt with an exported decoder-only graph."""
     eos = _as_list(eos_token_id)
     settings = GenerationSettings(eos, pad_token_id if pad_token_id is not None else (eos[0] if eos else None))
-    return _generate_causal(decoder, input_ids, attention_mask, max_new_tokens, settings)
-
-
-def _generate_causal(decoder: OnnxDecoder, input_ids, attention_mask, max_new_tokens, settings) -> np.ndarray:
     max_new_tokens = check_max_new_tokens(max_new_tokens)
     input_ids, mask = check_prompt(input_ids, attention_mask)
-    state = {"mask": mask, "past": decoder.empty_past(input_ids.shape[0]), "first": True}
-
-    def step(new_tokens):
-        if not state["first"]:
-            state["mask"] = np.concatenate([state["mask"], np.ones((new_tokens.shape[0], 1), np.int64)], axis=1)
-        state["first"] = False
-        logits, state["past"] = decoder.step(new_tokens, state["mask"], state["past"])
-        return logits
-
+    step, _ = causal_steps(decoder.step, input_ids, mask, 1, decoder.empty_past(input_ids.shape[0]))
     return greedy_search(step, input_ids, max_new_tokens, settings)

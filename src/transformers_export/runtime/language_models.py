@@ -13,7 +13,7 @@ from .arguments import folder_generation_config, resolve, settings_from, warn_ab
 from .beam_search import beam_search
 from .decoder import OnnxDecoder, position_ids_from_mask
 from .encoder_decoder import OnnxEncoderDecoder
-from .generation import greedy_search
+from .generation import causal_steps, greedy_search
 from .inputs import check_max_new_tokens, check_prompt
 from .models import OnnxModel, _is_torch, as_numpy, like_inputs
 
@@ -108,23 +108,8 @@ class OnnxModelForCausalLM(_GeneratingModel):
 
     def _decode(self, input_ids, mask, settings, rng, stream):
         rows = settings.num_beams
-        state = {"mask": np.repeat(mask, rows, axis=0), "ids": np.repeat(input_ids, rows, axis=0), "first": True}
-        state["past"] = self.decoder.empty_past(input_ids.shape[0] * rows) if self.decoder else None
-
-        def step(new_tokens):
-            if not state["first"]:
-                state["mask"] = np.concatenate([state["mask"], np.ones((new_tokens.shape[0], 1), np.int64)], axis=1)
-                state["ids"] = np.concatenate([state["ids"], new_tokens], axis=1)
-            state["first"] = False
-            fed = new_tokens if self.decoder else state["ids"]
-            logits, state["past"] = self._logits(fed, state["mask"], state["past"])
-            return logits
-
-        def reorder(rows_kept):
-            if state["past"] is not None:
-                state["past"] = {name: value[rows_kept] for name, value in state["past"].items()}
-            state["mask"], state["ids"] = state["mask"][rows_kept], state["ids"][rows_kept]
-
+        past = self.decoder.empty_past(input_ids.shape[0] * rows) if self.decoder else None
+        step, reorder = causal_steps(self._logits, input_ids, mask, rows, past)
         return self._search(step, reorder, input_ids, settings, rng, stream)
 
 
