@@ -69,7 +69,7 @@ def main() -> int:
     print("|---|---|---|---|---|")
     for name, scheme in variants.items():
         folder = work / name.replace(" ", "-")
-        export_model(str(source), folder, quantize=scheme) if scheme else export_model(str(source), folder)
+        export_model(str(source), folder, quantize=scheme, min_cosine=0.9) if scheme else export_model(str(source), folder)
         onnx = OnnxModelForFeatureExtraction.from_pretrained(folder)
         tokens, sentence = [], []
         for start in range(0, len(texts), 16):

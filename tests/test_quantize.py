@@ -1,4 +1,5 @@
-"""`--quantize int8`: weights become int8 in place, the graphs are validated again by similarity, failures leave nothing."""
+"""`--quantize PRESET`: weights become int8/int4 in place, the graphs are validated again by similarity, failures leave
+nothing."""
 
 import json
 
@@ -29,7 +30,9 @@ def test_quantized_encoder_is_smaller_and_validated_by_similarity(tiny_checkpoin
     printed = capsys.readouterr().out
     assert "Validating ONNX model model.onnx (int8)... (inputs batch=3" in printed
     assert "values similar (cosine similarity:" in printed
-    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= _op_types(out / "model.onnx")
+    # per-token int8 products, int8 blocks for the FFN down-projection (K > N), no per-tensor activation scale
+    assert {"MatMulInteger", "MatMulNBits", "ReduceMax"} <= _op_types(out / "model.onnx")
+    assert "DynamicQuantizeLinear" not in _op_types(out / "model.onnx")
     assert "MatMulInteger" not in _op_types(plain.output_dir / "model.onnx")
     int8_bytes, total_bytes = _weight_bytes(out / "model.onnx")
     assert int8_bytes > 0 and total_bytes < 0.6 * _weight_bytes(plain.output_dir / "model.onnx")[1]
@@ -64,18 +67,33 @@ def test_quantized_decoder_is_decoded_again(tiny_checkpoint, tmp_path):
     assert all(check.cosine >= 0.95 for run in quantized for check in run.outputs)
 
 
-def test_a_quantized_graph_too_far_from_pytorch_fails_and_leaves_nothing(tiny_checkpoint, tmp_path, monkeypatch):
-    from transformers_export.optimize import quantize
+def test_a_quantized_graph_below_min_cosine_fails_and_leaves_nothing(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "out"
+    # int4 blocks of random weights are never that close
+    assert cli.main(["-m", str(tiny_checkpoint("bert")), "--quantize", "int4-weight", "--min-cosine", "1", str(out)]) == 3
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "of the quantized graph is too far from PyTorch's: cosine similarity" in error
+    assert "< 1 (inputs" in error and "try another --quantize preset" in error
+    assert not out.exists()
 
-    monkeypatch.setattr(quantize, "MIN_COSINE", 1.0 + 1e-9)  # nothing quantized is that close
-    with pytest.raises(ValidationError, match="of the quantized graph is too far from PyTorch's: cosine similarity"):
-        export_model(str(tiny_checkpoint("bert")), tmp_path / "out", quantize="int8")
-    assert list(tmp_path.iterdir()) == []
+
+@pytest.mark.parametrize("preset", ["int8", "int8-dynamic", "int8-weight", "int4-weight"])
+def test_every_preset_exports_a_decoder_validated_over_decode_steps(preset, tiny_checkpoint, tmp_path):
+    from transformers_export.optimize import PRESETS
+
+    result = export_model(str(tiny_checkpoint("llama", "causal-lm-with-past")), tmp_path / "out", feature="causal-lm-with-past", quantize=preset)
+    quantized = [run for run in result.validation.runs if run.graph.endswith(f"({preset})")]
+    assert [run.sizes.get("step") for run in quantized if "step" in run.sizes] == [0, 1, 2, 3]
+    assert min(check.cosine for run in quantized for check in run.outputs) >= PRESETS[preset].min_cosine
+    assert json.loads((tmp_path / "out" / "export.json").read_text())["quantization"] == preset
+    ops = _op_types(tmp_path / "out" / "model.onnx")
+    expected = {"int8": "MatMulInteger", "int8-dynamic": "DynamicQuantizeLinear", "int8-weight": "MatMulNBits", "int4-weight": "MatMulNBits"}
+    assert expected[preset] in ops and "MatMul" in ops  # the attention's own products stay float
 
 
-@pytest.mark.parametrize("options", [dict(quantize="int4"), dict(quantize="int8", format="torchscript")])
+@pytest.mark.parametrize("options", [dict(quantize="int4"), dict(quantize="int8", format="torchscript"), dict(min_cosine=0.9), dict(quantize="int8", min_cosine=1.5)])
 def test_quantize_option_errors(tiny_checkpoint, tmp_path, options):
-    with pytest.raises(InvalidArgumentError, match="quantiz"):
+    with pytest.raises(InvalidArgumentError, match="quantiz|--min-cosine must be"):
         export_model(str(tiny_checkpoint("bert")), tmp_path / "out", **options)
     assert list(tmp_path.iterdir()) == []
 
@@ -117,13 +135,13 @@ def test_streamed_quantization_equals_onnx_runtimes_quantizer(tiny_checkpoint, t
     import onnxruntime
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from transformers_export.optimize.quantize import quantize_graph
+    from transformers_export.optimize import PRESETS, quantize_graph
 
     export_model(str(tiny_checkpoint("bert")), tmp_path / "fp32")
     source = tmp_path / "fp32" / "model.onnx"
     quantize_dynamic(source, tmp_path / "ort.onnx", per_channel=True, weight_type=QuantType.QInt8,
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    quantize_graph(source, tmp_path / "ours.onnx")
+    quantize_graph(source, tmp_path / "ours.onnx", PRESETS["int8-dynamic"])
     rng = np.random.default_rng(0)
     feed = {"input_ids": rng.integers(0, 99, (3, 9)), "attention_mask": np.ones((3, 9), np.int64), "token_type_ids": np.zeros((3, 9), np.int64)}
     expected = onnxruntime.InferenceSession(str(tmp_path / "ort.onnx")).run(None, feed)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import cache
-from .dummy_inputs import VALIDATION_SIZES
+from .dummy_inputs import CALIBRATION_SIZES, VALIDATION_SIZES
 from .exportable import named_outputs
 from .runtime.decoder import position_ids_from_mask
 from .validation import ShapeRun, Tolerance, compare, runtime_message
@@ -79,6 +79,27 @@ def reference_cases(config, module, preprocessor, graph: str, sizes_list=VALIDAT
         shown = {axis: size for axis, size in sizes.items() if axis in used}
         cases.append(Case(shown, feed, _numpy(reference), graph))
     return cases
+
+
+def calibration_feeds(config, module, preprocessor, texts: Sequence[str] = ()) -> list[dict[str, np.ndarray]]:
+    """Unpadded inputs for the float graph, never the validation's (that would make the validation optimistic).
+    A graph that reads token ids gets `texts` through the tokenizer, one sentence a run: random ids push a real
+    model's activations where text never goes, and SmoothQuant's factors would follow them. Other graphs get dummy
+    inputs at sizes of their own."""
+    config.bind_model(module)
+    tokenizer = preprocessor if callable(getattr(preprocessor, "encode", None)) else None
+    if tokenizer is None or not texts or "input_ids" not in config.inputs:
+        inputs = _unpadded(config.generate_dummy_inputs_for_sizes(CALIBRATION_SIZES, preprocessor))
+        return [_numpy(config.generate_dummy_inputs_onnxruntime(inputs))]
+    feeds = []
+    for text in texts:
+        import torch
+
+        ids = tokenizer(text, return_tensors="pt")["input_ids"][:, :64]
+        inputs = _unpadded(config.generate_dummy_inputs_for_sizes({**CALIBRATION_SIZES, "batch": 1, "sequence": ids.shape[1]}, preprocessor))
+        inputs["input_ids"] = ids.to(torch.long)
+        feeds.append(_numpy(config.generate_dummy_inputs_onnxruntime(inputs)))
+    return feeds
 
 
 def run_cases(cases: Sequence[Case], run: Callable[[dict], dict], tolerance: Tolerance) -> list[ShapeRun]:

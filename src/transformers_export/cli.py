@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .formats import backend_names
     from .onnx.convert import DEFAULT_ENGINE, ENGINES
     from .manifest import LAYOUTS
-    from .optimize.quantize import QUANTIZATIONS
+    from .optimize.presets import PRESETS, QUANTIZATIONS
     from .resolve import PREPROCESSOR_KINDS
 
     commands = "; ".join(f"'{name}': {command.summary}" for name, command in COMMANDS.items())
@@ -85,8 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--quantize",
         choices=QUANTIZATIONS,
         default=None,
-        help="After validation, quantize the weights to int8 (dynamic, per channel: no calibration data) and validate "
-        "again by cosine similarity to PyTorch. ONNX only.",
+        help="After validation, quantize with a preset and validate again by cosine similarity to PyTorch. ONNX only. "
+        + "; ".join(f"{preset.name}: {preset.summary}" for preset in PRESETS.values()) + ".",
+    )
+    parser.add_argument(
+        "--min-cosine",
+        type=float,
+        default=None,
+        help="Lowest accepted cosine similarity between a quantized graph's outputs and PyTorch's, per example and "
+        "output; below it nothing is written (default: the preset's, " + ", ".join(f"{p.name} {p.min_cosine}" for p in PRESETS.values()) + ").",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs, tracebacks and every validation line.")
     parser.add_argument("-q", "--quiet", action="store_true", help="Print one summary line (errors stay one line).")
@@ -129,6 +136,7 @@ def _export(args) -> int:
             batch_size=args.batch_size,
             sequence_length=args.sequence_length,
             quantize=args.quantize,
+            min_cosine=args.min_cosine,
             dtype=args.dtype,
         )
         display = Display()

@@ -79,7 +79,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def benchmark_main(argv: list[str]) -> int:
     from .benchmark import CONTENDER_KEYS
-    from .optimize.quantize import QUANTIZATIONS
+    from .optimize.presets import QUANTIZATIONS
 
     parser = Parser(
         prog="transformers-export benchmark",

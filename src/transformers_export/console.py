@@ -12,7 +12,7 @@ STAGE_LABELS = {
     "resolve": ("loading the model", "loaded the model"),
     "trace": ("tracing and writing the model", "traced and wrote the model"),
     "validate": ("validating against PyTorch", "validated against PyTorch"),
-    "quantize": ("quantizing to int8 and validating again", "quantized to int8 and validated again"),
+    "quantize": ("quantizing and validating again", "quantized and validated again"),
     "write": ("writing config, preprocessor and export.json", "wrote config, preprocessor and export.json"),
     "write-without-preprocessor": ("writing config and export.json", "wrote config and export.json"),
 }

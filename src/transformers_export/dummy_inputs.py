@@ -24,6 +24,8 @@ VALIDATION_SIZES = (
     {"batch": 3, "sequence": 11, "num_choices": 3, "past_sequence": 7, "decoder_sequence": 4, "height": 48, "width": 40},
     {"batch": 1, "sequence": 5, "num_choices": 2, "past_sequence": 0, "decoder_sequence": 7, "height": 32, "width": 32},
 )
+# Quantization presets that calibrate run the float graph on inputs of their own, never on the validation's.
+CALIBRATION_SIZES = {"batch": 4, "sequence": 32, "num_choices": 2, "past_sequence": 16, "decoder_sequence": 8}
 
 Shape = tuple  # of axis names (str) and fixed sizes (int)
 

@@ -20,6 +20,8 @@ from .manifest import MANIFEST, tensor_entry, versions, write_manifest
 from .manifest import LAYOUTS
 from .plan import ExportPlan, ExportRequest, check_request, resolve
 from .staging import staged_output
+from .cases import calibration_feeds
+from .optimize.presets import PRESETS, calibration_texts
 from .validate import check_export, compute_references, release_weights
 from .validation import RTOL, Tolerance, ValidationReport
 
@@ -111,9 +113,12 @@ def run_export(request: ExportRequest, on_stage: StageCallback | None = None, on
             # PyTorch first, for every check (the quantized graphs' too); then the model's memory is given back
             # before the exported graphs are loaded, so that the two are never resident together
             references = compute_references(plan.graphs, exported, backend, plan.preprocessor, plan.layout)
-            quantized_references = None
+            quantized_references, calibration = None, []
             if plan.quantize:
                 quantized_references = compute_references(plan.graphs, exported, backend, plan.preprocessor, plan.layout, unpadded=True)
+                if PRESETS[plan.quantize].needs_calibration:
+                    texts = calibration_texts()
+                    calibration = [calibration_feeds(graph.config, graph.module, plan.preprocessor, texts) for graph in plan.graphs]
             _write_companions(plan, staging)
             release_weights(plan.model)
             report = check_export(references, exported, backend, tolerance, progress("validate", "runs"))
@@ -122,7 +127,7 @@ def run_export(request: ExportRequest, on_stage: StageCallback | None = None, on
         backend.finish(exported)
         if plan.quantize:
             with stage("quantize"):
-                report.runs.extend(_quantize(plan, exported, quantized_references, tolerance).runs)
+                report.runs.extend(_quantize(plan, exported, quantized_references, calibration, tolerance).runs)
             if not report.passed:
                 raise ValidationError(report.error, report)
         with stage("write" if plan.preprocessor is not None else "write-without-preprocessor"):
@@ -158,16 +163,16 @@ def _tolerance(plan: ExportPlan) -> Tolerance:
     return Tolerance(plan.onnx_config.atol_for_validation, HALF_PRECISION_RTOL.get(plan.dtype, RTOL))
 
 
-def _quantize(plan: ExportPlan, exported, references, tolerance: Tolerance) -> ValidationReport:
+def _quantize(plan: ExportPlan, exported, references, calibration, tolerance: Tolerance) -> ValidationReport:
     """Quantize the validated graphs in place and validate them again, by similarity."""
     from .onnx.convert import SHARED_WEIGHTS
     from .optimize import quantize_graphs
-    from .optimize.quantize import MIN_COSINE
 
-    quantize_graphs([written.path for written in exported], SHARED_WEIGHTS if len(exported) > 1 else None)
-    report = check_export(references, exported, plan.backend, replace(tolerance, min_cosine=MIN_COSINE))
+    quantize_graphs([written.path for written in exported], SHARED_WEIGHTS if len(exported) > 1 else None, plan.quantize, calibration)
+    min_cosine = plan.min_cosine if plan.min_cosine is not None else PRESETS[plan.quantize].min_cosine
+    report = check_export(references, exported, plan.backend, replace(tolerance, min_cosine=min_cosine))
     for run in report.runs:
-        run.graph = f"{run.graph} (int8)"
+        run.graph = f"{run.graph} ({plan.quantize})"
     return report
 
 

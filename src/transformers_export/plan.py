@@ -19,7 +19,7 @@ from .config import onnx_config_class
 from .errors import InvalidArgumentError, UnsupportedFeatureError
 from .formats import Backend, TraceOptions, get_backend
 from .manifest import LAYOUTS
-from .optimize.quantize import QUANTIZATIONS
+from .optimize.presets import QUANTIZATIONS
 from .staging import check_output
 from .tasks import WITH_PAST_SUFFIX, canonical_feature, get_task, infer_feature, task_of
 
@@ -45,6 +45,7 @@ class ExportRequest:
     batch_size: int | None = None
     sequence_length: int | None = None
     quantize: str | None = None
+    min_cosine: float | None = None  # None: the preset's own
     dtype: str = "fp32"
 
 
@@ -76,6 +77,7 @@ class ExportPlan:
     options: TraceOptions
     atol: float | None  # None: the tolerance rule's default
     quantize: str | None = None
+    min_cosine: float | None = None
     dtype: str = "fp32"
 
 
@@ -88,6 +90,11 @@ def check_request(request: ExportRequest) -> TraceOptions:
         raise InvalidArgumentError(f"unknown layout '{request.layout}'; choose one of {', '.join(LAYOUTS)}")
     if request.quantize not in (None, *QUANTIZATIONS):
         raise InvalidArgumentError(f"unknown quantization '{request.quantize}'; choose one of {', '.join(QUANTIZATIONS)}")
+    if request.min_cosine is not None:
+        if not request.quantize:
+            raise InvalidArgumentError("--min-cosine applies to quantized exports; add --quantize")
+        if not (math.isfinite(request.min_cosine) and -1 <= request.min_cosine <= 1):
+            raise InvalidArgumentError(f"--min-cosine must be a number between -1 and 1, got {request.min_cosine}")
     if request.dtype not in DTYPES:
         raise InvalidArgumentError(f"unknown dtype '{request.dtype}'; choose one of {', '.join(DTYPES)}")
     if request.dtype == "bf16" and request.format == "onnx":
@@ -158,6 +165,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
         options=options,
         atol=request.atol,
         quantize=request.quantize,
+        min_cosine=request.min_cosine,
         dtype=request.dtype,
     )
 

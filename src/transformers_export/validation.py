@@ -118,8 +118,8 @@ class ValidationReport:
                 if not check.values_ok and check.min_cosine is not None:
                     return (
                         f"output '{check.name}' of the quantized graph is too far from PyTorch's: cosine similarity "
-                        f"{check.cosine:.4f} < {check.min_cosine:g} (inputs {where}); this model does not quantize "
-                        "well with dynamic int8, export it without --quantize"
+                        f"{check.cosine:.4f} < {check.min_cosine:g} (inputs {where}); try another --quantize preset, "
+                        "a lower --min-cosine if that is close enough, or no --quantize"
                     )
                 if not check.values_ok:
                     return (

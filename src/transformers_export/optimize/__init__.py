@@ -1,5 +1,7 @@
 """The optional last stage: rewrite validated ONNX graphs to run faster, then validate them again."""
 
-from .quantize import QUANTIZATIONS, quantize_graphs
+from .presets import PRESETS, QUANTIZATIONS, Preset
+from .quantize import quantize_graphs
+from .rewrite import quantize_graph
 
-__all__ = ["QUANTIZATIONS", "quantize_graphs"]
+__all__ = ["PRESETS", "QUANTIZATIONS", "Preset", "quantize_graph", "quantize_graphs"]

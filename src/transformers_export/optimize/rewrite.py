@@ -1,0 +1,203 @@
+"""The graph rewrite of one quantization preset (`presets.py`): matrix products with a constant weight and embedding
+lookups of a constant table become their quantized forms; everything else (convolutions, the attention's own
+products, norms) stays float. Weights are streamed through `storage.py` one tensor at a time."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+
+from .numerics import blockwise, per_column_int8, per_row_int8, per_tensor_uint8, smoothing_factors
+from .calibrate import channel_absmax
+from .presets import Preset
+from .storage import WeightReader, WeightWriter
+
+
+def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iterable[Mapping[str, np.ndarray]] = (), keep_float: Callable | None = None) -> None:
+    """Write the quantized graph of `source` to `target` (and `target.data` when its weights are external).
+    `calibration`: input feeds for presets with smoothing. `keep_float(node) -> bool` leaves the nodes it picks in
+    float (for accuracy experiments)."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    from ..onnx.weights import INLINE_LIMIT
+
+    proto = onnx.load(str(source), load_external_data=False)
+    graph = proto.graph
+    weights = WeightReader(source.parent, graph)
+    external = any(uses_external_data(t) for t in graph.initializer) or sum(len(t.raw_data) for t in graph.initializer) > INLINE_LIMIT
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 13:
+        raise ValueError(f"quantized graphs need opset 13 or newer, this one has {opset}")
+    chosen = [
+        node for node in graph.node
+        if node.op_type == "MatMul" and weights.is_float_matrix(node.input[1]) and not (keep_float and keep_float(node))
+    ]
+    factors = {}
+    if preset.needs_calibration and chosen:
+        ranges = channel_absmax(source, [node.input[0] for node in chosen], calibration) if calibration else {}
+        factors = _smoothing(chosen, ranges, weights, preset.smoothing)
+    writer = WeightWriter(target.with_name(f"{target.name}.data") if external else None)
+    rewrite = _Rewrite(weights, writer, preset, opset, factors)
+    chosen_ids = {id(node) for node in chosen}
+    try:
+        for node in graph.node:
+            if id(node) in chosen_ids:
+                rewrite.matmul(node)
+            elif node.op_type == "Gather" and weights.is_float_matrix(node.input[0]) and _axis(node) == 0 and preset.gather != "float" and not (keep_float and keep_float(node)):
+                rewrite.gather(node)
+            else:
+                rewrite.nodes.append(node)
+        used = {name for node in rewrite.nodes for name in node.input}
+        for tensor in graph.initializer:
+            if tensor.name in rewrite.replaced and tensor.name not in used:
+                continue
+            writer.add(tensor.name, weights.array(tensor.name))  # kept float weights, copied a tensor at a time
+    finally:
+        writer.close()
+    kept = [_copy(node) for node in rewrite.nodes]
+    del graph.node[:]
+    graph.node.extend(kept)
+    del graph.initializer[:]
+    graph.initializer.extend(writer.initializers)
+    if any(node.domain == "com.microsoft" for node in kept) and not any(o.domain == "com.microsoft" for o in proto.opset_import):
+        proto.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    # Shapes of the intermediate tensors let ONNX Runtime fuse the quantized graph as it fuses the float one
+    # (SkipLayerNormalization needs them); without them MiniLM's sentence embeddings lose 0.01 of cosine.
+    proto = onnx.shape_inference.infer_shapes(proto)
+    onnx.save(proto, str(target))
+
+
+def _axis(node) -> int:
+    return next((attribute.i for attribute in node.attribute if attribute.name == "axis"), 0)
+
+
+def _smoothing(chosen, ranges: Mapping[str, np.ndarray], weights: WeightReader, alpha: float) -> dict[str, np.ndarray]:
+    """Per activation, SmoothQuant's factors over all the products that read it (they share one quantized copy)."""
+    readers = defaultdict(list)
+    for node in chosen:
+        readers[node.input[0]].append(node.input[1])
+    factors = {}
+    for activation, weight_names in readers.items():
+        if activation not in ranges:
+            continue
+        row_absmax = np.max([np.abs(np.asarray(weights.array(name), np.float32)).max(axis=1) for name in weight_names], axis=0)
+        if row_absmax.shape == ranges[activation].shape:
+            factors[activation] = smoothing_factors(ranges[activation], row_absmax, alpha)
+    return factors
+
+
+class _Rewrite:
+    """The nodes of the rewritten graph, and the quantized tensors written so far."""
+
+    def __init__(self, weights: WeightReader, writer: WeightWriter, preset: Preset, opset: int, factors: dict):
+        self.weights, self.writer, self.preset, self.opset, self.factors = weights, writer, preset, opset, factors
+        self.nodes: list = []
+        self.replaced: set[str] = set()
+        self.stored: dict[tuple, tuple] = {}
+        self.activations: dict[str, tuple] = {}
+        self.names: set[str] = set()
+
+    def constant(self, name: str, value) -> str:
+        if name not in self.names:
+            self.names.add(self.writer.add(name, np.asarray(value)))
+        return name
+
+    def _node(self, op: str, inputs: list[str], output: str, **attributes) -> str:
+        from onnx import helper
+
+        domain = attributes.pop("domain", "")
+        self.nodes.append(helper.make_node(op, inputs, [output], name=output, domain=domain, **attributes))
+        return output
+
+    def _weight(self, name: str, key: tuple, make: Callable) -> tuple:
+        if key not in self.stored:
+            # one weight quantized twice (smoothed for two activations, or a table also multiplied) gets two names
+            tag = f"_{len([k for k in self.stored if k[0] == name])}" if name in self.replaced else ""
+            self.stored[key] = tuple(self._unique(f"{name}_{suffix}{tag}", value) for suffix, value in make())
+            self.replaced.add(name)
+        return self.stored[key]
+
+    def _unique(self, name: str, value) -> str:
+        self.names.add(self.writer.add(name, value))
+        return name
+
+    def matmul(self, node) -> None:
+        rows, cols = self.weights.tensors[node.input[1]].dims
+        scheme = self.preset.wide if self.preset.wide and rows > cols else self.preset.matmul
+        getattr(self, "_matmul_" + scheme.replace("-", "_"))(node, node.input[0], node.input[1], node.output[0])
+
+    def _matmul_per_tensor(self, node, x: str, name: str, out: str) -> None:
+        from onnx import helper
+
+        w_q, w_scale, w_zero = self._weight(name, (name,), lambda: _per_column(self.weights.array(name)) + [("zero_point", np.zeros(self.weights.tensors[name].dims[1], np.int8))])
+        if x not in self.activations:
+            outputs = [f"{x}_quantized", f"{x}_scale", f"{x}_zero_point"]
+            self.nodes.append(helper.make_node("DynamicQuantizeLinear", [x], outputs, name=f"{x}_QuantizeLinear"))
+            self.activations[x] = tuple(outputs)
+        x_q, x_scale, x_zero = self.activations[x]
+        stem = node.name or out
+        scales = self._node("Mul", [x_scale, w_scale], f"{stem}_scales")
+        product = self._node("MatMulInteger", [x_q, w_q, x_zero, w_zero], f"{stem}_int32")
+        self._node("Mul", [self._node("Cast", [product], f"{stem}_float", to=1), scales], out)
+
+    def _matmul_per_token(self, node, x: str, name: str, out: str) -> None:
+        factors = self.factors.get(x)
+        smoothed = (lambda: _per_column(np.asarray(self.weights.array(name), np.float32) * factors[:, None])) if factors is not None else (lambda: _per_column(self.weights.array(name)))
+        w_q, w_scale = self._weight(name, (name, x), smoothed)
+        if x not in self.activations:
+            source = x
+            if factors is not None:
+                source = self._node("Mul", [x, self._unique(f"{x}_smoothing", (1 / factors).astype(np.float32))], f"{x}_smoothed")
+            magnitude = self._node("Abs", [source], f"{x}_abs")
+            if self.opset >= 18:
+                largest = self._node("ReduceMax", [magnitude, self.constant("quantize_last_axis", np.array([-1], np.int64))], f"{x}_absmax", keepdims=1)
+            else:
+                largest = self._node("ReduceMax", [magnitude], f"{x}_absmax", axes=[-1], keepdims=1)
+            # A row of zeros would divide by zero: its scale is floored (its values quantize to 0 either way).
+            scale = self._node("Max", [self._node("Mul", [largest, self.constant("quantize_1_127", np.float32(1 / 127))], f"{x}_scale_raw"), self.constant("quantize_tiny", np.float32(1e-12))], f"{x}_scale")
+            levels = self._node("Round", [self._node("Div", [source, scale], f"{x}_levels_raw")], f"{x}_levels")
+            # uint8 with zero point 128: ONNX Runtime's int8 kernels are fastest with an unsigned left operand.
+            shifted = self._node("Add", [levels, self.constant("quantize_128", np.float32(128))], f"{x}_shifted")
+            self.activations[x] = (self._node("Cast", [shifted], f"{x}_quantized", to=2), scale)
+        x_q, x_scale = self.activations[x]
+        stem = node.name or out
+        product = self._node("MatMulInteger", [x_q, w_q, self.constant("quantize_zero_128", np.uint8(128))], f"{stem}_int32")
+        rescaled = self._node("Mul", [self._node("Cast", [product], f"{stem}_float", to=1), x_scale], f"{stem}_by_token")
+        self._node("Mul", [rescaled, w_scale], out)
+
+    def _matmul_blocks(self, node, x: str, name: str, out: str) -> None:
+        bits, block_size = self.preset.bits, self.preset.block_size or 32
+        packed, scales = self._weight(name, (name,), lambda: list(zip(("blocks", "block_scales"), blockwise(np.asarray(self.weights.array(name), np.float32), bits, block_size))))
+        rows, cols = self.weights.tensors[name].dims
+        self._node("MatMulNBits", [x, packed, scales], out, domain="com.microsoft", K=rows, N=cols, bits=bits, block_size=block_size, accuracy_level=4)
+
+    def gather(self, node) -> None:
+        name, ids, out = node.input[0], node.input[1], node.output[0]
+        stem = node.name or out
+        if self.preset.gather == "per-tensor":
+            def make():
+                values, scale, zero_point = per_tensor_uint8(np.asarray(self.weights.array(name), np.float32))
+                return [("quantized", values), ("scale", np.array(scale, np.float32)), ("zero_point", np.array(zero_point, np.uint8))]
+
+            table, scale, zero_point = self._weight(name, (name, "gather"), make)
+            gathered = self._node("Gather", [table, ids], f"{stem}_quantized")
+            self._node("DequantizeLinear", [gathered, scale, zero_point], out)
+            return
+        table, scales = self._weight(name, (name, "gather"), lambda: list(zip(("rows", "row_scales"), per_row_int8(np.asarray(self.weights.array(name), np.float32)))))
+        rows = self._node("Cast", [self._node("Gather", [table, ids], f"{stem}_quantized")], f"{stem}_levels", to=1)
+        self._node("Mul", [rows, self._node("Gather", [scales, ids], f"{stem}_row_scales")], out)
+
+
+def _per_column(matrix) -> list:
+    values, scale = per_column_int8(np.asarray(matrix, np.float32))
+    return [("quantized", values), ("scale", scale)]
+
+
+def _copy(message):
+    copy = type(message)()
+    copy.CopyFrom(message)
+    return copy

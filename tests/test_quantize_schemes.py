@@ -1,0 +1,120 @@
+"""The preset schemes on single products, against numpy: the stored layouts are what ONNX Runtime's kernels read,
+SmoothQuant keeps the float function, and calibration reads text, not the validation's inputs."""
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from transformers_export.optimize import PRESETS, Preset, numerics, quantize_graph
+from transformers_export.optimize.calibrate import channel_absmax
+
+
+def _product_graph(path, weight, opset=17):
+    """y = MatMul(x, W) with W a constant (K, N)."""
+    k, n = weight.shape
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"], name="product")],
+        "product",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "tokens", k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "tokens", n])],
+        [numpy_helper.from_array(weight.astype(np.float32), "W")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), str(path))
+
+
+def _run(path, x):
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def _dequantized_blocks(packed, scale, bits, k):
+    values = packed
+    if bits == 4:
+        values = np.stack([packed & 0x0F, packed >> 4], axis=-1).reshape(*packed.shape[:2], -1)
+    levels = values.astype(np.float32) - 2 ** (bits - 1)
+    columns = (levels * scale[..., None]).reshape(scale.shape[0], -1)[:, :k]
+    return columns.T
+
+
+@pytest.mark.parametrize("bits,block_size,k", [(4, 32, 80), (8, 128, 96), (4, 16, 64)])
+def test_block_layout_is_what_matmulnbits_reads(bits, block_size, k, tmp_path):
+    """ONNX Runtime's kernel, fed our blocks, computes x @ dequantized(W); a wrong nibble order or block axis would not."""
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(k, 24)).astype(np.float32)
+    packed, scale = numerics.blockwise(weight, bits, block_size)
+    assert packed.shape == (24, -(-k // block_size), block_size * bits // 8)
+    dequantized = _dequantized_blocks(packed, scale, bits, k)
+    assert np.abs(dequantized - weight).max() <= scale.max() / 2 + 1e-6  # round to nearest
+    _product_graph(tmp_path / "float.onnx", weight)
+    quantize_graph(tmp_path / "float.onnx", tmp_path / "q.onnx", Preset("t", matmul="blocks", gather="float", bits=bits, block_size=block_size))
+    x = rng.normal(size=(2, 5, k)).astype(np.float32)
+    got, expected = _run(tmp_path / "q.onnx", x), x @ dequantized
+    # the kernel also quantizes x to int8 per block (accuracy_level 4): about 1/127 of each block's largest value
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
+    assert np.abs(got - expected).max() < np.abs(x @ weight - expected).max() or bits == 8
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_per_token_activation_scales(opset, tmp_path):
+    """One token with values 1000x the others keeps the others exact to int8 rounding: per-token scales (a per-tensor
+    scale would flatten every other token to zero)."""
+    rng = np.random.default_rng(1)
+    weight = rng.normal(size=(32, 16)).astype(np.float32)
+    _product_graph(tmp_path / "float.onnx", weight, opset)
+    quantize_graph(tmp_path / "float.onnx", tmp_path / "q.onnx", Preset("t", matmul="per-token", gather="float"))
+    x = rng.normal(size=(1, 4, 32)).astype(np.float32)
+    x[0, 0] *= 1000
+    got, expected = _run(tmp_path / "q.onnx", x), x @ weight
+    for token in range(4):
+        cosine = got[0, token] @ expected[0, token] / np.linalg.norm(got[0, token]) / np.linalg.norm(expected[0, token])
+        assert cosine > 0.999, token
+    quantize_graph(tmp_path / "float.onnx", tmp_path / "dynamic.onnx", PRESETS["int8-dynamic"])
+    flattened = _run(tmp_path / "dynamic.onnx", x)
+    assert np.abs(flattened[0, 1:]).max() < 0.2 * np.abs(expected[0, 1:]).max()  # what per-token scales avoid
+
+
+def test_smoothing_moves_outlier_channels_into_the_weights(tmp_path):
+    """With an outlier channel, SmoothQuant's factors bring the other channels back; the float function is kept."""
+    rng = np.random.default_rng(2)
+    weight = rng.normal(size=(64, 8)).astype(np.float32)
+    _product_graph(tmp_path / "float.onnx", weight)
+    x = rng.normal(size=(1, 6, 64)).astype(np.float32)
+    x[..., 3] *= 300  # one channel, every token: per-token scales alone do not help
+    ranges = channel_absmax(tmp_path / "float.onnx", ["x"], [{"x": x}])
+    np.testing.assert_allclose(ranges["x"], np.abs(x).reshape(-1, 64).max(0))
+    errors = {}
+    for alpha in (0.0, 0.5):
+        quantize_graph(tmp_path / "float.onnx", tmp_path / "q.onnx", Preset("t", matmul="per-token", gather="float", smoothing=alpha), [{"x": x}])
+        errors[alpha] = np.abs(_run(tmp_path / "q.onnx", x) - x @ weight).max()
+    assert errors[0.5] < errors[0.0] / 3
+    factors = numerics.smoothing_factors(ranges["x"], np.abs(weight).max(1), 0.5)
+    np.testing.assert_allclose((x / factors) @ (weight * factors[:, None]), x @ weight, rtol=1e-4, atol=1e-3)
+
+
+def test_per_row_embedding_rows_keep_their_own_scale():
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(10, 8)).astype(np.float32)
+    table[4] *= 1000
+    values, scales = numerics.per_row_int8(table)
+    assert values.dtype == np.int8 and scales.shape == (10, 1)
+    error = np.abs(values * scales - table)
+    assert (error <= scales / 2 + 1e-6).all()  # each row to its own rounding
+    assert error[:4].max() < np.abs(table[:4]).max() / 100  # the large row does not coarsen the others
+
+
+def test_calibration_reads_the_shipped_text_through_the_tokenizer(tiny_checkpoint):
+    from transformers import AutoModel, AutoTokenizer
+
+    from transformers_export.cases import calibration_feeds
+    from transformers_export.features import FeaturesManager
+    from transformers_export.optimize.presets import calibration_texts
+
+    folder = tiny_checkpoint("bert")
+    texts = calibration_texts()
+    assert len(texts) >= 32 and all(len(text.split()) >= 8 for text in texts)
+    model, tokenizer = AutoModel.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    config = FeaturesManager.get_config("bert", "default")(model.config)
+    feeds = calibration_feeds(config, model, tokenizer, texts[:3])
+    assert [feed["input_ids"].tolist() for feed in feeds] == [[tokenizer(text)["input_ids"][:64]] for text in texts[:3]]
+    assert all(feed["attention_mask"].all() for feed in feeds)
