@@ -118,3 +118,33 @@ def test_calibration_reads_the_shipped_text_through_the_tokenizer(tiny_checkpoin
     feeds = calibration_feeds(config, model, tokenizer, texts[:3])
     assert [feed["input_ids"].tolist() for feed in feeds] == [[tokenizer(text)["input_ids"][:64]] for text in texts[:3]]
     assert all(feed["attention_mask"].all() for feed in feeds)
+
+
+@pytest.mark.parametrize("preset", ["int8", "int8-dynamic", "int8-weight"])
+def test_gemm_and_a_head_through_a_transposed_table_are_quantized(preset, tmp_path):
+    """GPT-2's Conv1D exports as Gemm (with a bias, optionally transB); a tied LM head reads the embedding table through
+    a Transpose. Both become quantized products; the float table and the Transpose go."""
+    rng = np.random.default_rng(4)
+    table = rng.normal(size=(50, 16)).astype(np.float32)  # (vocab, hidden)
+    weight, bias = rng.normal(size=(16, 8)).astype(np.float32), rng.normal(size=16).astype(np.float32)  # transB: (N, K)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gemm", ["x", "W", "b"], ["h"], transB=1),
+            helper.make_node("Transpose", ["E"], ["E_t"], perm=[1, 0]),
+            helper.make_node("MatMul", ["h", "E_t"], ["logits"]),
+        ],
+        "head",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["tokens", 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["tokens", 50])],
+        [numpy_helper.from_array(table, "E"), numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "b")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "float.onnx"))
+    x = rng.normal(size=(5, 8)).astype(np.float32)
+    quantize_graph(tmp_path / "float.onnx", tmp_path / "q.onnx", PRESETS[preset], [{"x": x}])
+    quantized = onnx.load(str(tmp_path / "q.onnx"))
+    assert {node.op_type for node in quantized.graph.node}.isdisjoint({"Gemm", "Transpose", "MatMul"})
+    assert {t.name for t in quantized.graph.initializer}.isdisjoint({"E", "W"})
+    expected = (x @ weight.T + bias) @ table.T
+    got = _run(tmp_path / "q.onnx", x)
+    cosine = (got * expected).sum() / np.linalg.norm(got) / np.linalg.norm(expected)
+    assert cosine > 0.999

@@ -5,6 +5,7 @@ products, norms) stays float. Weights are streamed through `storage.py` one tens
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
@@ -32,25 +33,23 @@ def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iter
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 13:
         raise ValueError(f"quantized graphs need opset 13 or newer, this one has {opset}")
-    chosen = [
-        node for node in graph.node
-        if node.op_type == "MatMul" and weights.is_float_matrix(node.input[1]) and not (keep_float and keep_float(node))
-    ]
+    producers = {output: node for node in graph.node for output in node.output}
+    products = {id(node): product for node in graph.node if not (keep_float and keep_float(node)) for product in [_product(node, producers, weights)] if product}
     factors = {}
-    if preset.needs_calibration and chosen:
-        ranges = channel_absmax(source, [node.input[0] for node in chosen], calibration) if calibration else {}
-        factors = _smoothing(chosen, ranges, weights, preset.smoothing)
+    if preset.needs_calibration and products:
+        ranges = channel_absmax(source, [product.x for product in products.values()], calibration) if calibration else {}
+        factors = _smoothing(products.values(), ranges, weights, preset.smoothing)
     writer = WeightWriter(target.with_name(f"{target.name}.data") if external else None)
     rewrite = _Rewrite(weights, writer, preset, opset, factors)
-    chosen_ids = {id(node) for node in chosen}
     try:
         for node in graph.node:
-            if id(node) in chosen_ids:
-                rewrite.matmul(node)
+            if id(node) in products:
+                rewrite.product(products[id(node)])
             elif node.op_type == "Gather" and weights.is_float_matrix(node.input[0]) and _axis(node) == 0 and preset.gather != "float" and not (keep_float and keep_float(node)):
                 rewrite.gather(node)
             else:
                 rewrite.nodes.append(node)
+        rewrite.nodes = _live(rewrite.nodes, {output.name for output in graph.output})
         used = {name for node in rewrite.nodes for name in node.input}
         for tensor in graph.initializer:
             if tensor.name in rewrite.replaced and tensor.name not in used:
@@ -71,23 +70,91 @@ def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iter
     onnx.save(proto, str(target))
 
 
+def _attribute(node, name: str, default):
+    from onnx import helper
+
+    found = next((attribute for attribute in node.attribute if attribute.name == name), None)
+    return default if found is None else helper.get_attribute_value(found)
+
+
 def _axis(node) -> int:
-    return next((attribute.i for attribute in node.attribute if attribute.name == "axis"), 0)
+    return _attribute(node, "axis", 0)
 
 
-def _smoothing(chosen, ranges: Mapping[str, np.ndarray], weights: WeightReader, alpha: float) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class Product:
+    """`out = x @ W (+ bias)` with W (K, N) a constant: the initializer `weight`, or its transpose (a tied LM head reads
+    the embedding table through a Transpose; GPT-2's Conv1D is a Gemm)."""
+
+    node: object
+    x: str
+    weight: str
+    transposed: bool
+    out: str
+    bias: str | None = None
+
+
+def _product(node, producers, weights: WeightReader) -> Product | None:
+    if node.op_type == "MatMul":
+        if weights.is_float_matrix(node.input[1]):
+            return Product(node, node.input[0], node.input[1], False, node.output[0])
+        transpose = producers.get(node.input[1])
+        if transpose is not None and transpose.op_type == "Transpose" and weights.is_float_matrix(transpose.input[0]) and list(_attribute(transpose, "perm", [1, 0])) == [1, 0]:
+            return Product(node, node.input[0], transpose.input[0], True, node.output[0])
+    if node.op_type == "Gemm" and weights.is_float_matrix(node.input[1]) and not _attribute(node, "transA", 0):
+        if _attribute(node, "alpha", 1.0) == 1.0 and (len(node.input) < 3 or _attribute(node, "beta", 1.0) == 1.0):
+            bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+            return Product(node, node.input[0], node.input[1], bool(_attribute(node, "transB", 0)), node.output[0], bias)
+    return None
+
+
+def _live(nodes: list, outputs: set[str]) -> list:
+    """Without the nodes nothing reads any more (the Transpose of a table whose product is now quantized)."""
+    while True:
+        read = {name for node in nodes for name in _reads(node)} | outputs
+        kept = [node for node in nodes if any(output in read for output in node.output)]
+        if len(kept) == len(nodes):
+            return nodes
+        nodes = kept
+
+
+def _reads(node) -> set[str]:
+    """Inputs, and the outer names that subgraphs (If, Loop, Scan) read."""
+    from onnx import AttributeProto
+
+    names = set(node.input)
+    for attribute in node.attribute:
+        graphs = [attribute.g] if attribute.type == AttributeProto.GRAPH else list(attribute.graphs)
+        for graph in graphs:
+            for inner in graph.node:
+                names |= _reads(inner)
+    return names
+
+
+def _smoothing(products, ranges: Mapping[str, np.ndarray], weights: WeightReader, alpha: float) -> dict[str, np.ndarray]:
     """Per activation, SmoothQuant's factors over all the products that read it (they share one quantized copy)."""
     readers = defaultdict(list)
-    for node in chosen:
-        readers[node.input[0]].append(node.input[1])
+    for product in products:
+        readers[product.x].append(product)
     factors = {}
-    for activation, weight_names in readers.items():
+    for activation, reading in readers.items():
         if activation not in ranges:
             continue
-        row_absmax = np.max([np.abs(np.asarray(weights.array(name), np.float32)).max(axis=1) for name in weight_names], axis=0)
+        row_absmax = np.max([np.abs(_matrix(weights, p)).max(axis=1) for p in reading], axis=0)
         if row_absmax.shape == ranges[activation].shape:
             factors[activation] = smoothing_factors(ranges[activation], row_absmax, alpha)
     return factors
+
+
+def _dims(weights: WeightReader, product: Product) -> tuple[int, int]:
+    rows, cols = weights.tensors[product.weight].dims
+    return (cols, rows) if product.transposed else (rows, cols)
+
+
+def _matrix(weights: WeightReader, product: Product) -> np.ndarray:
+    """W as (K, N) float32."""
+    values = np.asarray(weights.array(product.weight), np.float32)
+    return np.ascontiguousarray(values.T) if product.transposed else values
 
 
 class _Rewrite:
@@ -125,29 +192,36 @@ class _Rewrite:
         self.names.add(self.writer.add(name, value))
         return name
 
-    def matmul(self, node) -> None:
-        rows, cols = self.weights.tensors[node.input[1]].dims
+    def product(self, product: Product) -> None:
+        rows, cols = _dims(self.weights, product)
         scheme = self.preset.wide if self.preset.wide and rows > cols else self.preset.matmul
-        getattr(self, "_matmul_" + scheme.replace("-", "_"))(node, node.input[0], node.input[1], node.output[0])
+        stem = product.node.name or product.out
+        out = f"{stem}_unbiased" if product.bias else product.out
+        getattr(self, "_" + scheme.replace("-", "_"))(product, stem, out)
+        if product.bias:
+            self._node("Add", [out, product.bias], product.out)
 
-    def _matmul_per_tensor(self, node, x: str, name: str, out: str) -> None:
+    def _per_tensor(self, product: Product, stem: str, out: str) -> None:
         from onnx import helper
 
-        w_q, w_scale, w_zero = self._weight(name, (name,), lambda: _per_column(self.weights.array(name)) + [("zero_point", np.zeros(self.weights.tensors[name].dims[1], np.int8))])
+        x, key = product.x, (product.weight, product.transposed)
+        w_q, w_scale, w_zero = self._weight(product.weight, key, lambda: _per_column(_matrix(self.weights, product)) + [("zero_point", np.zeros(_dims(self.weights, product)[1], np.int8))])
         if x not in self.activations:
             outputs = [f"{x}_quantized", f"{x}_scale", f"{x}_zero_point"]
             self.nodes.append(helper.make_node("DynamicQuantizeLinear", [x], outputs, name=f"{x}_QuantizeLinear"))
             self.activations[x] = tuple(outputs)
         x_q, x_scale, x_zero = self.activations[x]
-        stem = node.name or out
         scales = self._node("Mul", [x_scale, w_scale], f"{stem}_scales")
-        product = self._node("MatMulInteger", [x_q, w_q, x_zero, w_zero], f"{stem}_int32")
-        self._node("Mul", [self._node("Cast", [product], f"{stem}_float", to=1), scales], out)
+        integers = self._node("MatMulInteger", [x_q, w_q, x_zero, w_zero], f"{stem}_int32")
+        self._node("Mul", [self._node("Cast", [integers], f"{stem}_float", to=1), scales], out)
 
-    def _matmul_per_token(self, node, x: str, name: str, out: str) -> None:
+    def _per_token(self, product: Product, stem: str, out: str) -> None:
+        x = product.x
         factors = self.factors.get(x)
-        smoothed = (lambda: _per_column(np.asarray(self.weights.array(name), np.float32) * factors[:, None])) if factors is not None else (lambda: _per_column(self.weights.array(name)))
-        w_q, w_scale = self._weight(name, (name, x), smoothed)
+        w_q, w_scale = self._weight(
+            product.weight, (product.weight, product.transposed, x),
+            lambda: _per_column(_matrix(self.weights, product) * (factors[:, None] if factors is not None else 1)),
+        )
         if x not in self.activations:
             source = x
             if factors is not None:
@@ -164,16 +238,18 @@ class _Rewrite:
             shifted = self._node("Add", [levels, self.constant("quantize_128", np.float32(128))], f"{x}_shifted")
             self.activations[x] = (self._node("Cast", [shifted], f"{x}_quantized", to=2), scale)
         x_q, x_scale = self.activations[x]
-        stem = node.name or out
-        product = self._node("MatMulInteger", [x_q, w_q, self.constant("quantize_zero_128", np.uint8(128))], f"{stem}_int32")
-        rescaled = self._node("Mul", [self._node("Cast", [product], f"{stem}_float", to=1), x_scale], f"{stem}_by_token")
+        integers = self._node("MatMulInteger", [x_q, w_q, self.constant("quantize_zero_128", np.uint8(128))], f"{stem}_int32")
+        rescaled = self._node("Mul", [self._node("Cast", [integers], f"{stem}_float", to=1), x_scale], f"{stem}_by_token")
         self._node("Mul", [rescaled, w_scale], out)
 
-    def _matmul_blocks(self, node, x: str, name: str, out: str) -> None:
+    def _blocks(self, product: Product, stem: str, out: str) -> None:
         bits, block_size = self.preset.bits, self.preset.block_size or 32
-        packed, scales = self._weight(name, (name,), lambda: list(zip(("blocks", "block_scales"), blockwise(np.asarray(self.weights.array(name), np.float32), bits, block_size))))
-        rows, cols = self.weights.tensors[name].dims
-        self._node("MatMulNBits", [x, packed, scales], out, domain="com.microsoft", K=rows, N=cols, bits=bits, block_size=block_size, accuracy_level=4)
+        packed, scales = self._weight(
+            product.weight, (product.weight, product.transposed, "blocks"),
+            lambda: list(zip(("blocks", "block_scales"), blockwise(_matrix(self.weights, product), bits, block_size))),
+        )
+        rows, cols = _dims(self.weights, product)
+        self._node("MatMulNBits", [product.x, packed, scales], out, domain="com.microsoft", K=rows, N=cols, bits=bits, block_size=block_size, accuracy_level=4)
 
     def gather(self, node) -> None:
         name, ids, out = node.input[0], node.input[1], node.output[0]
