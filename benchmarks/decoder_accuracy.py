@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 WINDOW = 128
-PRESETS = ("int8", "int8-dynamic", "int8-weight", "int4-weight")
 
 
 def corpus(tokenizer) -> tuple[np.ndarray, np.ndarray]:
@@ -82,13 +81,8 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/decoder-accuracy"))
-    parser.add_argument("--minutes", type=float, default=4.0)
-    parser.add_argument("--positions", type=int, default=2048)
-    parser.add_argument("--quantize", action="append", default=None, help="Presets to measure (default: all).")
-    args = parser.parse_args()
+def measure(presets, work: Path, minutes: float = 4.0, positions: int = 2048) -> dict[str, dict]:
+    """Per variant ("fp32" and each preset): agreement, KL, next-token accuracy, perplexity, size in bytes."""
     import torch
     from transformers import AutoTokenizer
 
@@ -96,41 +90,56 @@ def main() -> int:
     from transformers_export.runtime import OnnxModelForCausalLM
 
     torch.set_num_threads(2)
-    checkpoint = args.work / "gpt2-trained"
+    checkpoint = work / "gpt2-trained"
     if not (checkpoint / "config.json").is_file():
-        args.work.mkdir(parents=True, exist_ok=True)
-        train(checkpoint, args.minutes)
+        work.mkdir(parents=True, exist_ok=True)
+        train(checkpoint, minutes)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     _, held_out = corpus(tokenizer)
-    windows = -(-args.positions // WINDOW)
+    windows = -(-positions // WINDOW)
     if len(held_out) < windows * WINDOW:
         raise SystemExit(f"only {len(held_out)} held-out tokens")
     step = (len(held_out) - WINDOW) // windows
     inputs = np.stack([held_out[i * step : i * step + WINDOW] for i in range(windows)])
     mask = np.ones_like(inputs)
-
-    results = {}
-    for preset in ("fp32", *(args.quantize or PRESETS)):
-        folder = args.work / f"onnx-{preset}"
+    truth = inputs[:, 1:]
+    rows, reference = {}, None
+    for preset in ("fp32", *presets):
+        folder = work / f"onnx-{preset}"
         if not (folder / "export.json").is_file():
             options = {} if preset == "fp32" else {"quantize": preset, "min_cosine": 0.0}
             export_model(str(checkpoint), folder, feature="causal-lm-with-past", **options)
         model = OnnxModelForCausalLM.from_pretrained(folder)
         logits = np.concatenate([model(input_ids=inputs[i : i + 4], attention_mask=mask[i : i + 4]).logits for i in range(0, windows, 4)])
-        size = sum(path.stat().st_size for path in folder.glob("*.onnx*"))
-        results[preset] = (_log_softmax(logits[:, :-1].astype(np.float64)), size)
-    reference, _ = results["fp32"]
-    truth = inputs[:, 1:]
-    positions = truth.size
-    print(f"\n{positions} held-out positions ({windows} windows of {WINDOW} tokens) from pydoc_data.topics\n")
+        log_probs = _log_softmax(logits[:, :-1].astype(np.float64))
+        reference = log_probs if reference is None else reference
+        rows[preset] = {
+            "agreement": float((log_probs.argmax(-1) == reference.argmax(-1)).mean()),
+            "kl": float((np.exp(reference) * (reference - log_probs)).sum(-1).mean()),
+            "accuracy": float((log_probs.argmax(-1) == truth).mean()),
+            "perplexity": math.exp(-np.take_along_axis(log_probs, truth[..., None], -1).mean()),
+            "positions": int(truth.size),
+            "bytes": sum(path.stat().st_size for path in folder.glob("*.onnx*")),
+        }
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/decoder-accuracy"))
+    parser.add_argument("--minutes", type=float, default=4.0)
+    parser.add_argument("--positions", type=int, default=2048)
+    parser.add_argument("--quantize", action="append", default=None, help="Presets to measure (default: all).")
+    args = parser.parse_args()
+    from transformers_export.optimize import QUANTIZATIONS
+
+    rows = measure(args.quantize or QUANTIZATIONS, args.work, args.minutes, args.positions)
+    positions = rows["fp32"]["positions"]
+    print(f"\n{positions} held-out positions (windows of {WINDOW} tokens) from pydoc_data.topics\n")
     print("| variant | size MB | top-1 agreement with fp32 | mean KL (nats) | next-token accuracy | perplexity |")
     print("|---|---|---|---|---|---|")
-    for preset, (log_probs, size) in results.items():
-        agreement = (log_probs.argmax(-1) == reference.argmax(-1)).mean()
-        kl = (np.exp(reference) * (reference - log_probs)).sum(-1).mean()
-        accuracy = (log_probs.argmax(-1) == truth).mean()
-        perplexity = math.exp(-np.take_along_axis(log_probs, truth[..., None], -1).mean())
-        print(f"| {preset} | {size / 1e6:.1f} | {agreement:.4f} | {kl:.5f} | {accuracy:.3f} | {perplexity:.1f} |", flush=True)
+    for preset, row in rows.items():
+        print(f"| {preset} | {row['bytes'] / 1e6:.1f} | {row['agreement']:.4f} | {row['kl']:.5f} | {row['accuracy']:.3f} | {row['perplexity']:.1f} |")
     return 0
 
 

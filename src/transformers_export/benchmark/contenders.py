@@ -30,6 +30,7 @@ class Opened:
 class Contender:
     name: str
     open: Callable[[], Opened]
+    folder: Path | None = None  # an export's folder
 
 
 def make_inputs(names: list[str], config, batch: int, length: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -132,4 +133,4 @@ def onnx(folder: Path, name: str, threads: int | None = None) -> Contender:
 
         return Opened(prepare, generate if generating else None)
 
-    return Contender(name, open_)
+    return Contender(name, open_, folder)

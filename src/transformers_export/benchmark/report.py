@@ -28,6 +28,13 @@ def render(report: dict) -> str:
         rows = [[g["contender"], str(g["batch"]), f"{g['tokens_per_second']:.1f}", f"{g['speedup']:.2f}×"] for g in report["generation"]]
         lines += table(rows, ["contender", "batch", "tokens/s", f"vs {BASELINE}"], right_aligned=True)
     lines += ["", "MiB added: resident memory the contender added when it was opened and warmed up (weights, arenas)."]
+    cosines = report.get("quantized_cosine") or {}
+    if cosines:
+        lines.append(
+            "Quantized variants are raced whatever their validation gave; lowest cosine to PyTorch on the validation "
+            "inputs: " + ", ".join(f"{name.removeprefix('ONNX Runtime ')} {cosine:.4f}" for name, cosine in cosines.items())
+            + " (random-weight checkpoints understate it)."
+        )
     return "\n".join(lines)
 
 

@@ -52,7 +52,7 @@ PRESETS = {
             summary="int8 weight blocks of 128 (MatMulNBits); needs no calibration",
         ),
         Preset(
-            "int4-weight", matmul="blocks", gather="per-row", bits=4, block_size=32, min_cosine=0.95,
+            "int4-weight", matmul="blocks", gather="per-row", bits=4, block_size=32, min_cosine=0.9,
             summary="int4 weight blocks of 32 (MatMulNBits); the smallest, the decoder preset",
         ),
     )
