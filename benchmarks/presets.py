@@ -91,7 +91,8 @@ def main() -> int:
     described = f"{here['cpu']} ({here['cores']} cores; flags: {' '.join(here['flags'])})"
     lines += [
         "",
-        f"Speeds are `× PyTorch eager fp32 / × the faster of PyTorch eager fp32 and bf16` on {described}. "
+        f"Speeds: `× PyTorch eager fp32 / × the faster of PyTorch eager fp32 and bf16`, MiniLM cells as `1 thread ; 2 "
+        f"threads`, generation at batch 1 with 2 threads (– not raced), on {described}. "
         f"{decoder['fp32']['positions']} held-out positions for the GPT-2 columns.",
         "Presets: " + "; ".join(f"`{p.name}`: {p.summary}" for p in PRESETS.values()) + ".",
     ]

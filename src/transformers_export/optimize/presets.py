@@ -49,11 +49,11 @@ PRESETS = {
         ),
         Preset(
             "int8-weight", matmul="blocks", gather="per-row", bits=8, block_size=128,
-            summary="int8 weight blocks of 128 (MatMulNBits); needs no calibration",
+            summary="int8 weight blocks of 128 (MatMulNBits), no calibration; the decoder preset",
         ),
         Preset(
             "int4-weight", matmul="blocks", gather="per-row", bits=4, block_size=32, min_cosine=0.9,
-            summary="int4 weight blocks of 32 (MatMulNBits); the smallest, the decoder preset",
+            summary="int4 weight blocks of 32 (MatMulNBits); the smallest, for decoders when memory matters more than accuracy",
         ),
     )
 }
