@@ -19,7 +19,7 @@ Schema (version 2):
           "traced_shapes": {input name: [sizes]}, "pruned_inputs": [names the exporter removed]
         }
       },
-      "validation": the report (passed, atol, rtol, error, runs), "quantization": null or the scheme ("int8"),
+      "validation": the report (passed, atol, rtol, error, runs), "quantization": null or the preset ("int8", "int4-weight", ...),
       "versions": {package: version}
     }
 
