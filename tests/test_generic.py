@@ -63,19 +63,20 @@ def test_shrink_reaches_nested_configs_and_keeps_special_tokens_in_the_vocabular
 
 def test_coverage_sample(tmp_path):
     outcomes = []
-    for model_type in ("bert", "starcoder2", "wav2vec2"):
+    for model_type in ("bert", "starcoder2", "wav2vec2", "speecht5"):
         folder = tmp_path / model_type
         folder.mkdir()
         outcomes += check(model_type, folder)
     status = {(o.model_type, o.feature): o for o in outcomes}
     assert status[("bert", "sequence-classification")].status == "validated"
     assert status[("starcoder2", "causal-lm-with-past")].status == "validated-generic"
-    assert status[("wav2vec2", "default")].status == "n/a" and "outside the generic path" in status[("wav2vec2", "default")].reason
+    assert status[("wav2vec2", "ctc")].status == "validated"  # the shrunk convolutional feature encoder too
+    assert status[("speecht5", "default")].status == "n/a" and "outside the generic path" in status[("speecht5", "default")].reason
     for outcome in outcomes:
         assert outcome.status in ("validated", "validated-generic", "failed", "n/a")
         assert outcome.status.startswith("validated") or outcome.reason and "\n" not in outcome.reason
     counts = summary(outcomes)
-    assert counts["model_types"] == 3 and counts["model_types_validated"] == 2
+    assert counts["model_types"] == 4 and counts["model_types_validated"] == 3
 
 
 @pytest.mark.parametrize("model_type", ["qwen3_next", "mamba"])

@@ -99,6 +99,13 @@ OVERRIDES["detr"] = dict(
     d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4, decoder_attention_heads=4,
     encoder_ffn_dim=36, decoder_ffn_dim=36, num_queries=5, num_labels=3,
 )
+# wav2vec2-style speech encoders: a 3-layer convolutional feature encoder (80 samples a frame)
+WAVEFORM = dict(
+    conv_dim=(16, 16, 16), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4), num_feat_extract_layers=3,
+    num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, vocab_size=20, classifier_proj_size=16,
+)
+for _model_type in ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "sew", "unispeech", "unispeech-sat", "wav2vec2-conformer"):
+    OVERRIDES[_model_type] = WAVEFORM
 OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2], window_size=2, image_size=32, patch_size=4)
 
 

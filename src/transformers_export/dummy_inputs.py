@@ -17,15 +17,16 @@ import torch
 
 from .errors import InvalidArgumentError
 
-DEFAULT_SIZES = {"batch": 2, "sequence": 8, "num_choices": 4, "past_sequence": 5, "decoder_sequence": 5}
+# `samples`: raw audio (16 kHz), long enough for wav2vec2's convolutional feature encoder (400 samples a frame)
+DEFAULT_SIZES = {"batch": 2, "sequence": 8, "num_choices": 4, "past_sequence": 5, "decoder_sequence": 5, "samples": 1600}
 # Validation runs on shapes other than the trace's, including batch 1 and an empty past (a decoder's first step),
 # which exporters like to specialise on.
 VALIDATION_SIZES = (
-    {"batch": 3, "sequence": 11, "num_choices": 3, "past_sequence": 7, "decoder_sequence": 4, "height": 48, "width": 40},
-    {"batch": 1, "sequence": 5, "num_choices": 2, "past_sequence": 0, "decoder_sequence": 7, "height": 32, "width": 32},
+    {"batch": 3, "sequence": 11, "num_choices": 3, "past_sequence": 7, "decoder_sequence": 4, "height": 48, "width": 40, "samples": 2240},
+    {"batch": 1, "sequence": 5, "num_choices": 2, "past_sequence": 0, "decoder_sequence": 7, "height": 32, "width": 32, "samples": 1040},
 )
 # Quantization presets that calibrate run the float graph on inputs of their own, never on the validation's.
-CALIBRATION_SIZES = {"batch": 4, "sequence": 32, "num_choices": 2, "past_sequence": 16, "decoder_sequence": 8}
+CALIBRATION_SIZES = {"batch": 4, "sequence": 32, "num_choices": 2, "past_sequence": 16, "decoder_sequence": 8, "samples": 3200}
 
 Shape = tuple  # of axis names (str) and fixed sizes (int)
 
@@ -116,6 +117,11 @@ def _pixel_values(shape, config, preprocessor, generator):
     return torch.randn(shape, generator=generator)
 
 
+def _audio_values(shape, config, preprocessor, generator):
+    """A normalised waveform, as feature extractors with `do_normalize` produce."""
+    return torch.randn(shape, generator=generator)
+
+
 def _pixel_mask(shape, config, preprocessor, generator):
     """Ones, with the bottom right of the last image padded, as a processor pads a batch of differently sized images."""
     mask = torch.ones(shape, dtype=torch.int64)
@@ -154,6 +160,7 @@ INPUT_SPECS: dict[str, InputSpec] = {
         InputSpec("position_ids", TEXT_SHAPE, lambda shape, *_: torch.zeros(shape, dtype=torch.int64)),
         InputSpec("pixel_values", ("batch", FromConfig("num_channels"), FromConfig("height"), FromConfig("width")), _pixel_values),
         InputSpec("pixel_mask", ("batch", FromConfig("height"), FromConfig("width")), _pixel_mask),
+        InputSpec("input_values", ("batch", "samples"), _audio_values),
     )
 }
 

@@ -89,6 +89,15 @@ TASKS: dict[str, Task] = {
             "MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES",
             (("logits_per_image", ((0, "batch"),)), ("logits_per_text", ((0, "batch"),))),
         ),
+        # Speech encoders: `frames` is the audio length after the convolutional feature encoder.
+        Task("audio-classification", "AutoModelForAudioClassification", "MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES", (("logits", ((0, "batch"),)),)),
+        Task("ctc", "AutoModelForCTC", "MODEL_FOR_CTC_MAPPING_NAMES", (("logits", ((0, "batch"), (1, "frames"))),)),
+        Task(
+            "audio-frame-classification",
+            "AutoModelForAudioFrameClassification",
+            "MODEL_FOR_AUDIO_FRAME_CLASSIFICATION_MAPPING_NAMES",
+            (("logits", ((0, "batch"), (1, "frames"))),),
+        ),
         Task(
             "question-answering",
             "AutoModelForQuestionAnswering",
@@ -105,6 +114,7 @@ ALIASES = {
     "text-classification": "sequence-classification",
     "text-generation": "causal-lm",
     "text2text-generation": "seq2seq-lm",
+    "automatic-speech-recognition": "ctc",
 }
 # image-classification is the seed's name and the modern one
 

@@ -14,7 +14,7 @@ from .registry import (
     register,
 )
 
-from . import decoders, encoders, generic, seq2seq, vision  # noqa: E402,F401  (each registers its specs on import)
+from . import audio, decoders, encoders, generic, seq2seq, vision  # noqa: E402,F401  (each registers its specs on import)
 
 __all__ = [
     "DEFAULT_ONNX_OPSET",

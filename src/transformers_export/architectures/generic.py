@@ -4,14 +4,16 @@ What a registry entry would say is read from transformers itself: the family fro
 head makes it an encoder, a causal-LM head without one a decoder with a cache), the inputs from the model's forward
 signature, the tasks from the heads it has. The cache layout is probed from the `Cache` object a forward returns,
 and the export is validated exactly like a registered one (fresh shapes, real decode steps). A registry entry stays
-the way to correct a model this gets wrong. Encoder-decoder and non-text models are not guessed: they need the
-knowledge their registry entries carry.
+the way to correct a model this gets wrong. Speech encoders that take the raw waveform (`input_values`) get the
+audio spec of `audio.py`. Encoder-decoder and other non-text models are not guessed: they need the knowledge their
+registry entries carry.
 """
 
 from __future__ import annotations
 
 import inspect
 
+from .audio import speech_encoder
 from .decoders import DECODER_TASKS
 from .encoders import ENCODER_TASKS
 from .registry import ArchitectureSpec, add_fallback, declare
@@ -26,6 +28,16 @@ def _class(name):
     if isinstance(name, (tuple, list)):
         name = name[0]
     return getattr(transformers, name, None) if name else None
+
+
+def _has_waveform_encoder(model_type: str) -> bool:
+    from transformers import CONFIG_MAPPING
+
+    try:
+        config = CONFIG_MAPPING[model_type]()
+    except Exception:  # a config that needs arguments, or a backend that is missing
+        return False
+    return hasattr(config, "conv_dim") and hasattr(config, "conv_stride")
 
 
 def generic_spec(model_type: str) -> ArchitectureSpec | None:
@@ -44,6 +56,12 @@ def generic_spec(model_type: str) -> ArchitectureSpec | None:
         parameters = inspect.signature(model_class.forward).parameters
     except ImportError:  # a class whose backend is not installed (torchaudio, ...): transformers cannot load it here
         return None
+    if "input_values" in parameters and "input_ids" not in parameters:
+        # a waveform encoder of the wav2vec2 kind (its convolutional feature encoder); codecs and spectrogram models
+        # also name their input `input_values`, with other shapes
+        if model_type in auto.MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES or not _has_waveform_encoder(model_type):
+            return None
+        return speech_encoder(model_type, model_class.__name__.removesuffix("Model"), generic=True)
     if "input_ids" not in parameters:
         return None
     known = DECODER_INPUTS if decoder else ENCODER_INPUTS

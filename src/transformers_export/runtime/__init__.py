@@ -2,6 +2,9 @@
 `transformers.pipeline()` support, and generation (greedy, beam search, sampling) in ONNX Runtime without PyTorch."""
 
 from .classes import (
+    OnnxModelForAudioClassification,
+    OnnxModelForAudioFrameClassification,
+    OnnxModelForCTC,
     OnnxModelForFeatureExtraction,
     OnnxModelForImageClassification,
     OnnxModelForMaskedImageModeling,
@@ -34,6 +37,9 @@ __all__ = [
     "OnnxDecoder",
     "OnnxEncoderDecoder",
     "OnnxModel",
+    "OnnxModelForAudioClassification",
+    "OnnxModelForAudioFrameClassification",
+    "OnnxModelForCTC",
     "OnnxModelForCausalLM",
     "OnnxModelForFeatureExtraction",
     "OnnxModelForImageClassification",

@@ -71,3 +71,24 @@ class OnnxModelForZeroShotImageClassification(OnnxModel):
     """Returns the model's own output (CLIP's, SigLIP's): `logits_per_image`, `logits_per_text`, embeddings."""
 
     tasks = ("zero-shot-image-classification",)
+
+
+class OnnxModelForCTC(OnnxModel):
+    """`ctc` exports (wav2vec2 and kin): per-frame logits over the characters; `pipeline("automatic-speech-recognition")`
+    decodes them with the checkpoint's processor."""
+
+    tasks = ("ctc",)
+    output_classes = ("CausalLMOutput",)
+    main_input_name = "input_values"
+
+
+class OnnxModelForAudioClassification(OnnxModel):
+    tasks = ("audio-classification",)
+    output_classes = ("SequenceClassifierOutput",)
+    main_input_name = "input_values"
+
+
+class OnnxModelForAudioFrameClassification(OnnxModel):
+    tasks = ("audio-frame-classification",)
+    output_classes = ("TokenClassifierOutput",)
+    main_input_name = "input_values"
