@@ -48,3 +48,38 @@ def test_ctc_runtime_class_matches_pytorch_at_a_new_length(tiny_checkpoint, tmp_
     got = model(input_values=waveform).logits
     assert got.shape == expected.shape and got.shape[1] == 37  # frames: 3000 samples through kernels 10/4/4, strides 5/4/4
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def _processor_files(folder):
+    """A tiny character vocabulary and wav2vec2's feature extractor, saved beside the checkpoint."""
+    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor
+
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, **{c: i + 5 for i, c in enumerate("abcdefghijklmno")}}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    Wav2Vec2CTCTokenizer(str(folder / "vocab.json")).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, do_normalize=True, return_attention_mask=False).save_pretrained(folder)
+
+
+@pytest.mark.parametrize("task,feature", [("automatic-speech-recognition", "ctc"), ("audio-classification", "audio-classification")])
+def test_speech_pipelines_on_an_export_equal_pytorch(task, feature, tiny_checkpoint, tmp_path):
+    import shutil
+
+    from transformers import AutoFeatureExtractor, AutoTokenizer, pipeline
+
+    from transformers_export.tasks import auto_class, get_task
+
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(tiny_checkpoint("wav2vec2", feature), folder)
+    _processor_files(folder)
+    export_model(str(folder), tmp_path / "out", feature=feature)
+    audio = np.random.default_rng(1).normal(size=16000).astype(np.float32) * 0.1
+    parts = {"feature_extractor": AutoFeatureExtractor.from_pretrained(tmp_path / "out")}
+    if task == "automatic-speech-recognition":
+        parts["tokenizer"] = AutoTokenizer.from_pretrained(tmp_path / "out")
+    got = pipeline(task, model=from_pretrained(tmp_path / "out"), **parts)(audio)
+    expected = pipeline(task, model=auto_class(get_task(feature)).from_pretrained(folder), **parts)(audio)
+    if task == "automatic-speech-recognition":
+        assert got == expected and got["text"]
+    else:
+        assert [r["label"] for r in got] == [r["label"] for r in expected]
+        np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], atol=1e-4)

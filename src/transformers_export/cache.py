@@ -245,6 +245,8 @@ def probe_layer_shapes(model) -> list:
     if cache is None:
         return []
     layers = layer_tensors(cache)
+    # an encoder class used as a decoder (MegatronBERT, RemBERT) keeps an encoder-decoder cache with no cross part
+    layers = [t[:2] if len(t) == 4 and t[2] is None else t for t in layers]
     return [_shape(*t) if len(t) == 2 else (_shape(t[0], t[1]), _shape(t[2], t[3])) for t in layers]
 
 

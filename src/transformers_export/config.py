@@ -441,6 +441,8 @@ class ArchitectureOnnxConfig:
                 continue
             if name.startswith("decoder_") and (not seq2seq or self.task in self.tasks_without_decoder_inputs):
                 continue
+            if use_past and not seq2seq and name == "token_type_ids":
+                continue  # an encoder's LM head decoding one segment: the model's own zeros (the runtime feeds none)
             axes = dict(self.spec.input_axes.get(name) or input_axes(name, self.task))
             if seq2seq:
                 axes = {axis: "encoder_sequence" if axis_name == "sequence" else axis_name for axis, axis_name in axes.items()}
@@ -449,6 +451,9 @@ class ArchitectureOnnxConfig:
             elif use_past and name == "attention_mask":
                 axes = {0: "batch", 1: "past_sequence + sequence"}
             inputs[name] = axes
+        if use_past and not seq2seq:
+            for name in self.spec.past_inputs:
+                inputs.setdefault(name, input_axes(name, self.task))
         if use_past:
             self.fill_with_past_key_values_(inputs, direction="inputs")
         return inputs

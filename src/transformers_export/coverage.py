@@ -127,10 +127,10 @@ def _greedy_equal(checkpoint: Path, folder: Path, feature: str) -> bool:
     import numpy as np
     import torch
 
+    from .resolve import load_model
     from .runtime import from_pretrained
-    from .tasks import auto_class, get_task
 
-    model = auto_class(get_task(feature)).from_pretrained(checkpoint).eval()
+    model = load_model(str(checkpoint), feature).eval()  # as the export loaded it (an encoder's LM head as a decoder)
     vocab = model.config.get_text_config().vocab_size
     prompt = torch.from_numpy(np.random.default_rng(0).integers(3, vocab - 1, (2, 6)))
     with torch.no_grad():

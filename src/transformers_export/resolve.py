@@ -122,6 +122,13 @@ def load_model(model: str, feature: str, cache_dir: str | None = None, framework
     folder = local_folder(model)
     task = get_task(feature)
     model_class = auto_class(task)
+    if feature == "causal-lm-with-past":
+        # A causal LM with a cache is a decoder: encoder classes with an LM head (BERT, RoBERTa, ...) return a cache
+        # and mask causally only with `is_decoder`; decoder-only classes ignore it.
+        from transformers import AutoConfig
+
+        config = config if config is not None else AutoConfig.from_pretrained(model, **hub_options(model, cache_dir))
+        config.is_decoder = True
     if framework == "tf" or (folder is not None and has_only_tf_weights(folder)):
         if folder is None:
             raise CheckpointError(f"TensorFlow checkpoints are read from local folders; download '{model}' first")

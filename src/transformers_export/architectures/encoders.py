@@ -8,6 +8,8 @@ ENCODER_TASKS = (
     "default",
     "masked-lm",
     "causal-lm",
+    # the LM head as a decoder (`is_decoder`, as BertGeneration-style checkpoints set it): causal, with a cache
+    "causal-lm-with-past",
     "sequence-classification",
     "multiple-choice",
     "token-classification",
@@ -15,8 +17,11 @@ ENCODER_TASKS = (
 )
 
 
+XLM_CACHE = "XLM's LM head keeps its cache in a dict of its own (lengths in Python), not a transformers Cache"
+
+
 def encoder(model_type: str, name: str, inputs=TEXT, **deviations) -> ArchitectureSpec:
-    return declare(model_type, name, inputs, ENCODER_TASKS, **deviations)
+    return declare(model_type, name, inputs, ENCODER_TASKS, past_inputs=("position_ids",), **deviations)
 
 
 register(
@@ -30,14 +35,14 @@ register(
     encoder("data2vec-text", "Data2VecText"),
     encoder("distilbert", "DistilBert", display="DistilBERT"),
     encoder("electra", "Electra", TEXT_WITH_TYPES, display="ELECTRA"),
-    encoder("flaubert", "Flaubert", display="FlauBERT"),
+    encoder("flaubert", "Flaubert", display="FlauBERT", unsupported={"causal-lm-with-past": XLM_CACHE}),
     encoder("ibert", "IBert", display="I-BERT"),
     encoder("layoutlm", "LayoutLM", ("input_ids", "bbox", "attention_mask", "token_type_ids")),
     encoder("mobilebert", "MobileBert", TEXT_WITH_TYPES, display="MobileBERT"),
     encoder("roberta", "Roberta", display="RoBERTa"),
     encoder("roformer", "RoFormer", TEXT_WITH_TYPES),
     encoder("squeezebert", "SqueezeBert", TEXT_WITH_TYPES, display="SqueezeBERT"),
-    encoder("xlm", "XLM", TEXT_WITH_TYPES),
+    encoder("xlm", "XLM", TEXT_WITH_TYPES, unsupported={"causal-lm-with-past": XLM_CACHE}),
     encoder("xlm-roberta", "XLMRoberta", display="XLM-RoBERTa"),
     encoder("xlm-roberta-xl", "XLMRobertaXL", display="XLM-RoBERTa-XL"),
     encoder("deberta", "Deberta", TEXT_WITH_TYPES, display="DeBERTa"),

@@ -44,6 +44,9 @@ class ArchitectureSpec:
     display_name: str = ""
     # made by the generic path from what transformers says of the model type, not declared in a family module
     generic: bool = False
+    # inputs the `-with-past` graph takes besides `inputs` (an encoder's LM head decoding: the positions that
+    # generate() derives from the mask)
+    past_inputs: tuple = ()
 
     @property
     def key(self) -> str:
