@@ -10,8 +10,9 @@ from transformers_export import export_model
 from transformers_export.coverage import check, shrink, tiny_config
 from transformers_export.coverage_report import summary
 
-# decoders with no registry entry: a plain one, Gemma 3 (sliding and global layers), mixture-of-experts
-GENERIC_DECODERS = ["starcoder2", "gemma3_text", "qwen3_moe", "mixtral"]
+# decoders with no registry entry: a plain one, Gemma 3 (sliding and global layers), mixture-of-experts, and
+# DeepSeek-V3's latent attention (its cache: keys of qk_nope + qk_rope width, values of v_head_dim, every head)
+GENERIC_DECODERS = ["starcoder2", "gemma3_text", "qwen3_moe", "mixtral", "deepseek_v3"]
 
 
 def _checkpoint(model_type, auto, folder):
@@ -59,6 +60,14 @@ def test_shrink_reaches_nested_configs_and_keeps_special_tokens_in_the_vocabular
     assert shrunk["hidden_size"] == 32 and shrunk["vocab_size"] == 99 and shrunk["use_cache"] is True
     assert shrunk["eos_token_id"] == [2, 2] and shrunk["pad_token_id"] == 0
     assert shrunk["text_config"] == {"num_hidden_layers": 2, "intermediate_size": 36}
+
+
+def test_shrunk_sizes_stay_consistent():
+    """Expert groups divide the shrunk experts; latent attention keeps one key/value head per head."""
+    shrunk = shrink({"n_routed_experts": 256, "n_group": 8, "topk_group": 4, "num_attention_heads": 128,
+                     "num_key_value_heads": 128, "kv_lora_rank": 512})
+    assert (shrunk["n_routed_experts"], shrunk["n_group"], shrunk["topk_group"]) == (4, 1, 1)
+    assert shrunk["num_key_value_heads"] == shrunk["num_attention_heads"] == 4
 
 
 def test_coverage_sample(tmp_path):

@@ -76,6 +76,17 @@ def shrink(values: dict) -> dict:
             continue  # backbone outputs name layers the tiny model no longer has; the defaults name its last one
         else:
             shrunk[key] = value
+    return _consistent(values, shrunk)
+
+
+def _consistent(original: dict, shrunk: dict) -> dict:
+    """Sizes that must agree with each other after shrinking."""
+    # expert groups (DeepSeek-V3-style routing) divide the experts: with 4 experts, one group
+    if isinstance(shrunk.get("n_group"), int) and shrunk.get("n_routed_experts") != original.get("n_routed_experts"):
+        shrunk["n_group"], shrunk["topk_group"] = 1, 1
+    # latent attention expands its one latent key/value to every head
+    if "kv_lora_rank" in original and original.get("num_key_value_heads") == original.get("num_attention_heads"):
+        shrunk["num_key_value_heads"] = shrunk.get("num_attention_heads")
     return shrunk
 
 

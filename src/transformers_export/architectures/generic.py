@@ -69,9 +69,11 @@ def generic_spec(model_type: str) -> ArchitectureSpec | None:
     name = (base if isinstance(base, str) else model_class.__name__).removesuffix("Model").removesuffix("ForCausalLM")
     # a decoder returns its cache only as a decoder (BertGeneration's decoder head is built on an encoder class)
     overrides = {"is_decoder": True} if decoder else {}
+    # an encoder's LM head decoding with a cache takes the positions generate() derives from the mask
+    past_inputs = ("position_ids",) if not decoder and "position_ids" in parameters else ()
     return declare(
         model_type, name or model_type, inputs, DECODER_TASKS if decoder else ENCODER_TASKS, generic=True,
-        config_overrides=overrides,
+        config_overrides=overrides, past_inputs=past_inputs,
     )
 
 
