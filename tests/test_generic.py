@@ -102,3 +102,17 @@ def test_recurrent_caches_are_refused_with_the_reason(model_type, tmp_path):
         export_model(str(tmp_path / "checkpoint"), tmp_path / "onnx", feature="causal-lm-with-past")
     assert default_feature(str(tmp_path / "checkpoint")) == "causal-lm"
     assert not (tmp_path / "onnx").exists()
+
+
+def test_sparse_attention_indexer_caches_are_refused_with_the_reason(tmp_path):
+    """DeepSeek sparse attention (DeepSeek-V3.2) keeps an indexer key cache beside keys and values."""
+    from transformers import AutoModelForCausalLM
+
+    from transformers_export.errors import UnsupportedFeatureError
+    from transformers_export.plan import default_feature
+
+    _checkpoint("deepseek_v32", AutoModelForCausalLM, tmp_path / "checkpoint")
+    with pytest.raises(UnsupportedFeatureError, match="its sparse attention keeps an indexer key cache"):
+        export_model(str(tmp_path / "checkpoint"), tmp_path / "onnx", feature="causal-lm-with-past")
+    assert default_feature(str(tmp_path / "checkpoint")) == "causal-lm"
+    assert not (tmp_path / "onnx").exists()

@@ -254,8 +254,12 @@ def unexportable_cache(config) -> str | None:
     """Why the cache of models with this config cannot be exported as key/value tensors, or None when it can.
 
     Hybrid and state-space models (Mamba, Jamba, Qwen3-Next, RecurrentGemma, ...) keep recurrent state in some layers
-    (transformers' linear-attention cache layers), which this module's key/value contract does not carry."""
+    (transformers' linear-attention cache layers), and DeepSeek sparse attention (DeepSeek-V3.2, GLM-MoE-DSA, ...)
+    keeps an indexer key cache beside keys and values: this module's key/value contract carries neither."""
     from transformers import DynamicCache
+
+    if getattr(config, "index_topk", None) is not None:
+        return "its sparse attention keeps an indexer key cache beside keys and values, which the exported cache inputs cannot carry yet"
 
     try:
         layers = DynamicCache(config=config).layers

@@ -33,8 +33,10 @@ def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iter
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 13:
         raise ValueError(f"quantized graphs need opset 13 or newer, this one has {opset}")
+    chosen = [node for node in graph.node if not (keep_float and keep_float(node))]
     producers = {output: node for node in graph.node for output in node.output}
-    products = {id(node): product for node in graph.node if not (keep_float and keep_float(node)) for product in [_product(node, producers, weights)] if product}
+    products = {id(node): product for node in chosen if (product := _product(node, producers, weights))}
+    lookups = {id(node) for node in chosen if preset.gather != "float" and _is_lookup(node, weights)}
     factors = {}
     if preset.needs_calibration and products:
         ranges = channel_absmax(source, [product.x for product in products.values()], calibration) if calibration else {}
@@ -45,12 +47,12 @@ def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iter
         for node in graph.node:
             if id(node) in products:
                 rewrite.product(products[id(node)])
-            elif node.op_type == "Gather" and weights.is_float_matrix(node.input[0]) and _axis(node) == 0 and preset.gather != "float" and not (keep_float and keep_float(node)):
+            elif id(node) in lookups:
                 rewrite.gather(node)
             else:
                 rewrite.nodes.append(node)
         rewrite.nodes = _live(rewrite.nodes, {output.name for output in graph.output})
-        used = {name for node in rewrite.nodes for name in node.input}
+        used = {name for node in rewrite.nodes for name in _reads(node)}
         for tensor in graph.initializer:
             if tensor.name in rewrite.replaced and tensor.name not in used:
                 continue
@@ -77,8 +79,9 @@ def _attribute(node, name: str, default):
     return default if found is None else helper.get_attribute_value(found)
 
 
-def _axis(node) -> int:
-    return _attribute(node, "axis", 0)
+def _is_lookup(node, weights: WeightReader) -> bool:
+    """`Gather(E, ids)` of a constant float table along its rows (an embedding)."""
+    return node.op_type == "Gather" and weights.is_float_matrix(node.input[0]) and _attribute(node, "axis", 0) == 0
 
 
 @dataclass(frozen=True)
