@@ -134,8 +134,8 @@ def test_error_unknown_model_type(tmp_path, workdir, capsys):
 
 
 def test_error_model_type_without_export_config(tmp_path, workdir, capsys):
-    ckpt = write_checkpoint(tmp_path / "ckpt", {"model_type": "wav2vec2"})
-    expect_error(["-m", ckpt, workdir / "out"], capsys, 2, "model type 'wav2vec2' is not supported", workdir=workdir)
+    ckpt = write_checkpoint(tmp_path / "ckpt", {"model_type": "speecht5"})  # speech seq2seq: no spec, no generic path
+    expect_error(["-m", ckpt, workdir / "out"], capsys, 2, "model type 'speecht5' is not supported", workdir=workdir)
 
 
 def test_error_unsupported_feature_lists_features(tiny_checkpoint, workdir, capsys):
@@ -151,10 +151,10 @@ def test_error_unsupported_feature_lists_features(tiny_checkpoint, workdir, caps
 
 def test_error_with_past_feature_on_a_model_without_cache(tiny_checkpoint, workdir, capsys):
     line = expect_error(
-        ["-m", tiny_checkpoint("bert"), "--feature", "causal-lm-with-past", workdir / "out"],
-        capsys, 2, "bert doesn't support feature 'causal-lm-with-past'", workdir=workdir,
+        ["-m", tiny_checkpoint("albert"), "--feature", "causal-lm-with-past", workdir / "out"],
+        capsys, 2, "albert doesn't support feature 'causal-lm-with-past'", workdir=workdir,
     )
-    assert "causal-lm" in line
+    assert "masked-lm" in line
 
 
 def test_error_unknown_feature_name(tiny_checkpoint, workdir, capsys):
