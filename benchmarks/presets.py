@@ -28,8 +28,11 @@ START, END = "<!-- presets:start -->", "<!-- presets:end -->"
 
 
 def race(model: str, json_path: Path, presets, *flags: str) -> dict:
+    """The benchmark's JSON, raced once; its exports are kept beside it (a later run reuses them)."""
     if not json_path.is_file():
-        command = ["transformers-export", "benchmark", model, "--contenders", "eager,bf16,onnx", "--json", str(json_path), "-q", *flags]
+        exports = json_path.with_suffix("")
+        command = ["transformers-export", "benchmark", model, "--contenders", "eager,bf16,onnx", "--work-dir", str(exports),
+                   "--json", str(json_path), "-q", *flags]
         for preset in presets:
             command += ["--quantize", preset]
         subprocess.run(command, check=True)

@@ -28,26 +28,33 @@ def _run(path, x):
     return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
 
 
-def _dequantized_blocks(packed, scale, bits, k):
-    values = packed
+def _unpack(packed, bits, count):
     if bits == 4:
-        values = np.stack([packed & 0x0F, packed >> 4], axis=-1).reshape(*packed.shape[:2], -1)
-    levels = values.astype(np.float32) - 2 ** (bits - 1)
+        packed = np.stack([packed & 0x0F, packed >> 4], axis=-1).reshape(*packed.shape[:-1], -1)
+    return packed[..., :count].astype(np.float32)
+
+
+def _dequantized_blocks(packed, scale, zero_points, bits, k):
+    zero = 2 ** (bits - 1) if zero_points is None else _unpack(zero_points, bits, scale.shape[1])[..., None]
+    levels = _unpack(packed, bits, packed.shape[-1] * 8 // bits) - zero
     columns = (levels * scale[..., None]).reshape(scale.shape[0], -1)[:, :k]
     return columns.T
 
 
-@pytest.mark.parametrize("bits,block_size,k", [(4, 32, 80), (8, 128, 96), (4, 16, 64)])
-def test_block_layout_is_what_matmulnbits_reads(bits, block_size, k, tmp_path):
-    """ONNX Runtime's kernel, fed our blocks, computes x @ dequantized(W); a wrong nibble order or block axis would not."""
+@pytest.mark.parametrize("bits,block_size,k,symmetric", [(4, 32, 80, True), (8, 128, 96, True), (4, 16, 64, True), (4, 32, 80, False), (8, 32, 96, False)])
+def test_block_layout_is_what_matmulnbits_reads(bits, block_size, k, symmetric, tmp_path):
+    """ONNX Runtime's kernel, fed our blocks (and zero points), computes x @ dequantized(W); a wrong nibble order or
+    block axis would not."""
     rng = np.random.default_rng(0)
-    weight = rng.normal(size=(k, 24)).astype(np.float32)
-    packed, scale = numerics.blockwise(weight, bits, block_size)
+    weight = rng.normal(size=(k, 24)).astype(np.float32) + (0 if symmetric else 0.5)
+    packed, scale, zero_points = numerics.blockwise(weight, bits, block_size, symmetric)
     assert packed.shape == (24, -(-k // block_size), block_size * bits // 8)
-    dequantized = _dequantized_blocks(packed, scale, bits, k)
+    assert (zero_points is None) == symmetric
+    dequantized = _dequantized_blocks(packed, scale, zero_points, bits, k)
     assert np.abs(dequantized - weight).max() <= scale.max() / 2 + 1e-6  # round to nearest
     _product_graph(tmp_path / "float.onnx", weight)
-    quantize_graph(tmp_path / "float.onnx", tmp_path / "q.onnx", Preset("t", matmul="blocks", gather="float", bits=bits, block_size=block_size))
+    preset = Preset("t", matmul="blocks", gather="float", bits=bits, block_size=block_size, symmetric=symmetric)
+    quantize_graph(tmp_path / "float.onnx", tmp_path / "q.onnx", preset)
     x = rng.normal(size=(2, 5, k)).astype(np.float32)
     got, expected = _run(tmp_path / "q.onnx", x), x @ dequantized
     # the kernel also quantizes x to int8 per block (accuracy_level 4): about 1/127 of each block's largest value

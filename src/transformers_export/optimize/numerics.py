@@ -26,24 +26,36 @@ def per_row_int8(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(quantized.T), scale[:, None]
 
 
-def blockwise(matrix: np.ndarray, bits: int, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+def blockwise(matrix: np.ndarray, bits: int, block_size: int, symmetric: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """ONNX Runtime's `MatMulNBits` layout of a weight `W (K, N)`: each column cut into blocks of `block_size` rows
-    along K (zero-padded), each block with its own symmetric scale. Returns the packed blocks, uint8
-    `(N, blocks, block_size * bits / 8)`, two 4-bit values a byte low nibble first, stored with the default zero point
-    `2**(bits - 1)`; and the scales `(N, blocks)`."""
+    along K (zero-padded), each block with its own scale. Returns the packed blocks, uint8
+    `(N, blocks, block_size * bits / 8)` with two 4-bit values a byte, low nibble first; the scales `(N, blocks)`; and
+    the zero points, None when symmetric (the kernel's default `2**(bits - 1)`), else uint8 `(N, blocks)` for 8 bits
+    or `(N, ceil(blocks / 2))` packed like the values for 4 bits. Asymmetric blocks spend every level on the block's
+    own [min, max] instead of [-max|W|, max|W|]."""
     rows, cols = matrix.shape
     blocks = -(-rows // block_size)
     padded = np.zeros((blocks * block_size, cols), np.float32)
     padded[:rows] = matrix
     by_block = padded.T.reshape(cols, blocks, block_size)
-    largest = 2 ** (bits - 1) - 1
-    absmax = np.abs(by_block).max(axis=2)
-    scale = np.where(absmax > 0, absmax / largest, 1).astype(np.float32)
-    values = np.clip(np.round(by_block / scale[..., None]), -largest - 1, largest).astype(np.int16) + 2 ** (bits - 1)
-    values = values.astype(np.uint8)
+    levels = 2**bits - 1
+    if symmetric:
+        largest = 2 ** (bits - 1) - 1
+        absmax = np.abs(by_block).max(axis=2)
+        scale = np.where(absmax > 0, absmax / largest, 1).astype(np.float32)
+        zero = np.full(scale.shape, 2 ** (bits - 1), np.float32)
+    else:
+        low, high = np.minimum(by_block.min(axis=2), 0), np.maximum(by_block.max(axis=2), 0)
+        scale = np.where(high > low, (high - low) / levels, 1).astype(np.float32)
+        zero = np.clip(np.round(-low / scale), 0, levels)
+    values = np.clip(np.round(by_block / scale[..., None]) + zero[..., None], 0, levels).astype(np.uint8)
+    zero_points = None if symmetric else zero.astype(np.uint8)
     if bits == 4:
         values = values[..., 0::2] | (values[..., 1::2] << 4)
-    return np.ascontiguousarray(values), scale
+        if zero_points is not None:
+            zero_points = np.pad(zero_points, ((0, 0), (0, blocks % 2)))
+            zero_points = zero_points[:, 0::2] | (zero_points[:, 1::2] << 4)
+    return np.ascontiguousarray(values), scale, zero_points
 
 
 def smoothing_factors(activation_absmax: np.ndarray, weight_absmax: np.ndarray, alpha: float) -> np.ndarray:

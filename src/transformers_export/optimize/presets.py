@@ -26,6 +26,7 @@ class Preset:
     wide: str | None = None
     bits: int = 8
     block_size: int = 0
+    symmetric: bool = True  # blocks: a zero point per block (asymmetric) or none
     smoothing: float = 0.0  # SmoothQuant's alpha; 0 = none
     min_cosine: float = 0.99  # default lowest accepted cosine similarity to PyTorch, per example and output
     summary: str = ""
@@ -52,8 +53,8 @@ PRESETS = {
             summary="int8 weight blocks of 128 (MatMulNBits), no calibration; the decoder preset",
         ),
         Preset(
-            "int4-weight", matmul="blocks", gather="per-row", bits=4, block_size=32, min_cosine=0.9,
-            summary="int4 weight blocks of 32 (MatMulNBits); the smallest, for decoders when memory matters more than accuracy",
+            "int4-weight", matmul="blocks", gather="per-row", bits=4, block_size=32, symmetric=False, min_cosine=0.9,
+            summary="int4 weight blocks of 32 with a zero point each (MatMulNBits); the smallest, for decoders",
         ),
     )
 }

@@ -246,13 +246,15 @@ class _Rewrite:
         self._node("Mul", [rescaled, w_scale], out)
 
     def _blocks(self, product: Product, stem: str, out: str) -> None:
-        bits, block_size = self.preset.bits, self.preset.block_size or 32
-        packed, scales = self._weight(
-            product.weight, (product.weight, product.transposed, "blocks"),
-            lambda: list(zip(("blocks", "block_scales"), blockwise(_matrix(self.weights, product), bits, block_size))),
-        )
+        bits, block_size, symmetric = self.preset.bits, self.preset.block_size or 32, self.preset.symmetric
+
+        def make():
+            packed, scales, zero_points = blockwise(_matrix(self.weights, product), bits, block_size, symmetric)
+            return [("blocks", packed), ("block_scales", scales)] + ([] if zero_points is None else [("block_zero_points", zero_points)])
+
+        stored = self._weight(product.weight, (product.weight, product.transposed, "blocks"), make)
         rows, cols = _dims(self.weights, product)
-        self._node("MatMulNBits", [product.x, packed, scales], out, domain="com.microsoft", K=rows, N=cols, bits=bits, block_size=block_size, accuracy_level=4)
+        self._node("MatMulNBits", [product.x, *stored], out, domain="com.microsoft", K=rows, N=cols, bits=bits, block_size=block_size, accuracy_level=4)
 
     def gather(self, node) -> None:
         name, ids, out = node.input[0], node.input[1], node.output[0]
