@@ -110,9 +110,12 @@ def test_concurrent_commits_never_mix(tmp_path):
             with staging.staged_output(out) as folder:
                 for name in ("a", "b", "c"):
                     (folder / name).write_text(tag)
-                barrier.wait()
+                barrier.wait(timeout=60)
+        except threading.BrokenBarrierError:
+            pass  # another thread failed: its error is the one to report
         except Exception as error:  # surfaced below
             errors.append(error)
+            barrier.abort()
 
     threads = [threading.Thread(target=export, args=(str(i),)) for i in range(4)]
     for thread in threads:

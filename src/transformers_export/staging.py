@@ -8,7 +8,8 @@
 - **One writer at a time.** Commits into one parent folder are serialised by a lock on that folder, so two exports
   into the same output commit one after the other; the last one wins whole.
 - **No staging left behind.** A live export holds a lock on its staging folder. The next export into the same place
-  removes staging folders whose lock is free (their process was killed, or the machine lost power).
+  removes staging folders whose lock is free (their process was killed, or the machine lost power). Staging folders
+  are made and locked under the parent's lock, as that sweep runs, so a fresh one is never taken for stale.
 - Signals are deferred during the swap itself, so an interrupt lands before it (nothing changed) or after it (the
   export is in place, and the interrupt says so).
 """
@@ -23,7 +24,7 @@ import logging
 import os
 import secrets
 import shutil
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -51,12 +52,16 @@ def staged_output(output: Path) -> Iterator[Path]:
     staging = parent / f"{staging_prefix(output)}{os.getpid()}-{secrets.token_hex(4)}"
     committed = False
     try:
-        remove_stale_staging(output)
-        try:
-            staging.mkdir(mode=0o777)  # the umask applies, as for any folder the user makes
-        except OSError as error:
-            raise OutputError(f"cannot write next to '{output}': {error.strerror or error}") from error
-        with _flocked(staging, wait=False):
+        with ExitStack() as held:
+            # Under the parent's lock, so that another export's stale-staging sweep can neither probe nor remove a
+            # staging folder between its creation and its lock.
+            with _flocked(parent, wait=True):
+                remove_stale_staging(output)
+                try:
+                    staging.mkdir(mode=0o777)  # the umask applies, as for any folder the user makes
+                except OSError as error:
+                    raise OutputError(f"cannot write next to '{output}': {error.strerror or error}") from error
+                held.enter_context(_flocked(staging, wait=False))
             try:
                 yield staging
             except OSError as error:
