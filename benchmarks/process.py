@@ -1,4 +1,5 @@
-"""Run one export command in a child process and measure it: wall seconds and the child's own peak RSS."""
+"""Shared by the benchmarks: run one export command in a child process and measure it (wall seconds and the child's
+own peak RSS); export a preset once into a folder that later runs reuse."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def measure(command: list[str]) -> tuple[float, float]:
@@ -21,3 +23,14 @@ def measure(command: list[str]) -> tuple[float, float]:
 
 def export_command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "transformers_export", *arguments]
+
+
+def export_once(source, folder: Path, preset: str, **options) -> Path:
+    """`source` exported into `folder` as "fp32" or quantized with `preset` (kept whatever its cosine, so that every
+    preset is measured), unless `folder` already holds an export."""
+    from transformers_export import export_model
+
+    if not (folder / "export.json").is_file():
+        quantized = {} if preset == "fp32" else {"quantize": preset, "min_cosine": 0.0}
+        export_model(str(source), folder, **options, **quantized)
+    return folder

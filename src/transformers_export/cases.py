@@ -93,11 +93,9 @@ def calibration_feeds(config, module, preprocessor, texts: Sequence[str] = ()) -
         return [_numpy(config.generate_dummy_inputs_onnxruntime(inputs))]
     feeds = []
     for text in texts:
-        import torch
-
         ids = tokenizer(text, return_tensors="pt")["input_ids"][:, :64]
         inputs = _unpadded(config.generate_dummy_inputs_for_sizes({**CALIBRATION_SIZES, "batch": 1, "sequence": ids.shape[1]}, preprocessor))
-        inputs["input_ids"] = ids.to(torch.long)
+        inputs["input_ids"] = ids
         feeds.append(_numpy(config.generate_dummy_inputs_onnxruntime(inputs)))
     return feeds
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .cases import calibration_feeds
 from .errors import ValidationError
 from .manifest import MANIFEST, tensor_entry, versions, write_manifest
 from .manifest import LAYOUTS
 from .plan import ExportPlan, ExportRequest, check_request, resolve
-from .staging import staged_output
-from .cases import calibration_feeds
 from .optimize.presets import PRESETS, calibration_texts
+from .staging import staged_output
 from .validate import check_export, compute_references, release_weights
 from .validation import RTOL, Tolerance, ValidationReport
 

@@ -140,10 +140,16 @@ def run_benchmark(request: BenchmarkRequest, stage: Callable[[str], None] = lamb
 
 
 def _lowest_cosine(folder: Path) -> float | None:
-    """The quantized graphs' lowest cosine to PyTorch in their validation (export.json), if quantized."""
-    runs = read_manifest(folder).data.get("validation", {}).get("runs", [])
-    cosines = [output["cosine"] for run in runs if run["graph"].endswith(")") for output in run["outputs"].values() if output.get("cosine") is not None]
-    return min(cosines) if cosines else None
+    """A quantized export's lowest cosine to PyTorch in its validation (export.json); None when not quantized."""
+    data = read_manifest(folder).data
+    preset = data.get("quantization")
+    if not preset:
+        return None
+    runs = data.get("validation", {}).get("runs", [])
+    return min(
+        output["cosine"] for run in runs if run["graph"].endswith(f"({preset})") for output in run["outputs"].values()
+        if output.get("cosine") is not None
+    )
 
 
 def _generation(request, generating, config, tick, stage) -> list[dict]:
