@@ -106,6 +106,17 @@ WAVEFORM = dict(
 )
 for _model_type in ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "sew", "unispeech", "unispeech-sat", "wav2vec2-conformer"):
     OVERRIDES[_model_type] = WAVEFORM
+# Whisper: a window of 60 frames of 16 mel bins (two frames a position)
+OVERRIDES["whisper"] = dict(BART_LIKE, num_mel_bins=16, max_source_positions=30, max_target_positions=64, decoder_start_token_id=1)
+# Speech2Text: 16 filter-bank features a frame; Moonshine: the waveform
+OVERRIDES["speech_to_text"] = dict(
+    BART_LIKE, input_feat_per_channel=16, input_channels=1, conv_channels=16, max_source_positions=64,
+    max_target_positions=64, decoder_start_token_id=1,
+)
+OVERRIDES["moonshine"] = dict(
+    encoder_num_hidden_layers=2, decoder_num_hidden_layers=2, encoder_num_attention_heads=4, decoder_num_attention_heads=4,
+    decoder_start_token_id=1,
+)
 OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2], window_size=2, image_size=32, patch_size=4)
 
 
@@ -127,7 +138,7 @@ def save_tiny_model(model_type: str, feature: str, folder: Path) -> Path:
     task = get_task(feature).name
     if task == "question-answering":
         config.num_labels = 2  # start and end logits
-    if task in ("causal-lm", "seq2seq-lm"):
+    if task in ("causal-lm", "seq2seq-lm", "speech2seq-lm"):
         # A random model picks eos=2 early; the last id makes generation checks run longer before stopping.
         config.eos_token_id = config.vocab_size - 1
         if getattr(config, "forced_eos_token_id", None) is not None:

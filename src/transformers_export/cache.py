@@ -16,6 +16,8 @@ Name helpers need only the standard library and numpy, so the runtime uses them 
 
 from __future__ import annotations
 
+import functools
+
 import inspect
 import re
 from dataclasses import dataclass
@@ -224,14 +226,37 @@ def _shape(key, value) -> LayerShape:
     return LayerShape((key.shape[1], key.shape[3]), (value.shape[1], value.shape[3]))
 
 
+def encoder_output(hidden):
+    """Encoder states handed to an encoder-decoder's forward in place of running its encoder."""
+    return _encoder_output_class()(last_hidden_state=hidden)
+
+
+def encoder_width(config) -> int:
+    return getattr(config, "d_model", None) or config.hidden_size
+
+
+@functools.cache
+def _encoder_output_class():
+    from dataclasses import dataclass
+
+    from transformers.modeling_outputs import BaseModelOutput
+
+    @dataclass
+    class EncoderOutput(BaseModelOutput):
+        attention_mask: object = None  # Moonshine's forward reads the encoder's reduced mask here: none, no masking
+
+    return EncoderOutput
+
+
 def probe_layer_shapes(model) -> list:
     """Per-layer shapes from one real step: `LayerShape`s for a decoder, (self, cross) pairs for an encoder-decoder."""
     import torch
 
     with torch.no_grad():
         if getattr(model.config, "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
+            # encoder states stand in for the encoder, whatever it reads (token ids, log-mel features, a waveform)
             output = model(
-                input_ids=torch.zeros(1, 3, dtype=torch.int64),
+                encoder_outputs=encoder_output(torch.zeros(1, 3, encoder_width(model.config))),
                 attention_mask=torch.ones(1, 3, dtype=torch.int64),
                 decoder_input_ids=torch.full((1, 1), decoder_start_token_id(model)),
                 use_cache=True,

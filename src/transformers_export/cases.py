@@ -36,8 +36,7 @@ class DecodeTrace:
     """A reference decode: per step, the new tokens, the mask, PyTorch's outputs (and, encoder-decoder, the source)."""
 
     steps: list[Case] = field(default_factory=list)
-    source: np.ndarray | None = None
-    source_mask: np.ndarray | None = None
+    source: dict[str, np.ndarray] = field(default_factory=dict)  # the encoder's inputs
 
 
 def _numpy(tensors: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -76,7 +75,10 @@ def reference_cases(config, module, preprocessor, graph: str, sizes_list=VALIDAT
             output = module(**config.model_inputs(inputs, module), return_dict=True)
             reference = named_outputs(output, list(config.outputs), config)
         feed = _numpy(config.generate_dummy_inputs_onnxruntime(inputs))
+        # the sizes the tensors have, not the ones asked for: a size the dummy inputs ignored would show
         shown = {axis: size for axis, size in sizes.items() if axis in used}
+        for name, axes in config.inputs.items():
+            shown.update({axis_name: int(inputs[name].shape[axis]) for axis, axis_name in axes.items() if name in inputs and "+" not in axis_name})
         cases.append(Case(shown, feed, _numpy(reference), graph))
     return cases
 
@@ -178,26 +180,24 @@ def run_decode(trace: DecodeTrace, run, tolerance: Tolerance) -> list[ShapeRun]:
 
 
 def reference_seq2seq_decode(config, model, graph: str, unpadded=False) -> DecodeTrace:
-    """Batch 3 with a right-padded source, the decoder from its start token with an empty past."""
+    """Batch 3 with a right-padded source (or the encoder's own inputs: log-mel features, a waveform), the decoder
+    from its start token with an empty past."""
     import torch
 
     vocab = getattr(model.config, "vocab_size", 4)
     rng = np.random.default_rng(0)
-    source = rng.integers(3, vocab, (DECODE_BATCH, DECODE_PROMPT + 1))
-    mask = np.ones_like(source)
-    if not unpadded:
-        mask[0, -2:] = 0
-    source[mask == 0] = getattr(model.config, "pad_token_id", None) or 0
+    source = _seq2seq_source(config, model, rng, unpadded)
     with torch.no_grad(), config.patched(model):
-        encoder_outputs = model.get_encoder()(input_ids=torch.from_numpy(source), attention_mask=torch.from_numpy(mask), return_dict=True)
+        encoder_outputs = model.get_encoder()(**{name: torch.from_numpy(value) for name, value in source.items()}, return_dict=True)
+    mask = {"attention_mask": torch.from_numpy(source["attention_mask"])} if "attention_mask" in source else {}
     past_cache = cache.empty_encoder_decoder_cache()
     step_ids = np.full((DECODE_BATCH, 1), cache.decoder_start_token_id(model), dtype=np.int64)
-    trace = DecodeTrace(source=source, source_mask=mask)
+    trace = DecodeTrace(source=source)
     for step in range(DECODE_STEPS + 1):
         with torch.no_grad(), config.patched(model):
             output = model(
                 encoder_outputs=encoder_outputs,
-                attention_mask=torch.from_numpy(mask),
+                **mask,
                 decoder_input_ids=torch.from_numpy(step_ids),
                 use_cache=True,
                 return_dict=True,
@@ -205,17 +205,34 @@ def reference_seq2seq_decode(config, model, graph: str, unpadded=False) -> Decod
             )
         main = next(name for name in ("logits", "last_hidden_state") if output.get(name) is not None)
         reference = {main: output[main].numpy(), **_numpy(cache.flatten(cache.PRESENT, cache.layer_tensors(cache.model_cache(output))))}
-        sizes = {"step": step, "batch": DECODE_BATCH, "encoder_sequence": source.shape[1], "past_decoder_sequence": step}
+        sizes = {"step": step, "batch": DECODE_BATCH, "past_decoder_sequence": step}
         trace.steps.append(Case(sizes, {"decoder_input_ids": step_ids}, reference, graph))
         step_ids = reference[main][:, -1].argmax(-1)[:, None] if main == "logits" else rng.integers(3, vocab, (DECODE_BATCH, 1))
     return trace
 
 
+def _seq2seq_source(config, model, rng, unpadded) -> dict[str, np.ndarray]:
+    """The encoder's inputs for a reference decode: token ids with the first row padded, or (an encoder that reads
+    audio) the dummy inputs of its inputs at the decode batch."""
+    from .dummy_inputs import make_dummy_inputs
+
+    encoder_inputs = {name: axes for name, axes in config.inputs.items() if not name.startswith("decoder_") and not cache.is_past(name)}
+    if "input_ids" not in encoder_inputs:
+        return _numpy(make_dummy_inputs(encoder_inputs, model.config, {**VALIDATION_SIZES[0], "batch": DECODE_BATCH}))
+    source = rng.integers(3, getattr(model.config, "vocab_size", 4), (DECODE_BATCH, DECODE_PROMPT + 1))
+    mask = np.ones_like(source)
+    if not unpadded:
+        mask[0, -2:] = 0
+    source[mask == 0] = getattr(model.config, "pad_token_id", None) or 0
+    return {"input_ids": source, "attention_mask": mask}
+
+
 def run_seq2seq_decode(trace: DecodeTrace, run_step, tolerance: Tolerance, encode=None) -> list[ShapeRun]:
-    """`run_step(source, mask, decoder_input_ids, cross, past)` runs one exported step; `encode(source, mask)` gives
-    the cross-attention cache (without it, PyTorch's is used: the seed's single graph cannot compute it)."""
+    """`run_step(source, decoder_input_ids, cross, past)` runs one exported step (`source`: the encoder's inputs);
+    `encode(source)` gives the cross-attention cache (without it, PyTorch's is used: the seed's single graph cannot
+    compute it)."""
     runs, past = [], None
-    cross = encode(trace.source, trace.source_mask) if encode else None
+    cross = encode(trace.source) if encode else None
     for case in trace.steps:
         if cross is None:
             cross = cache.presents_as_past(case.reference, side="encoder")
@@ -225,7 +242,7 @@ def run_seq2seq_decode(trace: DecodeTrace, run_step, tolerance: Tolerance, encod
         shape_run = ShapeRun(case.sizes, list(case.reference), [], graph=case.graph)
         runs.append(shape_run)
         try:
-            actual = run_step(trace.source, trace.source_mask, case.feed["decoder_input_ids"], cross, past)
+            actual = run_step(trace.source, case.feed["decoder_input_ids"], cross, past)
         except Exception as error:  # each runtime raises its own exception types
             shape_run.runtime_error = runtime_message(error)
             break

@@ -55,6 +55,10 @@ class PatchingSpec:
     op_wrapper: Optional[Callable] = None
 
 
+# axes that `generate_dummy_inputs` takes as the seed's named arguments
+_NAMED_SIZES = ("batch", "sequence", "num_choices", "past_sequence", "decoder_sequence", "height", "width")
+
+
 class OnnxConfig(ABC):
     """Export description of an encoder: its inputs (abstract), its outputs for a task, opset and tolerance."""
 
@@ -173,6 +177,8 @@ class OnnxConfig(ABC):
         }
         sizes["encoder_sequence"] = sizes["sequence"]
         sizes["past_decoder_sequence"] = sizes["past_sequence"]
+        # other axes by name (audio `samples`, `feature_frames`), as `generate_dummy_inputs_for_sizes` passes them
+        sizes.update({axis: value for axis, value in unused_sizes.items() if isinstance(value, int) and value > 0})
         # only architectures whose image axes are dynamic use these; the others keep the config's image size
         sizes.update({axis: value for axis, value in (("height", image_height), ("width", image_width)) if value > 0})
         tensors = make_dummy_inputs(self._generated_inputs(), self._config, sizes, preprocessor)
@@ -196,6 +202,7 @@ class OnnxConfig(ABC):
             decoder_length=sizes.get("decoder_sequence", -1),
             image_height=sizes.get("height", -1),
             image_width=sizes.get("width", -1),
+            **{axis: value for axis, value in sizes.items() if axis not in _NAMED_SIZES},
         )
 
     def _generated_inputs(self) -> Mapping[str, Mapping[int, str]]:
@@ -402,8 +409,9 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
     @property
     def num_layers(self) -> tuple[int, int]:
         config = self._config
-        if hasattr(config, "encoder_layers") and hasattr(config, "decoder_layers"):
-            return config.encoder_layers, config.decoder_layers
+        for encoder, decoder in (("encoder_layers", "decoder_layers"), ("encoder_num_hidden_layers", "decoder_num_hidden_layers")):
+            if hasattr(config, encoder) and hasattr(config, decoder):
+                return getattr(config, encoder), getattr(config, decoder)
         if hasattr(config, "num_layers"):
             return config.num_layers, getattr(config, "num_decoder_layers", None) or config.num_layers
         raise AttributeError(
@@ -414,8 +422,9 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
     @property
     def num_attention_heads(self) -> tuple[int, int]:
         config = self._config
-        if hasattr(config, "encoder_attention_heads") and hasattr(config, "decoder_attention_heads"):
-            return config.encoder_attention_heads, config.decoder_attention_heads
+        for encoder, decoder in (("encoder_attention_heads", "decoder_attention_heads"), ("encoder_num_attention_heads", "decoder_num_attention_heads")):
+            if hasattr(config, encoder) and hasattr(config, decoder):
+                return getattr(config, encoder), getattr(config, decoder)
         if hasattr(config, "num_attention_heads"):
             return config.num_attention_heads, config.num_attention_heads
         raise AttributeError(

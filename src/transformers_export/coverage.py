@@ -115,13 +115,13 @@ def model_types() -> list[str]:
 
 
 def _features(model_type: str) -> list[str]:
-    from .tasks import TASKS, transformers_model_class_name
+    from .tasks import GENERATING_TASKS, TASKS, transformers_model_class_name
 
     features = []
     for name, task in TASKS.items():
         if transformers_model_class_name(task, model_type) is None:
             continue
-        features.append(f"{name}-with-past" if name in ("causal-lm", "seq2seq-lm") else name)
+        features.append(f"{name}-with-past" if name in GENERATING_TASKS else name)
     return features
 
 

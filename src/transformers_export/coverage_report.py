@@ -35,10 +35,10 @@ _MARK = {"validated": "✓", "validated-generic": "✓ᵍ", "failed": "✗", "n/
 
 
 def render(outcomes: list[Outcome], command: str) -> str:
-    from .tasks import TASKS
+    from .tasks import GENERATING_TASKS, TASKS
 
     counts = summary(outcomes)
-    columns = [f"{n}-with-past" if n in ("causal-lm", "seq2seq-lm") else n for n in TASKS]
+    columns = [f"{n}-with-past" if n in GENERATING_TASKS else n for n in TASKS]
     columns = [c for c in columns if any(o.feature == c for o in outcomes)]
     cells = {(o.model_type, o.feature): o for o in outcomes}
     lines = [

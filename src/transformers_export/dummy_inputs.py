@@ -18,15 +18,15 @@ import torch
 from .errors import InvalidArgumentError
 
 # `samples`: raw audio (16 kHz), long enough for wav2vec2's convolutional feature encoder (400 samples a frame)
-DEFAULT_SIZES = {"batch": 2, "sequence": 8, "num_choices": 4, "past_sequence": 5, "decoder_sequence": 5, "samples": 1600}
+DEFAULT_SIZES = {"batch": 2, "sequence": 8, "num_choices": 4, "past_sequence": 5, "decoder_sequence": 5, "samples": 1600, "feature_frames": 24}
 # Validation runs on shapes other than the trace's, including batch 1 and an empty past (a decoder's first step),
 # which exporters like to specialise on.
 VALIDATION_SIZES = (
-    {"batch": 3, "sequence": 11, "num_choices": 3, "past_sequence": 7, "decoder_sequence": 4, "height": 48, "width": 40, "samples": 2240},
-    {"batch": 1, "sequence": 5, "num_choices": 2, "past_sequence": 0, "decoder_sequence": 7, "height": 32, "width": 32, "samples": 1040},
+    {"batch": 3, "sequence": 11, "num_choices": 3, "past_sequence": 7, "decoder_sequence": 4, "height": 48, "width": 40, "samples": 2240, "feature_frames": 40},
+    {"batch": 1, "sequence": 5, "num_choices": 2, "past_sequence": 0, "decoder_sequence": 7, "height": 32, "width": 32, "samples": 1040, "feature_frames": 16},
 )
 # Quantization presets that calibrate run the float graph on inputs of their own, never on the validation's.
-CALIBRATION_SIZES = {"batch": 4, "sequence": 32, "num_choices": 2, "past_sequence": 16, "decoder_sequence": 8, "samples": 3200}
+CALIBRATION_SIZES = {"batch": 4, "sequence": 32, "num_choices": 2, "past_sequence": 16, "decoder_sequence": 8, "samples": 3200, "feature_frames": 64}
 
 Shape = tuple  # of axis names (str) and fixed sizes (int)
 
@@ -113,6 +113,25 @@ def _image_sizes(config, preprocessor) -> dict[str, int]:
     return sizes
 
 
+def _fixed_sizes(config, preprocessor) -> dict[str, int]:
+    return {**_image_sizes(config, preprocessor), **_audio_feature_sizes(config, preprocessor)}
+
+
+def _audio_feature_sizes(config, preprocessor) -> dict[str, int]:
+    """The log-mel `input_features` a speech seq2seq encoder reads: `feature_rows` mel bins by `feature_columns`
+    frames. Whisper's encoder takes exactly its window (two frames a position, 3000 for 30 s), so the frames are a
+    fixed size; Speech2Text-style encoders take (frames, bins) with the frames dynamic (`feature_frames`)."""
+    config = getattr(config, "audio_config", None) or getattr(config, "encoder_config", None) or config
+    bins = getattr(preprocessor, "feature_size", None) or getattr(config, "num_mel_bins", None)
+    positions = getattr(config, "max_source_positions", None)
+    if bins and positions:
+        return {"feature_rows": bins, "feature_columns": 2 * positions}
+    per_channel = getattr(config, "input_feat_per_channel", None)
+    if per_channel:
+        return {"feature_columns": per_channel * (getattr(config, "input_channels", None) or 1)}
+    return {}
+
+
 def _pixel_values(shape, config, preprocessor, generator):
     return torch.randn(shape, generator=generator)
 
@@ -161,6 +180,7 @@ INPUT_SPECS: dict[str, InputSpec] = {
         InputSpec("pixel_values", ("batch", FromConfig("num_channels"), FromConfig("height"), FromConfig("width")), _pixel_values),
         InputSpec("pixel_mask", ("batch", FromConfig("height"), FromConfig("width")), _pixel_mask),
         InputSpec("input_values", ("batch", "samples"), _audio_values),
+        InputSpec("input_features", ("batch", FromConfig("feature_rows"), FromConfig("feature_columns")), _audio_values),
     )
 }
 
@@ -205,7 +225,7 @@ def make_dummy_inputs(
     seed: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Tensors for every input in `inputs` (name -> axes), in that order."""
-    fixed = _image_sizes(config, preprocessor)
+    fixed = _fixed_sizes(config, preprocessor)
     # an image axis that the architecture keeps dynamic is traced at the fixed size unless a size is asked for
     sizes = {**DEFAULT_SIZES, **fixed, **(sizes or {})}
     generator = torch.Generator().manual_seed(seed)

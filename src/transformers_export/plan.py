@@ -21,7 +21,7 @@ from .formats import Backend, TraceOptions, get_backend
 from .manifest import LAYOUTS
 from .optimize.presets import QUANTIZATIONS
 from .staging import check_output
-from .tasks import WITH_PAST_SUFFIX, canonical_feature, get_task, infer_feature, task_of
+from .tasks import GENERATING_TASKS, WITH_PAST_SUFFIX, canonical_feature, get_task, infer_feature, task_of
 
 
 
@@ -185,7 +185,7 @@ def auto_feature(config, spec: ArchitectureSpec) -> str:
     (a Llama gets `causal-lm-with-past`, what generation needs)."""
     feature = infer_feature(config)
     with_past = feature + WITH_PAST_SUFFIX
-    generates = task_of(feature) in ("causal-lm", "seq2seq-lm") and with_past in spec.tasks
+    generates = task_of(feature) in GENERATING_TASKS and with_past in spec.tasks
     return with_past if generates and cache.unexportable_cache(config) is None else feature
 
 

@@ -1,8 +1,11 @@
 """The generation layout of encoder-decoder models: `encoder_model.onnx` + `decoder_model.onnx`.
 
-- The encoder graph runs once per input: `input_ids`, `attention_mask` -> `last_hidden_state` and the decoder's
-  cross-attention cache `present.{i}.encoder.key|value`, computed once here instead of at every decoding step.
-- The decoder graph runs every step: `decoder_input_ids`, `encoder_attention_mask`, the self-attention cache
+- The encoder graph runs once per input: the encoder's inputs (`input_ids`, `attention_mask`; Whisper's
+  `input_features`) -> `last_hidden_state` and the decoder's cross-attention cache `present.{i}.encoder.key|value`,
+  computed once here instead of at every decoding step.
+- The decoder graph runs every step: `decoder_input_ids`, `encoder_attention_mask` (the encoder's mask, when it
+  takes one),
+  the self-attention cache
   `past_key_values.{i}.decoder.*` (empty, length 0, at the first step) and the cross-attention cache
   `past_key_values.{i}.encoder.*` -> `logits` (or `last_hidden_state`) and `present.{i}.decoder.*`.
 No graph has an If node, and the first step needs nothing special.
@@ -25,7 +28,8 @@ ENCODER_GRAPH, DECODER_GRAPH = "encoder_model", "decoder_model"
 
 
 class EncoderGraph(torch.nn.Module):
-    """Encoder states and the cross-attention cache every decoder layer derives from them."""
+    """Encoder states and the cross-attention cache every decoder layer derives from them. The encoder's inputs are
+    the architecture's (token ids and mask; Whisper's log-mel features; a waveform)."""
 
     def __init__(self, model):
         super().__init__()
@@ -37,15 +41,15 @@ class EncoderGraph(torch.nn.Module):
     def config(self):
         return self.model.config
 
-    def forward(self, input_ids, attention_mask, return_dict=True):
-        hidden = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)[0]
+    def forward(self, return_dict=True, **encoder_inputs):
+        hidden = self.model.get_encoder()(**encoder_inputs, return_dict=True)[0]
         decoder = self.model.get_decoder()
         # One decoder step fills the cross-attention cache; everything else it computes is dead code in the graph.
-        start = torch.full_like(input_ids[:, :1], self.start_token)
+        # The cached keys and values are projections of the states alone, so no mask is needed here.
+        start = torch.full((hidden.shape[0], 1), self.start_token, dtype=torch.int64)
         output = decoder(
             input_ids=start,
             encoder_hidden_states=hidden,
-            encoder_attention_mask=attention_mask,
             use_cache=True,
             return_dict=True,
             **{cache.cache_argument(decoder): cache.empty_encoder_decoder_cache()},
@@ -67,21 +71,20 @@ class DecoderGraph(torch.nn.Module):
     def config(self):
         return self.model.config
 
-    def forward(self, decoder_input_ids, encoder_attention_mask, return_dict=True, **past):
-        from transformers.modeling_outputs import BaseModelOutput
-
+    def forward(self, decoder_input_ids, encoder_attention_mask=None, return_dict=True, **past):
         past_cache = cache.cache_from_named(past)
         # The decoder reads encoder states only through the cross-attention cache, which is filled; these zeros
         # give the encoder length and batch to code that asks for them and are otherwise unused.
-        batch, encoder_length = encoder_attention_mask.shape
-        dtype = past[cache.cache_name(cache.PAST, 0, "key", "encoder")].dtype
-        hidden = torch.zeros(batch, encoder_length, self.model.config.d_model, dtype=dtype)
+        cross_key = past[cache.cache_name(cache.PAST, 0, "key", "encoder")]
+        batch, encoder_length = decoder_input_ids.shape[0], cross_key.shape[2]
+        hidden = torch.zeros(batch, encoder_length, cache.encoder_width(self.model.config), dtype=cross_key.dtype)
+        mask = {} if encoder_attention_mask is None else {"attention_mask": encoder_attention_mask}
         output = self.model(
             decoder_input_ids=decoder_input_ids,
-            attention_mask=encoder_attention_mask,
-            encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
+            encoder_outputs=cache.encoder_output(hidden),
             use_cache=True,
             return_dict=True,
+            **mask,
             **{cache.cache_argument(self.model): past_cache},
         )
         own = cache.pairs_from_cache(cache.model_cache(output).self_attention_cache)
@@ -127,14 +130,14 @@ class _GraphConfig(OnnxConfig):
 
     def bind_model(self, graph) -> None:
         super().bind_model(graph)
+        self.model = graph.model
         self.parent.bind_model(graph.model)
 
 
 class EncoderGraphConfig(_GraphConfig):
     @property
     def inputs(self):
-        axes = {0: "batch", 1: "encoder_sequence"}
-        return OrderedDict([("input_ids", dict(axes)), ("attention_mask", dict(axes))])
+        return OrderedDict((name, axes) for name, axes in self.parent.inputs.items() if _encoder_input(name))
 
     @property
     def outputs(self):
@@ -150,12 +153,11 @@ class DecoderGraphConfig(_GraphConfig):
 
     @property
     def inputs(self):
-        inputs = OrderedDict(
-            [
-                ("decoder_input_ids", {0: "batch", 1: "decoder_sequence"}),
-                ("encoder_attention_mask", {0: "batch", 1: "encoder_sequence"}),
-            ]
-        )
+        inputs = OrderedDict([("decoder_input_ids", {0: "batch", 1: "decoder_sequence"})])
+        if "attention_mask" in self.parent.inputs:
+            # the encoder's own mask (over tokens, or over audio frames that the model reduces to the states'
+            # length, as Speech2Text does); Whisper's encoder takes none
+            inputs["encoder_attention_mask"] = dict(self.parent.inputs["attention_mask"])
         inputs.update(cache.cache_entries(cache.PAST, self.layer_count, True))
         return inputs
 
@@ -169,7 +171,20 @@ class DecoderGraphConfig(_GraphConfig):
         return {name: axes for name, axes in self.inputs.items() if not cache.is_past(name)}
 
     def _extra_dummy_inputs(self, sizes):
+        frames = self.inputs.get("encoder_attention_mask", {}).get(1, "encoder_sequence")
+        if frames != "encoder_sequence":
+            # a mask over audio frames: the cached encoder states are as long as the encoder makes them from that
+            # many frames (Speech2Text's convolutions subsample by 4)
+            from .dummy_inputs import DEFAULT_SIZES
+
+            length = torch.tensor(sizes.get(frames, DEFAULT_SIZES[frames]))
+            states = self.model.get_encoder()._get_feat_extract_output_lengths(length)
+            sizes = {**sizes, "encoder_sequence": int(states)}
         return self.parent._extra_dummy_inputs(sizes)
+
+
+def _encoder_input(name: str) -> bool:
+    return not name.startswith("decoder_") and not cache.is_past(name)
 
 
 def generation_graphs(model, parent_config: OnnxConfig) -> list[tuple[str, torch.nn.Module, OnnxConfig]]:

@@ -40,6 +40,13 @@ TASKS: dict[str, Task] = {
             "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",
             (("logits", ((0, "batch"), (1, "decoder_sequence"))),),
         ),
+        # Speech encoder-decoders (Whisper): the encoder reads log-mel features or the waveform.
+        Task(
+            "speech2seq-lm",
+            "AutoModelForSpeechSeq2Seq",
+            "MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES",
+            (("logits", ((0, "batch"), (1, "decoder_sequence"))),),
+        ),
         Task(
             "sequence-classification",
             "AutoModelForSequenceClassification",
@@ -117,6 +124,12 @@ ALIASES = {
     "automatic-speech-recognition": "ctc",
 }
 # image-classification is the seed's name and the modern one
+
+
+# tasks whose graphs are an encoder and a decoder, and whose `-with-past` export is the generation layout
+ENCODER_DECODER_TASKS = ("seq2seq-lm", "speech2seq-lm")
+# tasks that generate(): their `-with-past` export is what generation needs
+GENERATING_TASKS = ("causal-lm", *ENCODER_DECODER_TASKS)
 
 
 def task_of(feature: str) -> str:

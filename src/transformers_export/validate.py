@@ -106,20 +106,21 @@ def check_export(references: References, exported, backend, tolerance: Tolerance
     elif references.kind == "generation":
         encoder, decoder = runner(0), runner(1)
 
-        def encode(source, mask):
-            return cache.presents_as_past(encoder({"input_ids": source, "attention_mask": mask}), side="encoder")
+        def encode(source):
+            return cache.presents_as_past(encoder(source), side="encoder")
 
-        def step(source, mask, ids, cross, past):
-            return decoder({"decoder_input_ids": ids, "encoder_attention_mask": mask, **cross, **past})
+        def step(source, ids, cross, past):
+            mask = {"encoder_attention_mask": source["attention_mask"]} if "attention_mask" in source else {}
+            return decoder({"decoder_input_ids": ids, **mask, **cross, **past})
 
         report.runs.extend(run_seq2seq_decode(decode, step, tolerance, encode))
     else:
         run = runner(0)
 
-        def monolith_step(source, mask, ids, cross, past):
+        def monolith_step(source, ids, cross, past):
             past_length = next(iter(past.values())).shape[2] if past else 0
             decoder_mask = np.ones((ids.shape[0], past_length + ids.shape[1]), dtype=np.int64)
-            feed = {"input_ids": source, "attention_mask": mask, "decoder_input_ids": ids, "decoder_attention_mask": decoder_mask}
+            feed = {**source, "decoder_input_ids": ids, "decoder_attention_mask": decoder_mask}
             return run({**feed, **cross, **past})
 
         report.runs.extend(run_seq2seq_decode(decode, monolith_step, tolerance))

@@ -23,3 +23,19 @@ register(
     speech_encoder("sew", "SEW"),
     speech_encoder("unispeech", "UniSpeech"),
 )
+
+
+# Speech encoder-decoders; the `-with-past` feature exports the generation layout.
+# - Whisper's encoder reads a fixed window of log-mel frames (30 s for the released models) and no mask.
+# - Speech2Text reads (frames, features) filter banks of any length, with a mask over the frames.
+# - Moonshine reads the waveform; its export takes no mask (the model reduces the mask inside the encoder and hands
+#   the result to the decoder through the encoder's output, which the decoder graph does not receive).
+SPEECH_SEQ2SEQ_TASKS = ("speech2seq-lm", "speech2seq-lm-with-past")
+FILTER_BANKS = {"input_features": {0: "batch", 1: "feature_frames"}, "attention_mask": {0: "batch", 1: "feature_frames"}}
+
+register(
+    declare("whisper", "Whisper", ("input_features", "decoder_input_ids"), SPEECH_SEQ2SEQ_TASKS, atol=1e-4),
+    declare("speech_to_text", "Speech2Text", ("input_features", "attention_mask", "decoder_input_ids"), SPEECH_SEQ2SEQ_TASKS,
+            atol=1e-4, input_axes=FILTER_BANKS),
+    declare("moonshine", "Moonshine", ("input_values", "decoder_input_ids"), SPEECH_SEQ2SEQ_TASKS, atol=1e-4),
+)

@@ -5,8 +5,9 @@ head makes it an encoder, a causal-LM head without one a decoder with a cache), 
 signature, the tasks from the heads it has. The cache layout is probed from the `Cache` object a forward returns,
 and the export is validated exactly like a registered one (fresh shapes, real decode steps). A registry entry stays
 the way to correct a model this gets wrong. Speech encoders that take the raw waveform (`input_values`) get the
-audio spec of `audio.py`. Encoder-decoder and other non-text models are not guessed: they need the knowledge their
-registry entries carry.
+audio spec of `audio.py`, image encoders (`pixel_values`, an image head or a vision tower) the vision spec of
+`vision.py`. Encoder-decoder and other composite models are not guessed: they need the knowledge their registry
+entries carry.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .audio import speech_encoder
 from .decoders import DECODER_TASKS
 from .encoders import ENCODER_TASKS
 from .registry import ArchitectureSpec, add_fallback, declare
+from .vision import FEATURE_MAP, VISION_TASKS, vision
 
 DECODER_INPUTS = ("input_ids", "attention_mask", "position_ids")
 ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -38,6 +40,16 @@ def _has_waveform_encoder(model_type: str) -> bool:
     except Exception:  # a config that needs arguments, or a backend that is missing
         return False
     return hasattr(config, "conv_dim") and hasattr(config, "conv_stride")
+
+
+def _is_image_model(model_type: str) -> bool:
+    """transformers has an image head for it (classification, segmentation, detection, masked image modelling), or
+    its base model is an image backbone (the vision tower of a composite model)."""
+    from ..tasks import TASKS, transformers_model_class_name
+
+    if any(transformers_model_class_name(TASKS[task], model_type) for task in VISION_TASKS if task != "default"):
+        return True
+    return model_type.endswith(("_vision_model", "_vision"))
 
 
 def generic_spec(model_type: str) -> ArchitectureSpec | None:
@@ -62,6 +74,10 @@ def generic_spec(model_type: str) -> ArchitectureSpec | None:
         if model_type in auto.MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES or not _has_waveform_encoder(model_type):
             return None
         return speech_encoder(model_type, model_class.__name__.removesuffix("Model"), generic=True)
+    if "pixel_values" in parameters and "input_ids" not in parameters and _is_image_model(model_type):
+        # an image encoder: the vision spec at the config's image size, outputs with only their batch axis dynamic
+        # (whether the states are tokens or a feature map, the image size fixes their other sizes)
+        return vision(model_type, model_class.__name__.removesuffix("Model"), FEATURE_MAP, generic=True)
     if "input_ids" not in parameters:
         return None
     known = DECODER_INPUTS if decoder else ENCODER_INPUTS

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from ..errors import UnsupportedFeatureError, UnsupportedModelError
-from ..tasks import TASKS, WITH_PAST_SUFFIX, task_of, transformers_model_class_name
+from ..tasks import ENCODER_DECODER_TASKS, TASKS, WITH_PAST_SUFFIX, task_of, transformers_model_class_name
 
 DEFAULT_ONNX_OPSET = 17
 # scaled_dot_product_attention, the default attention of transformers 5, needs opset 14 in torch's exporter.
@@ -58,7 +58,7 @@ class ArchitectureSpec:
 
     @property
     def is_seq2seq(self) -> bool:
-        return any(task_of(feature) == "seq2seq-lm" for feature in self.tasks)
+        return any(task_of(feature) in ENCODER_DECODER_TASKS for feature in self.tasks)
 
     def transformers_supports(self, feature: str) -> bool:
         return transformers_model_class_name(TASKS[task_of(feature)], self.model_type) is not None

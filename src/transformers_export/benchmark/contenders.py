@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..manifest import read_manifest
-from ..tasks import auto_class, get_task, task_of
+from ..tasks import GENERATING_TASKS, auto_class, get_task, task_of
 
 TORCH_FORMATS = {"torchscript": "TorchScript", "exported-program": "torch.export"}
 
@@ -77,7 +77,7 @@ def eager(source: str, feature: str, dtype=None) -> Contender:
             with torch.inference_mode():
                 return model.generate(torch.from_numpy(ids), do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens)
 
-        return Opened(prepare, generate if task_of(feature) in ("causal-lm", "seq2seq-lm") else None)
+        return Opened(prepare, generate if task_of(feature) in GENERATING_TASKS else None)
 
     return Contender("PyTorch eager fp32" if dtype is None else "PyTorch eager bf16", open_)
 

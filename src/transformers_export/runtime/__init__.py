@@ -23,6 +23,7 @@ from .generation import greedy_generate
 from .language_models import OnnxModelForCausalLM, OnnxModelForSeq2SeqLM
 from .models import OnnxModel, class_for_feature
 from .rules import GenerationSettings
+from .speech import OnnxModelForSpeechSeq2Seq
 
 
 def from_pretrained(folder, **options) -> OnnxModel:
@@ -51,6 +52,7 @@ __all__ = [
     "OnnxModelForSemanticSegmentation",
     "OnnxModelForSeq2SeqLM",
     "OnnxModelForSequenceClassification",
+    "OnnxModelForSpeechSeq2Seq",
     "OnnxModelForTokenClassification",
     "OnnxModelForZeroShotImageClassification",
     "class_for_feature",

@@ -20,7 +20,7 @@ APPLIED = frozenset({
     "max_length", "max_new_tokens", "min_length", "min_new_tokens", "early_stopping", "do_sample", "num_beams",
     "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size",
     "forced_bos_token_id", "forced_eos_token_id", "num_return_sequences", "pad_token_id", "bos_token_id",
-    "eos_token_id", "encoder_no_repeat_ngram_size", "decoder_start_token_id",
+    "eos_token_id", "encoder_no_repeat_ngram_size", "decoder_start_token_id", "suppress_tokens", "begin_suppress_tokens",
 })
 # parameters that do not change which tokens come out (caching, compilation, bookkeeping, assistant-only knobs)
 NO_EFFECT = frozenset({
@@ -58,20 +58,21 @@ def _global_defaults(config) -> dict:
     return config._get_default_generation_params()
 
 
-def unapplied(config, among=None) -> dict:
-    """Settings of `config` (restricted to the names `among`) that change tokens and that the loops do not apply."""
+def unapplied(config, among=None, also_applied=frozenset()) -> dict:
+    """Settings of `config` (restricted to the names `among`) that change tokens and that the loops (or, for
+    `also_applied`, the model class) do not apply."""
     neutral = _global_defaults(config)
     found = {}
     for name, value in config.to_dict().items():
-        if name in APPLIED or name in NO_EFFECT or (among is not None and name not in among):
+        if name in APPLIED or name in NO_EFFECT or name in also_applied or (among is not None and name not in among):
             continue
         if value is not None and value != neutral.get(name) and value not in ((), [], {}):
             found[name] = value
     return found
 
 
-def warn_about_unapplied(config, folder: Path) -> None:
-    found = unapplied(config)
+def warn_about_unapplied(config, folder: Path, also_applied=frozenset()) -> None:
+    found = unapplied(config, also_applied=also_applied)
     if found:
         settings = ", ".join(f"{name}={value!r}" for name, value in found.items())
         warnings.warn(
@@ -81,7 +82,7 @@ def warn_about_unapplied(config, folder: Path) -> None:
         )
 
 
-def resolve(folder_config, generation_config=None, **kwargs):
+def resolve(folder_config, generation_config=None, also_applied=frozenset(), **kwargs):
     """The GenerationConfig a `generate(generation_config=..., **kwargs)` call runs with."""
     from transformers import GenerationConfig
 
@@ -101,7 +102,7 @@ def resolve(folder_config, generation_config=None, **kwargs):
         resolved.update(**_global_defaults(folder_config), defaults_only=True)
         resolved.update(**kwargs)
     from_call = set(kwargs) | (set(generation_config.to_diff_dict()) if generation_config is not None else set())
-    refused = unapplied(resolved, among=from_call)
+    refused = unapplied(resolved, among=from_call, also_applied=also_applied)
     if refused:
         name, value = next(iter(refused.items()))
         raise ValueError(f"generate() cannot honour {name}={value!r} in ONNX Runtime; leave it unset (supported: {', '.join(sorted(APPLIED))})")
@@ -141,4 +142,6 @@ def settings_from(config) -> GenerationSettings:
         num_return_sequences=value("num_return_sequences") or 1,
         max_length=value("max_length"),
         max_new_tokens=config.max_new_tokens,
+        suppress_tokens=_as_list(config.suppress_tokens),
+        begin_suppress_tokens=_as_list(config.begin_suppress_tokens),
     )

@@ -20,6 +20,7 @@ class OnnxEncoderDecoder:
         self.decoder = open_session(manifest.path("decoder"), provider, session_options, threads)
         decoder_inputs = {i.name: i for i in self.decoder.get_inputs()}
         self.decoder_input_names = list(decoder_inputs)
+        self.encoder_input_names = [i.name for i in self.encoder.get_inputs()]
         self.encoder_output_names = [o.name for o in self.encoder.get_outputs()]
         self.decoder_output_names = [o.name for o in self.decoder.get_outputs()]
         self.self_past_dims = {
@@ -29,22 +30,31 @@ class OnnxEncoderDecoder:
         }
         self.main_output = self.decoder_output_names[0]
 
-    def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
-        """The cross-attention cache, named as the decoder's `past_key_values.{i}.encoder.*` inputs."""
-        input_ids, attention_mask = check_prompt(input_ids, attention_mask)
-        outputs = self.encoder.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
+    def encode(self, input_ids: np.ndarray | None = None, attention_mask: np.ndarray | None = None, **audio) -> dict[str, np.ndarray]:
+        """The cross-attention cache, named as the decoder's `past_key_values.{i}.encoder.*` inputs. A text encoder
+        takes `input_ids` and `attention_mask`; a speech encoder its features (`input_features=`, `input_values=`)."""
+        if input_ids is not None:
+            input_ids, attention_mask = check_prompt(input_ids, attention_mask)
+            feed = {"input_ids": input_ids, "attention_mask": attention_mask}
+        else:
+            feed = {name: np.asarray(value, dtype=np.float32) for name, value in audio.items()}
+            if attention_mask is not None:
+                feed["attention_mask"] = np.asarray(attention_mask, dtype=np.int64)
+        feed = {name: value for name, value in feed.items() if name in self.encoder_input_names}
+        missing = [name for name in self.encoder_input_names if name not in feed]
+        if missing:
+            raise ValueError(f"the encoder needs {', '.join(missing)}; it takes {', '.join(self.encoder_input_names)}")
+        outputs = self.encoder.run(None, feed)
         return presents_as_past(dict(zip(self.encoder_output_names, outputs)), side="encoder")
 
     def empty_past(self, batch: int) -> dict[str, np.ndarray]:
         return cache.empty_past(self.self_past_dims, batch, np.float32)
 
     def feed(self, decoder_input_ids, attention_mask, cross, past) -> dict:
-        feed = {
-            "decoder_input_ids": decoder_input_ids.astype(np.int64),
-            "encoder_attention_mask": attention_mask.astype(np.int64),
-            **cross,
-            **past,
-        }
+        """`attention_mask`: the encoder's (None for encoders that take none, as Whisper's)."""
+        feed = {"decoder_input_ids": decoder_input_ids.astype(np.int64), **cross, **past}
+        if attention_mask is not None:
+            feed["encoder_attention_mask"] = attention_mask.astype(np.int64)
         return {name: value for name, value in feed.items() if name in self.decoder_input_names}
 
     def run(self, feed: dict) -> dict[str, np.ndarray]:

@@ -18,10 +18,23 @@ from .inputs import check_max_new_tokens, check_prompt
 from .models import OnnxModel, _is_torch, as_numpy, like_inputs
 
 
+def _streaming(streamer, torch_inputs: bool):
+    """A step's new tokens to the streamer's `put`, as generate() streams them."""
+
+    def stream(tokens):
+        if streamer is not None:
+            streamer.put(like_inputs(tokens, torch_inputs))
+
+    return stream
+
+
 class _GeneratingModel(OnnxModel):
+    # generation-config entries a subclass applies itself (Whisper's prompt: language and task tokens)
+    prompt_settings: frozenset = frozenset()
+
     def _open(self, provider, session_options, threads) -> None:
         self.generation_config = folder_generation_config(self.folder)
-        warn_about_unapplied(self.generation_config, self.folder)
+        warn_about_unapplied(self.generation_config, self.folder, self.prompt_settings)
 
     def can_generate(self) -> bool:
         return True
@@ -34,7 +47,20 @@ class _GeneratingModel(OnnxModel):
         torch_inputs = _is_torch(input_ids)
         if input_ids is None:
             raise ValueError("generate() needs input_ids (a batch of prompts, shape (batch, sequence))")
-        settings = settings_from(resolve(self.generation_config, generation_config, **kwargs))
+        settings = self._settings(generation_config, streamer, kwargs)
+        input_ids, mask = check_prompt(input_ids, attention_mask)
+        if settings.do_sample and settings.num_return_sequences > 1:
+            input_ids, mask = np.repeat(input_ids, settings.num_return_sequences, axis=0), np.repeat(mask, settings.num_return_sequences, axis=0)
+        rng = np.random.default_rng(seed) if settings.do_sample else None
+        sequences = self._decode(input_ids, mask, settings, rng, _streaming(streamer, torch_inputs))
+        if streamer is not None:
+            streamer.end()
+        return like_inputs(sequences, torch_inputs)
+
+    def _settings(self, generation_config, streamer, kwargs):
+        """generate()'s arguments resolved against the folder's generation config, with the combinations the loops
+        cannot run refused."""
+        settings = settings_from(resolve(self.generation_config, generation_config, also_applied=self.prompt_settings, **kwargs))
         beams, returned = settings.num_beams, settings.num_return_sequences
         if beams < 1:
             raise ValueError(f"num_beams must be at least 1, got {beams}")
@@ -46,19 +72,7 @@ class _GeneratingModel(OnnxModel):
             raise ValueError(f"num_return_sequences ({returned}) must not exceed num_beams ({beams})")
         if streamer is not None and beams > 1:
             raise ValueError("streamer cannot be used with beam search (as in transformers); pass num_beams=1")
-        input_ids, mask = check_prompt(input_ids, attention_mask)
-        if settings.do_sample and returned > 1:
-            input_ids, mask = np.repeat(input_ids, returned, axis=0), np.repeat(mask, returned, axis=0)
-        rng = np.random.default_rng(seed) if settings.do_sample else None
-
-        def stream(tokens):
-            if streamer is not None:
-                streamer.put(like_inputs(tokens, torch_inputs))
-
-        sequences = self._decode(input_ids, mask, settings, rng, stream)
-        if streamer is not None:
-            streamer.end()
-        return like_inputs(sequences, torch_inputs)
+        return settings
 
     @staticmethod
     def _search(step, reorder, start, settings, rng, stream, encoder_input_ids=None):

@@ -2,12 +2,12 @@
 
 `GenerationSettings` holds them (`arguments.py` makes them from generate()'s arguments and the folder's generation
 config); `apply_rules` changes a step's scores in generate()'s order: repetition penalty, n-gram blocking (own and
-encoder's), minimum lengths, forced BOS/EOS.
+encoder's), minimum lengths, suppressed tokens, forced BOS/EOS.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
@@ -42,6 +42,8 @@ class GenerationSettings:
     num_return_sequences: int = 1
     max_length: int | None = 20  # prompt included, as in generate(); max_new_tokens wins when set
     max_new_tokens: int | None = None
+    suppress_tokens: list[int] = field(default_factory=list)  # never generated
+    begin_suppress_tokens: list[int] = field(default_factory=list)  # not generated first
 
     def new_tokens(self, prompt_length: int) -> int:
         """How many tokens to generate after a prompt of this length (for encoder-decoders: the decoder's)."""
@@ -106,6 +108,11 @@ def apply_rules(
             scores[row, list(tokens)] = -np.inf
     if eos and (length < settings.min_length or length - prompt_length < settings.min_new_tokens):
         scores[:, eos] = -np.inf
+    vocab = scores.shape[-1]  # ids outside the vocabulary are ignored, as generate()'s processors ignore them
+    if settings.suppress_tokens:
+        scores[:, [token for token in settings.suppress_tokens if token < vocab]] = -np.inf
+    if settings.begin_suppress_tokens and length == prompt_length:
+        scores[:, [token for token in settings.begin_suppress_tokens if token < vocab]] = -np.inf
     if settings.forced_bos_token_id is not None and length == 1:
         scores[:] = -np.inf
         scores[:, settings.forced_bos_token_id] = 0
