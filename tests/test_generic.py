@@ -53,6 +53,41 @@ def test_unregistered_encoder_exports_generically(tmp_path):
     assert list(manifest["graphs"]["model.onnx"]["inputs"]) == ["input_ids", "attention_mask", "token_type_ids"]
 
 
+def test_unregistered_image_model_exports_generically(tmp_path):
+    """FocalNet has an image head and no registry entry: the vision spec, validated at fresh batch sizes."""
+    from transformers import AutoModelForImageClassification
+
+    from transformers_export.architectures import find_spec
+
+    assert find_spec("focalnet") is None
+    _checkpoint("focalnet", AutoModelForImageClassification, tmp_path / "checkpoint")
+    result = export_model(str(tmp_path / "checkpoint"), tmp_path / "onnx", feature="image-classification")
+    assert result.validation.passed and {1, 3} <= {run.sizes["batch"] for run in result.validation.runs}
+    manifest = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert manifest["architecture"] == "generic"
+    assert list(manifest["graphs"]["model.onnx"]["inputs"]) == ["pixel_values"]
+
+
+def test_vision_towers_needing_their_processor_s_grids_are_not_guessed():
+    """A Qwen2-VL-style tower takes patch grids only its processor makes: outside the generic path, with the reason."""
+    from transformers_export.architectures.generic import generic_spec
+
+    assert generic_spec("focalnet") is not None
+    assert generic_spec("siglip2_vision_model") is None  # forward requires pixel_attention_mask and spatial_shapes
+
+
+def test_config_validation_messages_repair_the_shrunk_sizes():
+    """XLNet requires d_head == d_model // n_head, ESMC one key/value head per head: the config classes say so, and
+    the shrinking follows what they say."""
+    xlnet = tiny_config("xlnet")
+    assert xlnet.d_head * xlnet.n_head == xlnet.d_model
+    esmc = tiny_config("esmc")
+    assert esmc.num_key_value_heads == esmc.num_attention_heads
+    rope = tiny_config("hy_v4_vl_text").to_dict()
+    sections = next(value["mrope_section"] for key, value in rope.items() if key.startswith("rope") and isinstance(value, dict) and "mrope_section" in value)
+    assert sum(sections) == rope["qk_rope_head_dim"] // 2
+
+
 def test_shrink_reaches_nested_configs_and_keeps_special_tokens_in_the_vocabulary():
     values = {"hidden_size": 4096, "vocab_size": 50000, "eos_token_id": [49999, 2], "pad_token_id": 49998,
               "text_config": {"num_hidden_layers": 40, "intermediate_size": 11008}, "use_cache": True}

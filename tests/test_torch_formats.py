@@ -24,7 +24,10 @@ PAIRS = [
 CASES = [(*pair, None) for pair in PAIRS] + [(m, "seq2seq-lm-with-past", "monolith") for m in ("t5", "bart")]
 FORMATS = ("torchscript", "exported-program")
 # Exports that torch.export specialises, each checked to fail with that reason (README, Limits)
-SPECIALISED = {("wavlm", "exported-program"): "Guard failed"}  # WavLM's relative position buckets, at batch 1
+SPECIALISED = {
+    ("wavlm", "exported-program"): "Guard failed",  # WavLM's relative position buckets, at batch 1
+    ("moonshine", "exported-program"): "Guard failed",  # at least 1279 samples (80 ms): the validation's 1040 are fewer
+}
 
 
 @pytest.mark.parametrize("format", FORMATS)

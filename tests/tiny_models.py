@@ -117,6 +117,12 @@ OVERRIDES["moonshine"] = dict(
     encoder_num_hidden_layers=2, decoder_num_hidden_layers=2, encoder_num_attention_heads=4, decoder_num_attention_heads=4,
     decoder_start_token_id=1,
 )
+# LLaVA: a CLIP vision tower (16 patches) and a Llama text model; 97 is the image token
+OVERRIDES["llava"] = dict(
+    vision_config=dict(model_type="clip_vision_model", **_VISION_TOWER),
+    text_config=dict(model_type="llama", **{k: v for k, v in COMMON.items() if k not in ("bos_token_id", "eos_token_id")}),
+    image_token_id=97, vision_feature_layer=-2, vision_feature_select_strategy="default",
+)
 OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2], window_size=2, image_size=32, patch_size=4)
 
 

@@ -20,85 +20,13 @@ import tempfile
 from pathlib import Path
 
 from .coverage_report import Outcome, render, summary, update_readme
+from .coverage_shrink import shrink, tiny_config
 
-# configuration sizes and their tiny values; nested text / vision / audio configurations are shrunk the same way
-TINY = {
-    "hidden_size": 32, "d_model": 32, "n_embd": 32, "embed_dim": 32, "dim": 32, "emb_dim": 32, "n_embed": 32,
-    "num_hidden_layers": 2, "n_layer": 2, "n_layers": 2, "num_layers": 2, "encoder_layers": 2, "decoder_layers": 2,
-    "num_attention_heads": 4, "n_head": 4, "n_heads": 4, "num_heads": 4, "encoder_attention_heads": 4,
-    "decoder_attention_heads": 4, "num_key_value_heads": 2, "multi_query_group_num": 2,
-    "intermediate_size": 36, "ffn_dim": 36, "n_inner": 36, "d_ff": 36, "encoder_ffn_dim": 36, "decoder_ffn_dim": 36,
-    "hidden_dim": 36, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 16,
-    "num_experts": 4, "num_local_experts": 4, "n_routed_experts": 4, "num_experts_per_tok": 2,
-    "vocab_size": 99, "max_position_embeddings": 128, "n_positions": 128, "head_dim": 8, "kv_channels": 8,
-    "image_size": 32, "patch_size": 8, "num_channels": 3, "rotary_dim": 4,
-    # latent attention (DeepSeek-V2/V3-style)
-    "kv_lora_rank": 16, "q_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 8,
-}
-LAYER_COUNTS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
-SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config")
+__all__ = ["check", "main", "model_types", "shrink", "sweep", "tiny_config"]
+
 GREEDY_TOKENS = 8
 TIMEOUT_SECONDS = 90
-MAX_PARAMETERS = 20_000_000
-
-
-# special tokens of the full vocabulary get ids inside the tiny one
-SPECIAL_TOKENS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 1, "sep_token_id": 2,
-                  "cls_token_id": 1, "mask_token_id": 3, "unk_token_id": 3}
-
-
-def _inside_vocabulary(key: str, value, vocabulary: int):
-    if isinstance(value, list):
-        return [_inside_vocabulary(key, item, vocabulary) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool) and value >= vocabulary:
-        return SPECIAL_TOKENS[key]
-    return value
-
-
-def shrink(values: dict) -> dict:
-    shrunk = {}
-    vocabulary = TINY["vocab_size"] if isinstance(values.get("vocab_size"), int) and values["vocab_size"] > TINY["vocab_size"] else None
-    layers = next((values[key] for key in LAYER_COUNTS if isinstance(values.get(key), int)), None)
-    for key, value in values.items():
-        if key in SUB_CONFIGS and isinstance(value, dict):
-            shrunk[key] = shrink(value)
-        elif isinstance(value, list) and layers and len(value) == layers > 2:
-            shrunk[key] = value[:2]  # one entry per layer (layer_types, mlp_layer_types, ...)
-        elif key == "per_layer_config" and isinstance(value, dict):
-            shrunk[key] = {index: entry for index, entry in value.items() if int(index) < 2}
-        elif key in SPECIAL_TOKENS and vocabulary is not None:
-            shrunk[key] = _inside_vocabulary(key, value, vocabulary)
-        elif key in TINY and isinstance(value, int) and not isinstance(value, bool) and value > TINY[key]:
-            shrunk[key] = TINY[key]
-        elif key == "layer_types" and isinstance(value, list):
-            shrunk[key] = value[:2]
-        elif key in ("out_features", "out_indices", "stage_names"):
-            continue  # backbone outputs name layers the tiny model no longer has; the defaults name its last one
-        else:
-            shrunk[key] = value
-    return _consistent(values, shrunk)
-
-
-def _consistent(original: dict, shrunk: dict) -> dict:
-    """Sizes that must agree with each other after shrinking."""
-    # expert groups (DeepSeek-V3-style routing) divide the experts: with 4 experts, one group
-    if isinstance(shrunk.get("n_group"), int) and shrunk.get("n_routed_experts") != original.get("n_routed_experts"):
-        shrunk["n_group"], shrunk["topk_group"] = 1, 1
-    # latent attention expands its one latent key/value to every head
-    if "kv_lora_rank" in original and original.get("num_key_value_heads") == original.get("num_attention_heads"):
-        shrunk["num_key_value_heads"] = shrunk.get("num_attention_heads")
-    return shrunk
-
-
-def tiny_config(model_type: str):
-    from transformers import AutoConfig
-
-    default = AutoConfig.for_model(model_type).to_dict()
-    default.pop("model_type", None)
-    default.pop("transformers_version", None)
-    config = AutoConfig.for_model(model_type, **shrink(default))
-    config.num_labels = 3
-    return config
+MAX_PARAMETERS = 40_000_000  # a few detection and vision models keep ~35M (sizes the shrinking does not know)
 
 
 def model_types() -> list[str]:

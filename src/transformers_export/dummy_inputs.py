@@ -114,7 +114,9 @@ def _image_sizes(config, preprocessor) -> dict[str, int]:
 
 
 def _fixed_sizes(config, preprocessor) -> dict[str, int]:
-    return {**_image_sizes(config, preprocessor), **_audio_feature_sizes(config, preprocessor)}
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    hidden = {"text_hidden": text.hidden_size} if isinstance(getattr(text, "hidden_size", None), int) else {}
+    return {**_image_sizes(config, preprocessor), **_audio_feature_sizes(config, preprocessor), **hidden}
 
 
 def _audio_feature_sizes(config, preprocessor) -> dict[str, int]:
@@ -180,6 +182,7 @@ INPUT_SPECS: dict[str, InputSpec] = {
         InputSpec("pixel_values", ("batch", FromConfig("num_channels"), FromConfig("height"), FromConfig("width")), _pixel_values),
         InputSpec("pixel_mask", ("batch", FromConfig("height"), FromConfig("width")), _pixel_mask),
         InputSpec("input_values", ("batch", "samples"), _audio_values),
+        InputSpec("inputs_embeds", ("batch", "sequence", FromConfig("text_hidden")), _audio_values),
         InputSpec("input_features", ("batch", FromConfig("feature_rows"), FromConfig("feature_columns")), _audio_values),
     )
 }

@@ -7,7 +7,7 @@ Schema (version 2):
       "format": "onnx" | "torchscript" | "exported-program",
       "source": checkpoint folder or hub id, "model_type": ..., "model_class": ..., "feature": ...,
       "architecture": "registered" (a registry entry) | "generic",
-      "layout": "monolith" | "generation",
+      "layout": "monolith" | "generation" | "vision-language",
       "engine": capture strategy of the first graph, "opset": int or null,
       "files": [every file the export wrote, sorted],
       "graphs": {
@@ -40,7 +40,7 @@ MANIFEST = "export.json"
 VERSION = 2
 # monolith: one graph, as transformers.onnx wrote it. generation: an encoder graph + a decoder graph with a KV cache,
 # for encoder-decoder models (see seq2seq.py).
-LAYOUTS = ("monolith", "generation")
+LAYOUTS = ("monolith", "generation", "vision-language")
 
 
 @dataclass(frozen=True)

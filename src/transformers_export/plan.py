@@ -208,6 +208,12 @@ def choose_layout(onnx_config, feature: str, spec: ArchitectureSpec, requested: 
     """Encoder-decoder `-with-past` features default to the generation layout; everything else is one graph."""
     seq2seq = onnx_config.is_seq2seq_graph
     with_past = getattr(onnx_config, "use_past", False)
+    if task_of(feature) == "image-text-to-text":
+        if requested not in (None, "vision-language") or not with_past:
+            raise InvalidArgumentError(f"{spec.key} exports '{feature}' only as the vision-language layout: use --feature image-text-to-text-with-past")
+        return "vision-language"
+    if requested == "vision-language":
+        raise InvalidArgumentError(f"--layout vision-language is for image-text-to-text models; {spec.key} --feature {feature} is not one")
     if requested == "generation" and not seq2seq:
         raise InvalidArgumentError(
             f"--layout generation is for encoder-decoder models; {spec.key} --feature {feature} "
@@ -221,6 +227,10 @@ def choose_layout(onnx_config, feature: str, spec: ArchitectureSpec, requested: 
 
 
 def plan_graphs(model, onnx_config, layout: str) -> list[PlannedGraph]:
+    if layout == "vision-language":
+        from .vision_language import ROLES, vision_language_graphs
+
+        return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(ROLES, vision_language_graphs(model, onnx_config))]
     if layout == "generation":
         from .seq2seq import generation_graphs
 

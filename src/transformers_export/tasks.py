@@ -47,6 +47,13 @@ TASKS: dict[str, Task] = {
             "MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES",
             (("logits", ((0, "batch"), (1, "decoder_sequence"))),),
         ),
+        # Image-text-to-text generators (LLaVA-style): exported as the vision-language layout
+        Task(
+            "image-text-to-text",
+            "AutoModelForImageTextToText",
+            "MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES",
+            (("logits", _BATCH_SEQ),),
+        ),
         Task(
             "sequence-classification",
             "AutoModelForSequenceClassification",
@@ -129,7 +136,7 @@ ALIASES = {
 # tasks whose graphs are an encoder and a decoder, and whose `-with-past` export is the generation layout
 ENCODER_DECODER_TASKS = ("seq2seq-lm", "speech2seq-lm")
 # tasks that generate(): their `-with-past` export is what generation needs
-GENERATING_TASKS = ("causal-lm", *ENCODER_DECODER_TASKS)
+GENERATING_TASKS = ("causal-lm", "image-text-to-text", *ENCODER_DECODER_TASKS)
 
 
 def task_of(feature: str) -> str:

@@ -59,6 +59,9 @@ def compute_references(graphs, exported, backend, preprocessor, layout: str, unp
     elif getattr(main, "use_past", False) and main.is_seq2seq_graph and backend.decodes_seq2seq_monolith:
         kind = "seq2seq"
         decode = reference_seq2seq_decode(main, graphs[0].module, exported[0].path.name, unpadded)
+    elif layout == "vision-language":  # the decoder over embeddings, last of the three graphs
+        kind = "decoder"
+        decode = reference_decode(graphs[-1].config, graphs[-1].module, exported[-1].path.name, unpadded)
     elif getattr(main, "use_past", False) and not main.is_seq2seq_graph:
         kind = "decoder"
         decode = reference_decode(main, graphs[0].module, exported[0].path.name, unpadded)
@@ -102,7 +105,7 @@ def check_export(references: References, exported, backend, tolerance: Tolerance
     if decode is None or not report.passed or report.specialized_to:
         return report
     if references.kind == "decoder":
-        report.runs.extend(run_decode(decode, runner(0), tolerance))
+        report.runs.extend(run_decode(decode, runner(len(exported) - 1), tolerance))
     elif references.kind == "generation":
         encoder, decoder = runner(0), runner(1)
 

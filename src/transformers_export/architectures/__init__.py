@@ -1,5 +1,5 @@
 """Per-architecture knowledge as data: one `ArchitectureSpec` per model type, declared in the family modules
-(`encoders`, `decoders`, `seq2seq`, `vision`) over the registry in `registry`."""
+(`encoders`, `decoders`, `seq2seq`, `vision`, `audio`, `multimodal`) over the registry in `registry`."""
 
 from .registry import (
     DEFAULT_ONNX_OPSET,
@@ -14,7 +14,7 @@ from .registry import (
     register,
 )
 
-from . import audio, decoders, encoders, generic, seq2seq, vision  # noqa: E402,F401  (each registers its specs on import)
+from . import audio, decoders, encoders, generic, multimodal, seq2seq, vision  # noqa: E402,F401  (each registers its specs on import)
 
 __all__ = [
     "DEFAULT_ONNX_OPSET",

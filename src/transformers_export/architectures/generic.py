@@ -52,6 +52,14 @@ def _is_image_model(model_type: str) -> bool:
     return model_type.endswith(("_vision_model", "_vision"))
 
 
+def _required_besides(parameters, name: str) -> list[str]:
+    return [
+        other for other, parameter in parameters.items()
+        if other not in ("self", name) and parameter.default is inspect.Parameter.empty
+        and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+
+
 def generic_spec(model_type: str) -> ArchitectureSpec | None:
     from transformers.models.auto import modeling_auto as auto
 
@@ -75,6 +83,8 @@ def generic_spec(model_type: str) -> ArchitectureSpec | None:
             return None
         return speech_encoder(model_type, model_class.__name__.removesuffix("Model"), generic=True)
     if "pixel_values" in parameters and "input_ids" not in parameters and _is_image_model(model_type):
+        if _required_besides(parameters, "pixel_values"):
+            return None  # patch grids, position maps (Qwen2-VL-style towers): inputs only their processor makes
         # an image encoder: the vision spec at the config's image size, outputs with only their batch axis dynamic
         # (whether the states are tokens or a feature map, the image size fixes their other sizes)
         return vision(model_type, model_class.__name__.removesuffix("Model"), FEATURE_MAP, generic=True)

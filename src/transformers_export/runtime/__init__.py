@@ -24,6 +24,7 @@ from .language_models import OnnxModelForCausalLM, OnnxModelForSeq2SeqLM
 from .models import OnnxModel, class_for_feature
 from .rules import GenerationSettings
 from .speech import OnnxModelForSpeechSeq2Seq
+from .vision_language import OnnxModelForImageTextToText
 
 
 def from_pretrained(folder, **options) -> OnnxModel:
@@ -44,6 +45,7 @@ __all__ = [
     "OnnxModelForCausalLM",
     "OnnxModelForFeatureExtraction",
     "OnnxModelForImageClassification",
+    "OnnxModelForImageTextToText",
     "OnnxModelForMaskedImageModeling",
     "OnnxModelForMaskedLM",
     "OnnxModelForMultipleChoice",

@@ -1,0 +1,12 @@
+"""Image-text-to-text generators exported as the vision-language layout (`vision_language.py`): a vision encoder
+with the projector, the token embeddings, and a decoder with a KV cache that takes embeddings. The family's inputs
+are those of the decoder plus the image; the image token marks where the image features go."""
+
+from .registry import declare, register
+
+VISION_LANGUAGE_TASKS = ("image-text-to-text-with-past",)
+PROMPT_AND_IMAGE = ("input_ids", "attention_mask", "position_ids", "pixel_values")
+
+register(
+    declare("llava", "Llava", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="LLaVA", atol=1e-4),
+)

@@ -1,0 +1,135 @@
+"""Tiny configurations for the coverage matrix: a model type's default configuration with its sizes shrunk (hidden
+size, layers, heads, intermediate size, vocabulary, image sizes; in nested text, vision and audio configurations too).
+
+Sizes that must agree after shrinking are made to agree (`_consistent`); where a configuration class still refuses
+the result, its own validation message says which size must equal which, and `tiny_config` sets it so.
+"""
+
+from __future__ import annotations
+
+import re
+
+# configuration sizes and their tiny values; nested text / vision / audio configurations are shrunk the same way
+TINY = {
+    "hidden_size": 32, "d_model": 32, "n_embd": 32, "embed_dim": 32, "dim": 32, "emb_dim": 32, "n_embed": 32,
+    "num_hidden_layers": 2, "n_layer": 2, "n_layers": 2, "num_layers": 2, "encoder_layers": 2, "decoder_layers": 2,
+    "num_attention_heads": 4, "n_head": 4, "n_heads": 4, "num_heads": 4, "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4, "num_key_value_heads": 2, "multi_query_group_num": 2,
+    "intermediate_size": 36, "ffn_dim": 36, "n_inner": 36, "d_ff": 36, "encoder_ffn_dim": 36, "decoder_ffn_dim": 36,
+    "hidden_dim": 36, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 16,
+    "num_experts": 4, "num_local_experts": 4, "n_routed_experts": 4, "num_experts_per_tok": 2,
+    "vocab_size": 99, "max_position_embeddings": 128, "n_positions": 128, "head_dim": 8, "kv_channels": 8,
+    "image_size": 32, "patch_size": 8, "num_channels": 3, "rotary_dim": 4,
+    # latent attention (DeepSeek-V2/V3-style)
+    "kv_lora_rank": 16, "q_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 8,
+}
+LAYER_COUNTS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
+SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config")
+
+
+# special tokens of the full vocabulary get ids inside the tiny one
+SPECIAL_TOKENS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 1, "sep_token_id": 2,
+                  "cls_token_id": 1, "mask_token_id": 3, "unk_token_id": 3}
+
+
+def _inside_vocabulary(key: str, value, vocabulary: int):
+    if isinstance(value, list):
+        return [_inside_vocabulary(key, item, vocabulary) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= vocabulary:
+        return SPECIAL_TOKENS[key]
+    return value
+
+
+def shrink(values: dict) -> dict:
+    shrunk = {}
+    vocabulary = TINY["vocab_size"] if isinstance(values.get("vocab_size"), int) and values["vocab_size"] > TINY["vocab_size"] else None
+    layers = next((values[key] for key in LAYER_COUNTS if isinstance(values.get(key), int)), None)
+    for key, value in values.items():
+        if key in SUB_CONFIGS and isinstance(value, dict):
+            shrunk[key] = shrink(value)
+        elif isinstance(value, list) and layers and len(value) == layers > 2:
+            shrunk[key] = value[:2]  # one entry per layer (layer_types, mlp_layer_types, ...)
+        elif key == "per_layer_config" and isinstance(value, dict):
+            shrunk[key] = {index: entry for index, entry in value.items() if int(index) < 2}
+        elif key in SPECIAL_TOKENS and vocabulary is not None:
+            shrunk[key] = _inside_vocabulary(key, value, vocabulary)
+        elif key in TINY and isinstance(value, int) and not isinstance(value, bool) and value > TINY[key]:
+            shrunk[key] = TINY[key]
+        elif key == "layer_types" and isinstance(value, list):
+            shrunk[key] = value[:2]
+        elif key in ("out_features", "out_indices", "stage_names"):
+            continue  # backbone outputs name layers the tiny model no longer has; the defaults name its last one
+        else:
+            shrunk[key] = value
+    return _consistent(values, shrunk)
+
+
+def _consistent(original: dict, shrunk: dict) -> dict:
+    """Sizes that must agree with each other after shrinking."""
+    # expert groups (DeepSeek-V3-style routing) divide the experts: with 4 experts, one group
+    if isinstance(shrunk.get("n_group"), int) and shrunk.get("n_routed_experts") != original.get("n_routed_experts"):
+        shrunk["n_group"], shrunk["topk_group"] = 1, 1
+    # latent attention expands its one latent key/value to every head
+    if "kv_lora_rank" in original and original.get("num_key_value_heads") == original.get("num_attention_heads"):
+        shrunk["num_key_value_heads"] = shrunk.get("num_attention_heads")
+    # multimodal rotary sections split half the rotary head width: scaled to the shrunk one
+    _scale_mrope(shrunk)
+    return shrunk
+
+
+def _scale_mrope(shrunk: dict) -> None:
+    width = shrunk.get("qk_rope_head_dim") or shrunk.get("head_dim") or TINY["head_dim"]
+    for key in ("rope_parameters", "rope_scaling"):
+        rope = shrunk.get(key)
+        sections = rope.get("mrope_section") if isinstance(rope, dict) else None
+        if isinstance(sections, list) and len(sections) == 3 and sum(sections) != width // 2:
+            half = width // 2
+            scaled = [max(1, section * half // sum(sections)) for section in sections]
+            scaled[0] += half - sum(scaled)
+            shrunk[key] = {**rope, "mrope_section": scaled}
+
+
+# "`a.b` (512) must equal `c` (32)", "x (1024) must match y (32)", "x must be 0, got 256": set `a.b` to 32, x to 0
+_MUST_EQUAL = re.compile(r"`?([\w.]+)`? \((\d+)\) (?:must|should) (?:be )?(?:equal|match)(?: to)?(?: the backbone)? `?[\w.\ /]+`? \((\d+)\)")
+_MUST_BE = re.compile(r"`?([\w.]+)`? must be (\d+), got \d+")
+REPAIRS = 6
+
+
+def tiny_config(model_type: str):
+    from transformers import AutoConfig
+
+    default = AutoConfig.for_model(model_type).to_dict()
+    default.pop("model_type", None)
+    default.pop("transformers_version", None)
+    values = shrink(default)
+    for attempt in range(REPAIRS + 1):
+        try:
+            config = AutoConfig.for_model(model_type, **values)
+            break
+        except Exception as error:  # noqa: BLE001 - each config class raises its own validation errors
+            if attempt == REPAIRS or not _repair(values, str(error)):
+                raise
+    config.num_labels = 3
+    return config
+
+
+def _repair(values: dict, message: str) -> bool:
+    """Set the size a config's validation message says must equal another; False when the message says no such thing."""
+    match = _MUST_EQUAL.search(message)
+    path, value = (match.group(1), int(match.group(3))) if match else (None, None)
+    if match is None and (match := _MUST_BE.search(message)):
+        path, value = match.group(1), int(match.group(2))
+    if path is None:
+        return False
+    *parents, key = path.split(".")
+    target = values
+    for parent in parents:
+        target = target.get(parent) if isinstance(target, dict) else None
+    if not parents and key not in values:  # a bare name of a nested configuration's size
+        target = next((sub for sub in values.values() if isinstance(sub, dict) and key in sub), None)
+    if not isinstance(target, dict) or key not in target or target[key] == value:
+        return False
+    target[key] = value
+    return True
+
+

@@ -1,0 +1,105 @@
+"""`OnnxModelForImageTextToText`: generation from an image and a prompt with an exported vision-language folder
+(`image-text-to-text-with-past`: vision encoder, token embeddings, decoder with a cache; see the exporter's
+`vision_language.py`).
+
+The prompt's image tokens (one per image feature: the processor expands `<image>`) are replaced by the vision
+encoder's features, in order, as the model's `masked_scatter` does; the decoder then runs on the merged embeddings and
+each later step embeds its new token alone. Greedy, beam search and sampling are the text models' loops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import cache
+from .decoder import position_ids_from_mask, presents_as_past
+from .inputs import check_prompt
+from .language_models import _GeneratingModel, _streaming
+from .models import _is_torch, as_numpy, like_inputs
+from .session import open_session
+
+
+class OnnxModelForImageTextToText(_GeneratingModel):
+    """An exported `image-text-to-text-with-past` folder: `generate(input_ids, pixel_values=...)` returns the tokens
+    PyTorch's `generate()` returns (prompt first); `forward` the logits of a whole prompt."""
+
+    tasks = ("image-text-to-text",)
+    output_classes = ("CausalLMOutputWithPast",)
+
+    def _open(self, provider, session_options, threads) -> None:
+        super()._open(provider, session_options, threads)
+        self.vision, self.embed, self.decoder = (
+            open_session(self.manifest.path(role), provider, session_options, threads) for role in ("vision", "embed", "decoder")
+        )
+        self.session = self.decoder
+        self.decoder_inputs = [item.name for item in self.decoder.get_inputs()]
+        self.decoder_outputs = [item.name for item in self.decoder.get_outputs()]
+        self.past_dims = {item.name: (item.shape[1], item.shape[3]) for item in self.decoder.get_inputs() if cache.is_past(item.name)}
+        self.image_token_id = next(
+            (getattr(self.config, name) for name in ("image_token_id", "image_token_index") if getattr(self.config, name, None) is not None),
+            None,
+        )
+
+    def _embeddings(self, input_ids: np.ndarray, pixel_values) -> np.ndarray:
+        embeddings = self.embed.run(["inputs_embeds"], {"input_ids": input_ids})[0]
+        if pixel_values is None:
+            return embeddings
+        features = self.vision.run(["image_features"], {"pixel_values": as_numpy("pixel_values", pixel_values, np.float32)})[0]
+        slots = input_ids == self.image_token_id
+        if slots.sum() != features.shape[0] * features.shape[1]:
+            raise ValueError(
+                f"input_ids hold {int(slots.sum())} image tokens (id {self.image_token_id}) but the images give "
+                f"{features.shape[0]} x {features.shape[1]} features; make the prompt with the checkpoint's processor, "
+                "which expands each image placeholder to its features"
+            )
+        embeddings[slots] = features.reshape(-1, features.shape[-1])
+        return embeddings
+
+    def _step(self, embeddings, mask, past):
+        feed = {"inputs_embeds": embeddings, "attention_mask": mask, "position_ids": position_ids_from_mask(mask, embeddings.shape[1]), **past}
+        outputs = dict(zip(self.decoder_outputs, self.decoder.run(self.decoder_outputs, {k: v for k, v in feed.items() if k in self.decoder_inputs})))
+        return outputs["logits"], presents_as_past(outputs)
+
+    def forward(self, input_ids=None, pixel_values=None, attention_mask=None, **inputs):
+        """Logits for a whole prompt (no past is taken or returned)."""
+        if inputs:
+            raise ValueError(f"unexpected input(s) {', '.join(inputs)}: the model takes input_ids, pixel_values and attention_mask")
+        torch_inputs = _is_torch(input_ids)
+        ids, mask = check_prompt(as_numpy("input_ids", input_ids), None if attention_mask is None else as_numpy("attention_mask", attention_mask))
+        logits, _ = self._step(self._embeddings(ids, pixel_values), mask, cache.empty_past(self.past_dims, ids.shape[0], np.float32))
+        return self.wrap({"logits": logits}, torch_inputs)
+
+    def generate(self, input_ids=None, pixel_values=None, attention_mask=None, generation_config=None, streamer=None, seed=None, **kwargs):
+        """Tokens as `generate()` returns them (the prompt first), from a prompt and, optionally, its images."""
+        if input_ids is None:
+            raise ValueError("generate() needs input_ids (the processor's prompt, image tokens expanded)")
+        torch_inputs = _is_torch(input_ids)
+        settings = self._settings(generation_config, streamer, kwargs)
+        ids, mask = check_prompt(input_ids, attention_mask)
+        embeddings = self._embeddings(ids, pixel_values)
+        rows = settings.num_beams if settings.num_beams > 1 else settings.num_return_sequences if settings.do_sample else 1
+        if settings.do_sample and rows > 1:  # each sampled sequence is its own row, as generate() expands them
+            ids = np.repeat(ids, rows, axis=0)
+        state = {
+            "embeddings": np.repeat(embeddings, rows, axis=0), "mask": np.repeat(mask, rows, axis=0),
+            "past": cache.empty_past(self.past_dims, ids.shape[0] * (rows if settings.num_beams > 1 else 1), np.float32),
+        }
+
+        def step(new_tokens):
+            if state["embeddings"] is not None:  # the prompt: the merged embeddings, every beam's copy
+                step_embeddings, state["embeddings"] = state["embeddings"], None
+            else:
+                state["mask"] = np.concatenate([state["mask"], np.ones((new_tokens.shape[0], 1), np.int64)], axis=1)
+                step_embeddings = self.embed.run(["inputs_embeds"], {"input_ids": new_tokens.astype(np.int64)})[0]
+            logits, state["past"] = self._step(step_embeddings, state["mask"], state["past"])
+            return logits
+
+        def reorder(kept):
+            state["past"] = {name: value[kept] for name, value in state["past"].items()}
+            state["mask"] = state["mask"][kept]
+
+        rng = np.random.default_rng(seed) if settings.do_sample else None
+        sequences = self._search(step, reorder, ids, settings, rng, _streaming(streamer, torch_inputs))
+        if streamer is not None:
+            streamer.end()
+        return like_inputs(sequences, torch_inputs)

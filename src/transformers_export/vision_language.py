@@ -1,0 +1,177 @@
+"""The vision-language layout of image-text-to-text models (LLaVA-style): three graphs, run as generate() runs them.
+
+- `vision_encoder.onnx` (role `vision`): `pixel_values` -> `image_features (images, image_tokens, text_hidden)`, the
+  vision tower's selected layer through the projector, once per image.
+- `embed_tokens.onnx` (role `embed`): `input_ids` -> `inputs_embeds`, the language model's token embeddings.
+- `decoder_model.onnx` (role `decoder`): `inputs_embeds`, `attention_mask`, `position_ids` and the cache
+  `past_key_values.{i}.key|value` -> `logits` and `present.{i}.key|value`, like a decoder-only export but fed
+  embeddings.
+The runtime puts the image features where the prompt holds the image token (as the model's `masked_scatter` does)
+and feeds the merged embeddings to the decoder; later steps embed each new token alone.
+
+Each graph is a small `torch.nn.Module` over the loaded model with an export config, so the format backends and the
+validation handle them like any other graph.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+
+from . import cache
+from .config import OnnxConfig
+
+VISION_GRAPH, EMBED_GRAPH, DECODER_GRAPH = "vision_encoder", "embed_tokens", "decoder_model"
+ROLES = ("vision", "embed", "decoder")
+
+
+def image_token_id(config) -> int:
+    for name in ("image_token_id", "image_token_index"):
+        value = getattr(config, name, None)
+        if value is not None:
+            return value
+    raise AttributeError(f"{type(config).__name__} names no image token (image_token_id)")
+
+
+class VisionGraph(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.eval()
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def forward(self, pixel_values, return_dict=True):
+        # LLaVA's `get_image_features`, without its final split into a list of images (a trace would fix their count)
+        config, model = self.model.config, self.model.model
+        layers = config.vision_feature_layer
+        states = model.vision_tower(pixel_values, output_hidden_states=True, return_dict=True).hidden_states
+        selected = [states[layer] for layer in ([layers] if isinstance(layers, int) else layers)]
+        if config.vision_feature_select_strategy == "default":
+            selected = [state[:, 1:] for state in selected]  # without the class token
+        return {"image_features": model.multi_modal_projector(torch.cat(selected, dim=-1))}
+
+
+class EmbedGraph(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.eval()
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def forward(self, input_ids, return_dict=True):
+        return {"inputs_embeds": self.model.get_input_embeddings()(input_ids)}
+
+
+class DecoderGraph(torch.nn.Module):
+    """One step of the language model over embeddings and its cache."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.eval()
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def forward(self, inputs_embeds, attention_mask, position_ids, return_dict=True, **past):
+        output = self.model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=True,
+            return_dict=True,
+            **{cache.cache_argument(self.model): cache.cache_from_named(past)},
+        )
+        return {"logits": output.logits, **cache.flatten(cache.PRESENT, cache.layer_tensors(cache.model_cache(output)))}
+
+
+class _GraphConfig(OnnxConfig):
+    """Export config of one graph of the layout; caches and dummy tensors come from the feature's config (an
+    `OnnxConfigWithPast` with `use_past`), bound to the model."""
+
+    def __init__(self, parent: OnnxConfig):
+        super().__init__(parent._config, task="default")
+        self.parent = parent
+
+    @property
+    def values_override(self):
+        return {**(self.parent.values_override or {}), "use_cache": True}
+
+    @property
+    def atol_for_validation(self) -> float:
+        return self.parent.atol_for_validation
+
+    @property
+    def default_onnx_opset(self) -> int:
+        return self.parent.default_onnx_opset
+
+    @property
+    def min_onnx_opset(self) -> int:
+        return self.parent.min_onnx_opset
+
+    def bind_model(self, graph) -> None:
+        super().bind_model(graph)
+        self.parent.bind_model(graph.model)
+
+
+class VisionGraphConfig(_GraphConfig):
+    @property
+    def inputs(self):
+        return OrderedDict([("pixel_values", dict(self.parent.inputs["pixel_values"]))])
+
+    @property
+    def outputs(self):
+        return OrderedDict([("image_features", {0: "batch"})])
+
+
+class EmbedGraphConfig(_GraphConfig):
+    @property
+    def inputs(self):
+        return OrderedDict([("input_ids", {0: "batch", 1: "sequence"})])
+
+    @property
+    def outputs(self):
+        return OrderedDict([("inputs_embeds", {0: "batch", 1: "sequence"})])
+
+
+class DecoderGraphConfig(_GraphConfig):
+    @property
+    def inputs(self):
+        inputs = OrderedDict([("inputs_embeds", {0: "batch", 1: "sequence"})])
+        inputs.update((name, axes) for name, axes in self.parent.inputs.items() if name not in ("input_ids", "pixel_values"))
+        return inputs
+
+    @property
+    def outputs(self):
+        return self.parent.outputs
+
+    def _generated_inputs(self):
+        return {name: axes for name, axes in self.inputs.items() if not cache.is_past(name)}
+
+    def _extra_dummy_inputs(self, sizes):
+        return self.parent._extra_dummy_inputs(sizes)
+
+    def layer_shapes(self):
+        return self.parent.layer_shapes()
+
+
+def vision_language_graphs(model, parent_config: OnnxConfig) -> list[tuple[str, torch.nn.Module, OnnxConfig]]:
+    """(graph name, module, export config) of each graph of the layout, in the order they run."""
+    graphs = []
+    for name, module_class, config_class in (
+        (VISION_GRAPH, VisionGraph, VisionGraphConfig),
+        (EMBED_GRAPH, EmbedGraph, EmbedGraphConfig),
+        (DECODER_GRAPH, DecoderGraph, DecoderGraphConfig),
+    ):
+        module, config = module_class(model), config_class(parent_config)
+        config.bind_model(module)
+        graphs.append((name, module, config))
+    return graphs

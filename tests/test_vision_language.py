@@ -1,0 +1,104 @@
+"""Image-text-to-text (LLaVA-shaped): the vision-language layout (vision encoder with projector, token embeddings,
+decoder with a cache over embeddings), validated, and generation from an image and a prompt through the runtime with
+the tokens of PyTorch's generate()."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from transformers_export import export_model
+from transformers_export.errors import InvalidArgumentError
+from transformers_export.runtime import OnnxModelForImageTextToText, from_pretrained
+
+IMAGE_TOKEN = 97
+IMAGE_FEATURES = 16  # (32 / 8)² patches; the class token is dropped (vision_feature_select_strategy "default")
+
+
+def _tiny_llava(folder):
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=36, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8)
+    text = LlamaConfig(
+        vocab_size=99, hidden_size=32, intermediate_size=36, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=128, pad_token_id=0, bos_token_id=1, eos_token_id=98,
+    )
+    config = LlavaConfig(vision_config=vision, text_config=text, image_token_id=IMAGE_TOKEN, vision_feature_layer=-2, vision_feature_select_strategy="default")
+    torch.manual_seed(0)
+    model = LlavaForConditionalGeneration(config).eval()
+    model.save_pretrained(folder)
+    return model
+
+
+@pytest.fixture(scope="module")
+def llava(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("llava")
+    model = _tiny_llava(folder)
+    out = tmp_path_factory.mktemp("llava-onnx") / "out"
+    result = export_model(str(folder), out, feature="auto")
+    return model, out, result, folder
+
+
+def _batch():
+    """Two prompts around one image each, the first left-padded, as a processor pads a batch for generation."""
+    image = [IMAGE_TOKEN] * IMAGE_FEATURES
+    ids = torch.tensor([[0, 0, 1, *image, 5, 6, 7], [1, 8, *image, 9, 10, 11, 12]])
+    mask = torch.tensor([[0, 0] + [1] * 20, [1] * 22])
+    pixels = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    return {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels}
+
+
+def test_export_is_the_vision_language_layout(llava):
+    _, out, result, _ = llava
+    assert result.validation.passed
+    assert any("step" in run.sizes for run in result.validation.runs), "the decoder's decode steps were validated"
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["layout"] == "vision-language" and manifest["feature"] == "image-text-to-text-with-past"
+    roles = {entry["role"]: (file, entry) for file, entry in manifest["graphs"].items()}
+    assert {role: file for role, (file, _) in roles.items()} == {
+        "vision": "vision_encoder.onnx", "embed": "embed_tokens.onnx", "decoder": "decoder_model.onnx",
+    }
+    assert list(roles["vision"][1]["outputs"]) == ["image_features"]
+    decoder_inputs = list(roles["decoder"][1]["inputs"])
+    assert decoder_inputs[:3] == ["inputs_embeds", "attention_mask", "position_ids"] and "input_ids" not in decoder_inputs
+    assert any(name.startswith("past_key_values.") for name in decoder_inputs)
+
+
+@pytest.mark.parametrize("arguments", [{"max_new_tokens": 10}, {"max_new_tokens": 8, "num_beams": 3}], ids=["greedy", "beams"])
+def test_generation_from_an_image_equals_pytorch(llava, arguments):
+    model, out, _, _ = llava
+    batch = _batch()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = model.generate(**batch, **arguments)
+    onnx = from_pretrained(out)
+    assert isinstance(onnx, OnnxModelForImageTextToText)
+    got = onnx.generate(**batch, **arguments)
+    assert got.tolist() == expected.tolist()
+    assert got.shape[1] > batch["input_ids"].shape[1]
+
+
+def test_forward_logits_equal_pytorch(llava):
+    model, out, _, _ = llava
+    batch = _batch()
+    with torch.no_grad():
+        expected = model(**batch).logits
+    got = from_pretrained(out)(**{name: value.numpy() for name, value in batch.items()}).logits
+    real = batch["attention_mask"].numpy() == 1  # padded positions are never read
+    np.testing.assert_allclose(got[real], expected.numpy()[real], atol=1e-4)
+
+
+def test_a_prompt_without_the_image_tokens_is_a_clear_error(llava):
+    batch = _batch()
+    batch["input_ids"] = batch["input_ids"].clone()
+    batch["input_ids"][0, 5] = 4  # one image token short
+    with pytest.raises(ValueError, match="hold 31 image tokens .* give 2 x 16 features"):
+        from_pretrained(llava[1]).generate(**batch, max_new_tokens=2)
+
+
+def test_other_layouts_are_refused(llava, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="only as the vision-language layout"):
+        export_model(str(llava[3]), tmp_path / "out", feature="image-text-to-text-with-past", layout="monolith")
+    assert not (tmp_path / "out").exists()
