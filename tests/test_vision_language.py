@@ -102,3 +102,27 @@ def test_other_layouts_are_refused(llava, tmp_path):
     with pytest.raises(InvalidArgumentError, match="only as the vision-language layout"):
         export_model(str(llava[3]), tmp_path / "out", feature="image-text-to-text-with-past", layout="monolith")
     assert not (tmp_path / "out").exists()
+
+
+def test_aya_vision_generates_like_pytorch(tmp_path):
+    """Aya Vision (a SigLIP tower, a pixel-shuffling projector: 4 features an image here) through the same layout."""
+    from transformers import AutoModelForImageTextToText
+
+    from transformers_export.coverage import tiny_config
+
+    config = tiny_config("aya_vision")
+    config.image_token_id = config.text_config.vocab_size - 2
+    torch.manual_seed(0)
+    model = AutoModelForImageTextToText.from_config(config).eval()
+    model.save_pretrained(tmp_path / "checkpoint")
+    assert export_model(str(tmp_path / "checkpoint"), tmp_path / "out", feature="auto").validation.passed
+    size = config.vision_config.image_size
+    image = [config.image_token_id] * 4
+    batch = {
+        "input_ids": torch.tensor([[0, 0, 1, *image, 5, 6, 7], [1, 8, *image, 9, 10, 11, 12]]),
+        "attention_mask": torch.tensor([[0, 0] + [1] * 8, [1] * 10]),
+        "pixel_values": torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)),
+    }
+    with torch.no_grad():
+        expected = model.generate(**batch, max_new_tokens=8)
+    assert from_pretrained(tmp_path / "out").generate(**batch, max_new_tokens=8).tolist() == expected.tolist()

@@ -126,8 +126,21 @@ OVERRIDES["llava"] = dict(
 OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2], window_size=2, image_size=32, patch_size=4)
 
 
+# model types whose tiny configuration is the coverage sweep's shrinking of their defaults
+SHRUNK = ("aya_vision",)
+
+
 def tiny_config(model_type: str, **extra):
     from transformers import AutoConfig
+
+    if model_type in SHRUNK:
+        from transformers_export.coverage import tiny_config as shrunk_config
+
+        config = shrunk_config(model_type)
+        config.image_token_id = config.get_text_config().vocab_size - 2  # inside the shrunk vocabulary
+        for name, value in extra.items():
+            setattr(config, name, value)
+        return config
 
     kwargs = {**COMMON, **OVERRIDES.get(model_type, {}), **extra}
     config = AutoConfig.for_model(model_type, **kwargs)

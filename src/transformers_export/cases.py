@@ -15,6 +15,7 @@ import numpy as np
 from . import cache
 from .dummy_inputs import CALIBRATION_SIZES, VALIDATION_SIZES
 from .exportable import named_outputs
+from .padding import decoder_padding, padded_positions, without_padding
 from .runtime.decoder import position_ids_from_mask
 from .validation import ShapeRun, Tolerance, compare, runtime_message
 
@@ -29,6 +30,7 @@ class Case:
     feed: dict[str, np.ndarray]
     reference: dict[str, np.ndarray]
     graph: str = ""
+    padding: dict = field(default_factory=dict)  # positions not compared (`padding.py`)
 
 
 @dataclass
@@ -79,7 +81,12 @@ def reference_cases(config, module, preprocessor, graph: str, sizes_list=VALIDAT
         shown = {axis: size for axis, size in sizes.items() if axis in used}
         for name, axes in config.inputs.items():
             shown.update({axis_name: int(inputs[name].shape[axis]) for axis, axis_name in axes.items() if name in inputs and "+" not in axis_name})
-        cases.append(Case(shown, feed, _numpy(reference), graph))
+        reference = _numpy(reference)
+        mask, mask_axes = feed.get("attention_mask"), config.inputs.get("attention_mask", {})
+        padding = {}
+        if mask is not None and mask.ndim == 2 and isinstance(mask_axes.get(1), str):
+            padding = padded_positions(config.outputs, mask_axes[1], mask, {name: value.shape for name, value in reference.items()})
+        cases.append(Case(shown, feed, reference, graph, padding))
     return cases
 
 
@@ -116,7 +123,8 @@ def run_cases(cases: Sequence[Case], run: Callable[[dict], dict], tolerance: Tol
         shape_run.actual_names, shape_run.actual = list(actual), actual
         if not shape_run.names_ok:
             break
-        shape_run.outputs = [compare(name, case.reference[name], actual[name], tolerance) for name in case.reference]
+        reference, compared = without_padding(case.reference, case.padding), without_padding(actual, case.padding)
+        shape_run.outputs = [compare(name, reference[name], compared[name], tolerance) for name in case.reference]
         if not shape_run.passed:
             break
     return runs
@@ -166,31 +174,15 @@ def reference_decode(config, model, graph: str, unpadded=False) -> DecodeTrace:
     return trace
 
 
-def _without_padding(outputs: dict, mask: np.ndarray) -> dict:
-    """Outputs with the padded positions zeroed. What a model computes at a padded position (its logits, its cached
-    key and value) is never read: later tokens' attention masks it out and generate() reads the last position. For a
-    padded query that attends to nothing, PyTorch and ONNX Runtime make up different values (GLM, Cohere, ...)."""
-    kept = {}
-    for name, value in outputs.items():
-        if cache.parse_name(name) and value.ndim == 4 and value.shape[2] == mask.shape[1]:
-            value = np.where((mask == 0)[:, None, :, None], 0, value)
-        elif value.ndim >= 2 and value.shape[0] == mask.shape[0] and value.shape[1] <= mask.shape[1]:
-            padded = mask[:, mask.shape[1] - value.shape[1] :] == 0
-            value = np.where(padded.reshape(padded.shape + (1,) * (value.ndim - 2)), 0, value)
-        kept[name] = value
-    return kept
-
-
 def run_decode(trace: DecodeTrace, run, tolerance: Tolerance) -> list[ShapeRun]:
-    """Steps of a decoder-only graph fed its own presents; padded positions are not compared (`_without_padding`)."""
+    """Steps of a decoder-only graph fed its own presents; padded positions are not compared (`padding.py`)."""
     runs, past = [], None
     for case in trace.steps:
         if past is None:  # the first step's past is empty: take its shapes from the reference's presents
             past = {name: value[:, :, :0] for name, value in cache.presents_as_past(case.reference).items()}
         feed = {**_decoder_feed(case.feed["input_ids"], case.feed["attention_mask"], past), **case.feed}
-        mask = case.feed["attention_mask"]
-        reference = _without_padding(case.reference, mask)
-        shape_runs = run_cases([Case(case.sizes, feed, reference, case.graph)], lambda f: _without_padding(run(f), mask), tolerance)
+        padding = decoder_padding(case.reference, case.feed["attention_mask"])
+        shape_runs = run_cases([Case(case.sizes, feed, case.reference, case.graph, padding)], run, tolerance)
         runs.extend(shape_runs)
         if not shape_runs[-1].passed:
             break

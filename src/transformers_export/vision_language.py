@@ -39,20 +39,36 @@ class VisionGraph(torch.nn.Module):
         super().__init__()
         self.model = model
         self.eval()
+        config = model.config
+        self.selection = {name: getattr(config, name, None) for name in ("vision_feature_layer", "vision_feature_select_strategy")}
+        # LLaVA splits its projected features into a list, one entry per image, whose length a trace would fix: one
+        # probe on one image says whether to compute them before that split instead
+        vision = config.vision_config
+        size = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
+        probe = torch.zeros(1, getattr(vision, "num_channels", 3), size, size, dtype=next(model.parameters()).dtype)
+        with torch.no_grad():
+            self.splits_images = isinstance(self._features(probe), (list, tuple))
 
     @property
     def config(self):
         return self.model.config
 
+    def _features(self, pixel_values):
+        features = self.model.model.get_image_features(pixel_values=pixel_values, **self.selection)
+        return getattr(features, "pooler_output", features)
+
     def forward(self, pixel_values, return_dict=True):
-        # LLaVA's `get_image_features`, without its final split into a list of images (a trace would fix their count)
-        config, model = self.model.config, self.model.model
-        layers = config.vision_feature_layer
+        features = self._projected(pixel_values, **self.selection) if self.splits_images else self._features(pixel_values)
+        return {"image_features": features.reshape(pixel_values.shape[0], -1, features.shape[-1])}
+
+    def _projected(self, pixel_values, vision_feature_layer, vision_feature_select_strategy):
+        model = self.model.model
         states = model.vision_tower(pixel_values, output_hidden_states=True, return_dict=True).hidden_states
-        selected = [states[layer] for layer in ([layers] if isinstance(layers, int) else layers)]
-        if config.vision_feature_select_strategy == "default":
+        layers = [vision_feature_layer] if isinstance(vision_feature_layer, int) else vision_feature_layer
+        selected = [states[layer] for layer in layers]
+        if vision_feature_select_strategy == "default":
             selected = [state[:, 1:] for state in selected]  # without the class token
-        return {"image_features": model.multi_modal_projector(torch.cat(selected, dim=-1))}
+        return model.multi_modal_projector(torch.cat(selected, dim=-1))
 
 
 class EmbedGraph(torch.nn.Module):

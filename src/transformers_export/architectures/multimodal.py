@@ -9,4 +9,6 @@ PROMPT_AND_IMAGE = ("input_ids", "attention_mask", "position_ids", "pixel_values
 
 register(
     declare("llava", "Llava", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="LLaVA", atol=1e-4),
+    # a SigLIP tower and a pixel-shuffling projector: the image features come from get_image_features as they are
+    declare("aya_vision", "AyaVision", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="Aya Vision", atol=1e-4),
 )
