@@ -174,3 +174,17 @@ def test_speech_to_text_validates_frames_other_than_the_trace(tiny_checkpoint, t
     result = export_model(str(folder), tmp_path / "out", feature="speech2seq-lm-with-past")
     frames = {run.sizes.get("feature_frames") for run in result.validation.runs}
     assert {40, 16} <= frames  # traced at 24
+
+
+def test_whisper_audio_classification_is_the_encoder_alone(tiny_checkpoint, tmp_path):
+    from transformers import WhisperForAudioClassification
+
+    folder = tiny_checkpoint("whisper", "audio-classification")
+    result = export_model(str(folder), tmp_path / "out", feature="audio-classification")
+    assert result.validation.passed
+    manifest = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert list(manifest["graphs"]["model.onnx"]["inputs"]) == ["input_features"]
+    features = torch.randn(2, 16, 60, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = WhisperForAudioClassification.from_pretrained(folder).eval()(input_features=features).logits
+    np.testing.assert_allclose(from_pretrained(tmp_path / "out")(input_features=features).logits.numpy(), expected.numpy(), atol=1e-5)

@@ -385,7 +385,7 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
 
     # Their classification and QA heads derive the decoder inputs from `input_ids` (shifted right) and pool at the
     # end-of-sequence token, so the graph takes the encoder inputs only.
-    tasks_without_decoder_inputs = ("sequence-classification", "question-answering")
+    tasks_without_decoder_inputs = ("sequence-classification", "question-answering", "audio-classification")
 
     @property
     def is_seq2seq_graph(self) -> bool:

@@ -34,7 +34,8 @@ SPEECH_SEQ2SEQ_TASKS = ("speech2seq-lm", "speech2seq-lm-with-past")
 FILTER_BANKS = {"input_features": {0: "batch", 1: "feature_frames"}, "attention_mask": {0: "batch", 1: "feature_frames"}}
 
 register(
-    declare("whisper", "Whisper", ("input_features", "decoder_input_ids"), SPEECH_SEQ2SEQ_TASKS, atol=1e-4),
+    # WhisperForAudioClassification: the encoder alone, pooled
+    declare("whisper", "Whisper", ("input_features", "decoder_input_ids"), (*SPEECH_SEQ2SEQ_TASKS, "audio-classification"), atol=1e-4),
     declare("speech_to_text", "Speech2Text", ("input_features", "attention_mask", "decoder_input_ids"), SPEECH_SEQ2SEQ_TASKS,
             atol=1e-4, input_axes=FILTER_BANKS),
     declare("moonshine", "Moonshine", ("input_values", "decoder_input_ids"), SPEECH_SEQ2SEQ_TASKS, atol=1e-4),
