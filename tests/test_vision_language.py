@@ -104,24 +104,27 @@ def test_other_layouts_are_refused(llava, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_aya_vision_generates_like_pytorch(tmp_path):
-    """Aya Vision (a SigLIP tower, a pixel-shuffling projector: 4 features an image here) through the same layout."""
+@pytest.mark.parametrize("model_type", ["aya_vision", "idefics3", "smolvlm"])
+def test_other_vision_language_families_generate_like_pytorch(model_type, tmp_path):
+    """Aya Vision (a SigLIP tower and a pixel-shuffling projector) and Idefics3 / SmolVLM (a vision model and a
+    pixel-shuffling connector; their processors give (batch, images, 3, h, w)): 4 features an image here."""
     from transformers import AutoModelForImageTextToText
 
     from transformers_export.coverage import tiny_config
 
-    config = tiny_config("aya_vision")
+    config = tiny_config(model_type)
     config.image_token_id = config.text_config.vocab_size - 2
     torch.manual_seed(0)
     model = AutoModelForImageTextToText.from_config(config).eval()
     model.save_pretrained(tmp_path / "checkpoint")
     assert export_model(str(tmp_path / "checkpoint"), tmp_path / "out", feature="auto").validation.passed
     size = config.vision_config.image_size
+    pixels = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     image = [config.image_token_id] * 4
     batch = {
         "input_ids": torch.tensor([[0, 0, 1, *image, 5, 6, 7], [1, 8, *image, 9, 10, 11, 12]]),
         "attention_mask": torch.tensor([[0, 0] + [1] * 8, [1] * 10]),
-        "pixel_values": torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0)),
+        "pixel_values": pixels if model_type == "aya_vision" else pixels[:, None],
     }
     with torch.no_grad():
         expected = model.generate(**batch, max_new_tokens=8)

@@ -127,7 +127,7 @@ OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2]
 
 
 # model types whose tiny configuration is the coverage sweep's shrinking of their defaults
-SHRUNK = ("aya_vision",)
+SHRUNK = ("aya_vision", "idefics3", "smolvlm")
 
 
 def tiny_config(model_type: str, **extra):

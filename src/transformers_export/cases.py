@@ -140,8 +140,10 @@ def _decoder_feed(ids, mask, past) -> dict:
 def reference_decode(config, model, graph: str, unpadded=False) -> DecodeTrace:
     import torch
 
-    vocab = getattr(model.config, "vocab_size", 2)
-    pad = getattr(model.config, "pad_token_id", None) or 0
+    text = model.config.get_text_config()  # a composite model's language model
+    vocab = getattr(text, "vocab_size", 2)
+    pad = getattr(text, "pad_token_id", None) or 0
+    pad = pad if pad < vocab else 0
     rng = np.random.default_rng(0)
     ids = rng.integers(0, vocab, (DECODE_BATCH, DECODE_PROMPT))
     mask = np.ones_like(ids)

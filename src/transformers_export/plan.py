@@ -7,6 +7,8 @@ plan; nothing below this module imports it.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import os
 from dataclasses import dataclass
@@ -138,6 +140,8 @@ def resolve(request: ExportRequest) -> ExportPlan:
     if feature.endswith(WITH_PAST_SUFFIX) and (reason := cache.unexportable_cache(config)):
         raise UnsupportedFeatureError(f"{config.model_type} cannot export '{feature}': {reason}; export '{task_of(feature)}' instead")
     _check_trace_sizes(config, options)
+    if options.engine is None and spec.engine is not None and backend.name == "onnx":
+        options = dataclasses.replace(options, engine=spec.engine)
     # Some switches are read once, when the modules are built (BigBird's attention type), so they go into the config
     # before loading; `values_override` repeats them for models loaded by the caller.
     for key, value in spec.config_overrides.items():

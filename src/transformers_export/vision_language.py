@@ -45,9 +45,9 @@ class VisionGraph(torch.nn.Module):
         # probe on one image says whether to compute them before that split instead
         vision = config.vision_config
         size = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
-        probe = torch.zeros(1, getattr(vision, "num_channels", 3), size, size, dtype=next(model.parameters()).dtype)
+        probe = torch.ones(1, getattr(vision, "num_channels", 3), size, size, dtype=next(model.parameters()).dtype)
         with torch.no_grad():
-            self.splits_images = isinstance(self._features(probe), (list, tuple))
+            self.splits_images = not hasattr(model.model, "connector") and isinstance(self._features(probe), (list, tuple))
 
     @property
     def config(self):
@@ -58,8 +58,22 @@ class VisionGraph(torch.nn.Module):
         return getattr(features, "pooler_output", features)
 
     def forward(self, pixel_values, return_dict=True):
-        features = self._projected(pixel_values, **self.selection) if self.splits_images else self._features(pixel_values)
+        if hasattr(self.model.model, "connector"):
+            features = self._connected(pixel_values)
+        elif self.splits_images:
+            features = self._projected(pixel_values, **self.selection)
+        else:
+            features = self._features(pixel_values)
         return {"image_features": features.reshape(pixel_values.shape[0], -1, features.shape[-1])}
+
+    def _connected(self, pixel_values):
+        """Idefics3 / SmolVLM: the vision model over every image (the runtime drops the processor's all-zero padding
+        images, which the model removes by a data-dependent index), then the pixel-shuffling connector."""
+        model = self.model.model
+        patch = self.model.config.vision_config.patch_size
+        patches = torch.ones(pixel_values.shape[0], pixel_values.shape[2] // patch, pixel_values.shape[3] // patch, dtype=torch.bool)
+        states = model.vision_model(pixel_values=pixel_values, patch_attention_mask=patches, return_dict=True).last_hidden_state
+        return model.connector(states)
 
     def _projected(self, pixel_values, vision_feature_layer, vision_feature_select_strategy):
         model = self.model.model

@@ -11,4 +11,8 @@ register(
     declare("llava", "Llava", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="LLaVA", atol=1e-4),
     # a SigLIP tower and a pixel-shuffling projector: the image features come from get_image_features as they are
     declare("aya_vision", "AyaVision", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="Aya Vision", atol=1e-4),
+    # a SigLIP-style vision model and a pixel-shuffling connector; the processor's image tiles are images here. The
+    # trace engine writes their vision embeddings' position lookup with a float index, which ONNX Runtime rejects
+    declare("idefics3", "Idefics3", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, atol=1e-4, engine="dynamo"),
+    declare("smolvlm", "SmolVLM", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, atol=1e-4, engine="dynamo"),
 )

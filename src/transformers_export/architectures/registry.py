@@ -47,6 +47,8 @@ class ArchitectureSpec:
     # inputs the `-with-past` graph takes besides `inputs` (an encoder's LM head decoding: the positions that
     # generate() derives from the mask)
     past_inputs: tuple = ()
+    # the ONNX capture engine when --engine is not given, for models whose trace writes a graph ONNX Runtime rejects
+    engine: str | None = None
 
     @property
     def key(self) -> str:

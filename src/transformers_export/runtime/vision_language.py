@@ -44,7 +44,11 @@ class OnnxModelForImageTextToText(_GeneratingModel):
         embeddings = self.embed.run(["inputs_embeds"], {"input_ids": input_ids})[0]
         if pixel_values is None:
             return embeddings
-        features = self.vision.run(["image_features"], {"pixel_values": as_numpy("pixel_values", pixel_values, np.float32)})[0]
+        images = as_numpy("pixel_values", pixel_values, np.float32)
+        if images.ndim == 5:  # (batch, images, channels, height, width): Idefics3 / SmolVLM processors' tiles
+            images = images.reshape(-1, *images.shape[2:])
+            images = images[(images != 0).any(axis=(1, 2, 3))]  # all-zero images pad the batch: the model drops them
+        features = self.vision.run(["image_features"], {"pixel_values": images})[0]
         slots = input_ids == self.image_token_id
         if slots.sum() != features.shape[0] * features.shape[1]:
             raise ValueError(
