@@ -104,27 +104,35 @@ def test_other_layouts_are_refused(llava, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("model_type", ["aya_vision", "idefics3", "smolvlm"])
+FAMILIES = ["aya_vision", "internvl", "got_ocr2", "cohere2_vision", "ovis2", "deepseek_vl", "idefics3", "smolvlm"]
+
+
+@pytest.mark.parametrize("model_type", FAMILIES)
 def test_other_vision_language_families_generate_like_pytorch(model_type, tmp_path):
-    """Aya Vision (a SigLIP tower and a pixel-shuffling projector) and Idefics3 / SmolVLM (a vision model and a
-    pixel-shuffling connector; their processors give (batch, images, 3, h, w)): 4 features an image here."""
+    """Families whose image features come from their own `get_image_features` (Aya Vision, InternVL, GOT-OCR 2,
+    Command A Vision, Ovis2, DeepSeek-VL) and Idefics3 / SmolVLM (a vision model and a pixel-shuffling connector;
+    their processors give (batch, images, 3, h, w)). PyTorch's generate() checks that the prompt holds one image token
+    per feature."""
     from transformers import AutoModelForImageTextToText
 
     from transformers_export.coverage import tiny_config
+    from transformers_export.vision_language import VisionGraph
 
     config = tiny_config(model_type)
-    config.image_token_id = config.text_config.vocab_size - 2
+    config.image_token_id = config.get_text_config().vocab_size - 2
     torch.manual_seed(0)
     model = AutoModelForImageTextToText.from_config(config).eval()
     model.save_pretrained(tmp_path / "checkpoint")
     assert export_model(str(tmp_path / "checkpoint"), tmp_path / "out", feature="auto").validation.passed
     size = config.vision_config.image_size
+    size = size if isinstance(size, int) else size[0]
     pixels = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    image = [config.image_token_id] * 4
+    with torch.no_grad():
+        image = [config.image_token_id] * VisionGraph(model)(pixels[:1])["image_features"].shape[1]
     batch = {
         "input_ids": torch.tensor([[0, 0, 1, *image, 5, 6, 7], [1, 8, *image, 9, 10, 11, 12]]),
-        "attention_mask": torch.tensor([[0, 0] + [1] * 8, [1] * 10]),
-        "pixel_values": pixels if model_type == "aya_vision" else pixels[:, None],
+        "attention_mask": torch.tensor([[0, 0] + [1] * (len(image) + 4), [1] * (len(image) + 6)]),
+        "pixel_values": pixels[:, None] if model_type in ("idefics3", "smolvlm") else pixels,
     }
     with torch.no_grad():
         expected = model.generate(**batch, max_new_tokens=8)

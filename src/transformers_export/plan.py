@@ -23,7 +23,7 @@ from .formats import Backend, TraceOptions, get_backend
 from .manifest import LAYOUTS
 from .optimize.presets import QUANTIZATIONS
 from .staging import check_output
-from .tasks import GENERATING_TASKS, WITH_PAST_SUFFIX, canonical_feature, get_task, infer_feature, task_of
+from .tasks import GENERATING_TASKS, TASKS, WITH_PAST_SUFFIX, canonical_feature, get_task, infer_feature, task_of, transformers_model_class_name
 
 
 
@@ -188,6 +188,11 @@ def auto_feature(config, spec: ArchitectureSpec) -> str:
     """The feature `--feature auto` picks: the task of `config.architectures`, with the cache when the task generates
     (a Llama gets `causal-lm-with-past`, what generation needs)."""
     feature = infer_feature(config)
+    # an image-text-to-text class that is also in the causal-LM mapping (GOT-OCR 2): its vision-language export
+    vision_language = "image-text-to-text" + WITH_PAST_SUFFIX
+    image_text_class = transformers_model_class_name(TASKS["image-text-to-text"], config.model_type)
+    if vision_language in spec.features and image_text_class in (getattr(config, "architectures", None) or []):
+        return vision_language
     with_past = feature + WITH_PAST_SUFFIX
     generates = task_of(feature) in GENERATING_TASKS and with_past in spec.tasks
     return with_past if generates and cache.unexportable_cache(config) is None else feature

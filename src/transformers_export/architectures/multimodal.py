@@ -11,6 +11,12 @@ register(
     declare("llava", "Llava", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="LLaVA", atol=1e-4),
     # a SigLIP tower and a pixel-shuffling projector: the image features come from get_image_features as they are
     declare("aya_vision", "AyaVision", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="Aya Vision", atol=1e-4),
+    # image features straight from get_image_features, as for Aya Vision
+    declare("internvl", "InternVL", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, atol=1e-4),
+    declare("got_ocr2", "GotOcr2", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="GOT-OCR 2.0", atol=1e-4),
+    declare("cohere2_vision", "Cohere2Vision", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="Command A Vision", atol=1e-4),
+    declare("ovis2", "Ovis2", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, atol=1e-4),
+    declare("deepseek_vl", "DeepseekVL", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="DeepSeek-VL", atol=1e-4),
     # a SigLIP-style vision model and a pixel-shuffling connector; the processor's image tiles are images here. The
     # trace engine writes their vision embeddings' position lookup with a float index, which ONNX Runtime rejects
     declare("idefics3", "Idefics3", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, atol=1e-4, engine="dynamo"),
