@@ -68,13 +68,37 @@ def _greedy_equal(checkpoint: Path, folder: Path, feature: str) -> bool:
 
     from .resolve import load_model
     from .runtime import from_pretrained
+    from .tasks import task_of
 
     model = load_model(str(checkpoint), feature).eval()  # as the export loaded it (an encoder's LM head as a decoder)
     vocab = model.config.get_text_config().vocab_size
-    prompt = torch.from_numpy(np.random.default_rng(0).integers(3, vocab - 1, (2, 6)))
+    prompt = torch.from_numpy(np.random.default_rng(0).integers(3, vocab - 3, (2, 6)))
+    if task_of(feature) == "image-text-to-text":
+        return _greedy_equal_with_image(model, folder, prompt)
     with torch.no_grad():
         expected = model.generate(prompt, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
     got = from_pretrained(folder).generate(prompt, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
+    return got.tolist() == expected.tolist()
+
+
+def _greedy_equal_with_image(model, folder: Path, prompt) -> bool:
+    """An image per prompt, its image tokens after the first text token (as many as the vision graph gives)."""
+    import torch
+
+    from .runtime import from_pretrained
+    from .vision_language import VisionGraph, image_token_id
+
+    vision = model.config.vision_config
+    size = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
+    pixels = torch.randn(2, getattr(vision, "num_channels", 3), size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        count = VisionGraph(model)(pixels[:1])["image_features"].shape[1]
+    image = torch.full((2, count), image_token_id(model.config))
+    inputs = {"input_ids": torch.cat([prompt[:, :1], image, prompt[:, 1:]], dim=1)}
+    inputs["pixel_values"] = pixels[:, None] if hasattr(model.model, "connector") else pixels  # Idefics3's tiles
+    with torch.no_grad():
+        expected = model.generate(**inputs, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
+    got = from_pretrained(folder).generate(**inputs, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
     return got.tolist() == expected.tolist()
 
 
@@ -120,7 +144,7 @@ def check(model_type: str, work: Path) -> list[Outcome]:
         try:
             signal.alarm(TIMEOUT_SECONDS)
             export_model(str(checkpoint), out, feature=feature)
-            if task_of(feature) == "causal-lm" and not _greedy_equal(checkpoint, out, feature):
+            if task_of(feature) in ("causal-lm", "image-text-to-text") and not _greedy_equal(checkpoint, out, feature):
                 raise AssertionError("the runtime's greedy tokens differ from generate()")
             outcomes.append(Outcome(model_type, feature, validated))
         except (UnsupportedFeatureError, UnsupportedModelError) as error:

@@ -110,6 +110,12 @@ def tiny_config(model_type: str):
             if attempt == REPAIRS or not _repair(values, str(error)):
                 raise
     config.num_labels = 3
+    # a composite model's image token inside its language model's shrunk vocabulary (ids 0-3 are special tokens)
+    vocabulary = getattr(config.get_text_config(), "vocab_size", None)
+    for name in ("image_token_id", "image_token_index"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and isinstance(vocabulary, int) and value >= vocabulary:
+            setattr(config, name, vocabulary - 2)
     return config
 
 
