@@ -22,6 +22,7 @@ import torch
 
 from . import cache
 from .config import OnnxConfig
+from .graph_config import GraphConfig
 
 # graph names; each format gives them its own suffix
 ENCODER_GRAPH, DECODER_GRAPH = "encoder_model", "decoder_model"
@@ -100,41 +101,7 @@ def _one_side(named: dict, side: str) -> dict:
     }
 
 
-class _GraphConfig(OnnxConfig):
-    """Export config of one graph of the layout; the caches' shapes and dummy tensors come from the feature's config
-    (an `OnnxSeq2SeqConfigWithPast` with `use_past`), bound to the model."""
-
-    def __init__(self, parent: OnnxConfig):
-        super().__init__(parent._config, task="default")
-        self.parent = parent
-
-    @property
-    def layer_count(self) -> int:
-        return len(self.parent.layer_shapes())
-
-    @property
-    def values_override(self):
-        return {**(self.parent.values_override or {}), "use_cache": True}
-
-    @property
-    def atol_for_validation(self) -> float:
-        return self.parent.atol_for_validation
-
-    @property
-    def default_onnx_opset(self) -> int:
-        return self.parent.default_onnx_opset
-
-    @property
-    def min_onnx_opset(self) -> int:
-        return self.parent.min_onnx_opset
-
-    def bind_model(self, graph) -> None:
-        super().bind_model(graph)
-        self.model = graph.model
-        self.parent.bind_model(graph.model)
-
-
-class EncoderGraphConfig(_GraphConfig):
+class EncoderGraphConfig(GraphConfig):
     @property
     def inputs(self):
         return OrderedDict((name, axes) for name, axes in self.parent.inputs.items() if _encoder_input(name))
@@ -146,7 +113,7 @@ class EncoderGraphConfig(_GraphConfig):
         return outputs
 
 
-class DecoderGraphConfig(_GraphConfig):
+class DecoderGraphConfig(GraphConfig):
     def __init__(self, parent: OnnxConfig, main_output: str):
         super().__init__(parent)
         self.main_output = main_output

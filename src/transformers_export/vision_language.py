@@ -21,6 +21,7 @@ import torch
 
 from . import cache
 from .config import OnnxConfig
+from .graph_config import GraphConfig
 
 VISION_GRAPH, EMBED_GRAPH, DECODER_GRAPH = "vision_encoder", "embed_tokens", "decoder_model"
 ROLES = ("vision", "embed", "decoder")
@@ -123,36 +124,7 @@ class DecoderGraph(torch.nn.Module):
         return {"logits": output.logits, **cache.flatten(cache.PRESENT, cache.layer_tensors(cache.model_cache(output)))}
 
 
-class _GraphConfig(OnnxConfig):
-    """Export config of one graph of the layout; caches and dummy tensors come from the feature's config (an
-    `OnnxConfigWithPast` with `use_past`), bound to the model."""
-
-    def __init__(self, parent: OnnxConfig):
-        super().__init__(parent._config, task="default")
-        self.parent = parent
-
-    @property
-    def values_override(self):
-        return {**(self.parent.values_override or {}), "use_cache": True}
-
-    @property
-    def atol_for_validation(self) -> float:
-        return self.parent.atol_for_validation
-
-    @property
-    def default_onnx_opset(self) -> int:
-        return self.parent.default_onnx_opset
-
-    @property
-    def min_onnx_opset(self) -> int:
-        return self.parent.min_onnx_opset
-
-    def bind_model(self, graph) -> None:
-        super().bind_model(graph)
-        self.parent.bind_model(graph.model)
-
-
-class VisionGraphConfig(_GraphConfig):
+class VisionGraphConfig(GraphConfig):
     @property
     def inputs(self):
         return OrderedDict([("pixel_values", dict(self.parent.inputs["pixel_values"]))])
@@ -162,7 +134,7 @@ class VisionGraphConfig(_GraphConfig):
         return OrderedDict([("image_features", {0: "batch"})])
 
 
-class EmbedGraphConfig(_GraphConfig):
+class EmbedGraphConfig(GraphConfig):
     @property
     def inputs(self):
         return OrderedDict([("input_ids", {0: "batch", 1: "sequence"})])
@@ -172,7 +144,7 @@ class EmbedGraphConfig(_GraphConfig):
         return OrderedDict([("inputs_embeds", {0: "batch", 1: "sequence"})])
 
 
-class DecoderGraphConfig(_GraphConfig):
+class DecoderGraphConfig(GraphConfig):
     @property
     def inputs(self):
         inputs = OrderedDict([("inputs_embeds", {0: "batch", 1: "sequence"})])
@@ -188,9 +160,6 @@ class DecoderGraphConfig(_GraphConfig):
 
     def _extra_dummy_inputs(self, sizes):
         return self.parent._extra_dummy_inputs(sizes)
-
-    def layer_shapes(self):
-        return self.parent.layer_shapes()
 
 
 def vision_language_graphs(model, parent_config: OnnxConfig) -> list[tuple[str, torch.nn.Module, OnnxConfig]]:

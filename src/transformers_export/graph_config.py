@@ -1,0 +1,45 @@
+"""`GraphConfig`: the export config of one graph of a layout with several (the encoder-decoder generation layout,
+the vision-language layout).
+
+A graph is a small `torch.nn.Module` over the loaded model (`graph.model`); its config declares the graph's own inputs
+and outputs and takes everything else from the feature's config (`parent`): tolerance, opsets, config overrides, and
+the cache's layer shapes and dummy tensors, learnt from the model when bound.
+"""
+
+from __future__ import annotations
+
+from .config import OnnxConfig
+
+
+class GraphConfig(OnnxConfig):
+    def __init__(self, parent: OnnxConfig):
+        super().__init__(parent._config, task="default")
+        self.parent = parent
+
+    def layer_shapes(self):
+        return self.parent.layer_shapes()
+
+    @property
+    def layer_count(self) -> int:
+        return len(self.parent.layer_shapes())
+
+    @property
+    def values_override(self):
+        return {**(self.parent.values_override or {}), "use_cache": True}
+
+    @property
+    def atol_for_validation(self) -> float:
+        return self.parent.atol_for_validation
+
+    @property
+    def default_onnx_opset(self) -> int:
+        return self.parent.default_onnx_opset
+
+    @property
+    def min_onnx_opset(self) -> int:
+        return self.parent.min_onnx_opset
+
+    def bind_model(self, graph) -> None:
+        super().bind_model(graph)
+        self.model = graph.model
+        self.parent.bind_model(graph.model)
