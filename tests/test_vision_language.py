@@ -98,6 +98,13 @@ def test_a_prompt_without_the_image_tokens_is_a_clear_error(llava):
         from_pretrained(llava[1]).generate(**batch, max_new_tokens=2)
 
 
+def test_images_of_the_wrong_size_are_a_clear_error(llava):
+    batch = _batch()
+    batch["pixel_values"] = batch["pixel_values"][:, :, :16, :16]
+    with pytest.raises(ValueError, match=r"pixel_values must have shape \(images, 3, 32, 32\), got \(2, 3, 16, 16\)"):
+        from_pretrained(llava[1]).generate(**batch, max_new_tokens=2)
+
+
 def test_other_layouts_are_refused(llava, tmp_path):
     with pytest.raises(InvalidArgumentError, match="only as the vision-language layout"):
         export_model(str(llava[3]), tmp_path / "out", feature="image-text-to-text-with-past", layout="monolith")

@@ -48,6 +48,10 @@ class OnnxModelForImageTextToText(_GeneratingModel):
         if images.ndim == 5:  # (batch, images, channels, height, width): Idefics3 / SmolVLM processors' tiles
             images = images.reshape(-1, *images.shape[2:])
             images = images[(images != 0).any(axis=(1, 2, 3))]  # all-zero images pad the batch: the model drops them
+        expected = self.vision.get_inputs()[0].shape
+        if images.ndim != 4 or any(isinstance(size, int) and images.shape[axis] != size for axis, size in enumerate(expected) if axis):
+            shown = ", ".join(str(size) if isinstance(size, int) else "images" for size in expected)
+            raise ValueError(f"pixel_values must have shape ({shown}), got {images.shape}; make them with the checkpoint's processor")
         features = self.vision.run(["image_features"], {"pixel_values": images})[0]
         slots = input_ids == self.image_token_id
         if slots.sum() != features.shape[0] * features.shape[1]:
