@@ -28,7 +28,7 @@ def test_speech_encoder_exports_with_a_dynamic_audio_length(model_type, feature,
     result = export_model(str(folder), tmp_path / "out", feature=feature)
     assert result.validation.passed
     traced = {run.sizes.get("samples") for run in result.validation.runs}
-    assert {2240, 1040} <= traced, "validated at lengths other than the traced 1600"
+    assert {2240, 1040} <= traced, "validated at lengths other than the traced 1920"
     manifest = json.loads((tmp_path / "out" / "export.json").read_text())
     graph = manifest["graphs"]["model.onnx"]
     assert graph["inputs"]["input_values"]["axes"] == {"0": "batch", "1": "samples"}
@@ -83,3 +83,18 @@ def test_speech_pipelines_on_an_export_equal_pytorch(task, feature, tiny_checkpo
     else:
         assert [r["label"] for r in got] == [r["label"] for r in expected]
         np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], atol=1e-4)
+
+
+def test_sew_with_its_default_feature_encoder_is_right_at_both_frame_parities(tmp_path):
+    """SEW pads its pooled-then-upsampled states back to the input length only for odd frame counts: traced at an
+    even count, that padding would be frozen away and odd counts would lose a frame. Its default feature encoder
+    (320 samples a frame) is traced at 1920 samples (5 frames) and validated at 2240 (6) and 1040 (3)."""
+    from transformers import AutoModelForCTC
+
+    from transformers_export.coverage import tiny_config
+
+    torch.manual_seed(0)
+    AutoModelForCTC.from_config(tiny_config("sew")).save_pretrained(tmp_path / "checkpoint")
+    result = export_model(str(tmp_path / "checkpoint"), tmp_path / "out", feature="ctc")
+    assert result.validation.passed
+    assert {run.sizes.get("samples") for run in result.validation.runs} >= {2240, 1040}
