@@ -141,6 +141,8 @@ def test_other_vision_language_families_generate_like_pytorch(model_type, tmp_pa
         "attention_mask": torch.tensor([[0, 0] + [1] * (len(image) + 4), [1] * (len(image) + 6)]),
         "pixel_values": pixels[:, None] if model_type in ("idefics3", "smolvlm") else pixels,
     }
+    if model_type in ("idefics3", "smolvlm"):  # their processors also give a mask over each tile's pixels
+        batch["pixel_attention_mask"] = torch.ones(2, 1, size, size, dtype=torch.int64)
     with torch.no_grad():
         expected = model.generate(**batch, max_new_tokens=8)
     assert from_pretrained(tmp_path / "out").generate(**batch, max_new_tokens=8).tolist() == expected.tolist()

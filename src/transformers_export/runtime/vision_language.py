@@ -40,14 +40,19 @@ class OnnxModelForImageTextToText(_GeneratingModel):
             None,
         )
 
-    def _embeddings(self, input_ids: np.ndarray, pixel_values) -> np.ndarray:
+    def _embeddings(self, input_ids: np.ndarray, pixel_values, pixel_attention_mask=None) -> np.ndarray:
         embeddings = self.embed.run(["inputs_embeds"], {"input_ids": input_ids})[0]
         if pixel_values is None:
             return embeddings
         images = as_numpy("pixel_values", pixel_values, np.float32)
         if images.ndim == 5:  # (batch, images, channels, height, width): Idefics3 / SmolVLM processors' tiles
             images = images.reshape(-1, *images.shape[2:])
-            images = images[(images != 0).any(axis=(1, 2, 3))]  # all-zero images pad the batch: the model drops them
+            real = (images != 0).any(axis=(1, 2, 3))  # all-zero images pad the batch: the model drops them
+            if pixel_attention_mask is not None:
+                mask = as_numpy("pixel_attention_mask", pixel_attention_mask).reshape(len(real), -1)
+                if not mask[real].all():
+                    raise ValueError("pixel_attention_mask pads part of an image; the exported vision encoder takes whole images only")
+            images = images[real]
         expected = self.vision.get_inputs()[0].shape
         if images.ndim != 4 or any(isinstance(size, int) and images.shape[axis] != size for axis, size in enumerate(expected) if axis):
             shown = ", ".join(str(size) if isinstance(size, int) else "images" for size in expected)
@@ -68,23 +73,25 @@ class OnnxModelForImageTextToText(_GeneratingModel):
         outputs = dict(zip(self.decoder_outputs, self.decoder.run(self.decoder_outputs, {k: v for k, v in feed.items() if k in self.decoder_inputs})))
         return outputs["logits"], presents_as_past(outputs)
 
-    def forward(self, input_ids=None, pixel_values=None, attention_mask=None, **inputs):
+    def forward(self, input_ids=None, pixel_values=None, attention_mask=None, pixel_attention_mask=None, **inputs):
         """Logits for a whole prompt (no past is taken or returned)."""
         if inputs:
             raise ValueError(f"unexpected input(s) {', '.join(inputs)}: the model takes input_ids, pixel_values and attention_mask")
         torch_inputs = _is_torch(input_ids)
         ids, mask = check_prompt(as_numpy("input_ids", input_ids), None if attention_mask is None else as_numpy("attention_mask", attention_mask))
-        logits, _ = self._step(self._embeddings(ids, pixel_values), mask, cache.empty_past(self.past_dims, ids.shape[0], np.float32))
+        logits, _ = self._step(self._embeddings(ids, pixel_values, pixel_attention_mask), mask, cache.empty_past(self.past_dims, ids.shape[0], np.float32))
         return self.wrap({"logits": logits}, torch_inputs)
 
-    def generate(self, input_ids=None, pixel_values=None, attention_mask=None, generation_config=None, streamer=None, seed=None, **kwargs):
-        """Tokens as `generate()` returns them (the prompt first), from a prompt and, optionally, its images."""
+    def generate(self, input_ids=None, pixel_values=None, attention_mask=None, generation_config=None, streamer=None, seed=None,
+                 pixel_attention_mask=None, **kwargs):
+        """Tokens as `generate()` returns them (the prompt first), from a prompt and, optionally, its images (and,
+        from Idefics3 / SmolVLM processors, `pixel_attention_mask`)."""
         if input_ids is None:
             raise ValueError("generate() needs input_ids (the processor's prompt, image tokens expanded)")
         torch_inputs = _is_torch(input_ids)
         settings = self._settings(generation_config, streamer, kwargs)
         ids, mask = check_prompt(input_ids, attention_mask)
-        embeddings = self._embeddings(ids, pixel_values)
+        embeddings = self._embeddings(ids, pixel_values, pixel_attention_mask)
         rows = settings.num_beams if settings.num_beams > 1 else settings.num_return_sequences if settings.do_sample else 1
         if settings.do_sample and rows > 1:  # each sampled sequence is its own row, as generate() expands them
             ids = np.repeat(ids, rows, axis=0)
