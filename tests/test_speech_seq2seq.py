@@ -188,3 +188,12 @@ def test_whisper_audio_classification_is_the_encoder_alone(tiny_checkpoint, tmp_
     with torch.no_grad():
         expected = WhisperForAudioClassification.from_pretrained(folder).eval()(input_features=features).logits
     np.testing.assert_allclose(from_pretrained(tmp_path / "out")(input_features=features).logits.numpy(), expected.numpy(), atol=1e-5)
+
+
+def test_the_single_graph_with_a_cache_is_refused_for_speech(tiny_checkpoint, tmp_path):
+    from transformers_export.errors import InvalidArgumentError
+
+    folder = tiny_checkpoint("speech_to_text", "speech2seq-lm-with-past")
+    with pytest.raises(InvalidArgumentError, match="exports the generation layout only"):
+        export_model(str(folder), tmp_path / "out", feature="speech2seq-lm-with-past", layout="monolith")
+    assert not (tmp_path / "out").exists()

@@ -221,6 +221,11 @@ def choose_layout(onnx_config, feature: str, spec: ArchitectureSpec, requested: 
         if requested not in (None, "vision-language") or not with_past:
             raise InvalidArgumentError(f"{spec.key} exports '{feature}' only as the vision-language layout: use --feature image-text-to-text-with-past")
         return "vision-language"
+    if requested == "monolith" and with_past and task_of(feature) == "speech2seq-lm":
+        raise InvalidArgumentError(
+            f"{spec.key} --feature {feature} exports the generation layout only (the seed's single graph with a cache "
+            "is for text encoder-decoders); drop --layout"
+        )
     if requested == "vision-language":
         raise InvalidArgumentError(f"--layout vision-language is for image-text-to-text models; {spec.key} --feature {feature} is not one")
     if requested == "generation" and not seq2seq:
