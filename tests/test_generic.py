@@ -98,6 +98,15 @@ def test_shrink_reaches_nested_configs_and_keeps_special_tokens_in_the_vocabular
     assert shrunk["text_config"] == {"num_hidden_layers": 2, "intermediate_size": 36}
 
 
+def test_sizes_left_unset_are_derived_and_per_layer_vocabularies_shrink():
+    """Ministral reads head_dim, Nemotron num_key_value_heads, without deriving them when unset; Gemma 4's per-layer
+    input embeddings have a vocabulary of their own (262144 x 256 would keep 134M parameters)."""
+    shrunk = shrink({"hidden_size": 4096, "num_attention_heads": 32, "head_dim": None, "num_key_value_heads": None})
+    assert (shrunk["head_dim"], shrunk["num_key_value_heads"]) == (8, 4)
+    per_layer = shrink({"vocab_size_per_layer_input": 262144, "hidden_size_per_layer_input": 256})
+    assert per_layer == {"vocab_size_per_layer_input": 99, "hidden_size_per_layer_input": 8}
+
+
 def test_shrunk_sizes_stay_consistent():
     """Expert groups divide the shrunk experts; latent attention keeps one key/value head per head."""
     shrunk = shrink({"n_routed_experts": 256, "n_group": 8, "topk_group": 4, "num_attention_heads": 128,

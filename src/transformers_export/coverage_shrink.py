@@ -18,7 +18,7 @@ TINY = {
     "intermediate_size": 36, "ffn_dim": 36, "n_inner": 36, "d_ff": 36, "encoder_ffn_dim": 36, "decoder_ffn_dim": 36,
     "hidden_dim": 36, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 16,
     "num_experts": 4, "num_local_experts": 4, "n_routed_experts": 4, "num_experts_per_tok": 2,
-    "vocab_size": 99, "max_position_embeddings": 128, "n_positions": 128, "head_dim": 8, "kv_channels": 8,
+    "vocab_size": 99, "vocab_size_per_layer_input": 99, "hidden_size_per_layer_input": 8, "max_position_embeddings": 128, "n_positions": 128, "head_dim": 8, "kv_channels": 8,
     "image_size": 32, "patch_size": 8, "num_channels": 3, "rotary_dim": 4,
     # latent attention (DeepSeek-V2/V3-style)
     "kv_lora_rank": 16, "q_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 8,
@@ -72,6 +72,12 @@ def _consistent(original: dict, shrunk: dict) -> dict:
     # latent attention expands its one latent key/value to every head
     if "kv_lora_rank" in original and original.get("num_key_value_heads") == original.get("num_attention_heads"):
         shrunk["num_key_value_heads"] = shrunk.get("num_attention_heads")
+    # sizes left unset (None) that some models read without deriving them: what the config classes' docs say they mean
+    heads, hidden = shrunk.get("num_attention_heads"), shrunk.get("hidden_size")
+    if "head_dim" in shrunk and shrunk["head_dim"] is None and isinstance(heads, int) and isinstance(hidden, int):
+        shrunk["head_dim"] = hidden // heads
+    if "num_key_value_heads" in shrunk and shrunk["num_key_value_heads"] is None and isinstance(heads, int):
+        shrunk["num_key_value_heads"] = heads
     # multimodal rotary sections split half the rotary head width: scaled to the shrunk one
     _scale_mrope(shrunk)
     return shrunk
