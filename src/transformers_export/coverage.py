@@ -86,7 +86,8 @@ def _greedy_equal_with_image(model, folder: Path, prompt) -> bool:
     import torch
 
     from .runtime import from_pretrained
-    from .vision_language import VisionGraph, image_token_id
+    from .runtime.vision_language import image_token_id
+    from .vision_language import VisionGraph
 
     vision = model.config.vision_config
     size = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]

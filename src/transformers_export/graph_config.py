@@ -1,14 +1,28 @@
-"""`GraphConfig`: the export config of one graph of a layout with several (the encoder-decoder generation layout,
-the vision-language layout).
+"""One graph of a layout with several (the encoder-decoder generation layout, the vision-language layout).
 
-A graph is a small `torch.nn.Module` over the loaded model (`graph.model`); its config declares the graph's own inputs
-and outputs and takes everything else from the feature's config (`parent`): tolerance, opsets, config overrides, and
-the cache's layer shapes and dummy tensors, learnt from the model when bound.
+A graph is a small `GraphModule` over the loaded model (`graph.model`); its `GraphConfig` declares the graph's own
+inputs and outputs and takes everything else from the feature's config (`parent`): tolerance, opsets, config
+overrides, and the cache's layer shapes and dummy tensors, learnt from the model when bound.
 """
 
 from __future__ import annotations
 
+import torch
+
 from .config import OnnxConfig
+
+
+class GraphModule(torch.nn.Module):
+    """The module of one graph: the loaded model under it, in eval mode, with its config."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.eval()
+
+    @property
+    def config(self):
+        return self.model.config
 
 
 class GraphConfig(OnnxConfig):

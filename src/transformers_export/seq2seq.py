@@ -10,7 +10,7 @@
   `past_key_values.{i}.encoder.*` -> `logits` (or `last_hidden_state`) and `present.{i}.decoder.*`.
 No graph has an If node, and the first step needs nothing special.
 
-Each graph is a small `torch.nn.Module` over the loaded model plus an export config, so `export_onnx` and
+Each graph is a small `GraphModule` over the loaded model plus an export config, so `export_onnx` and
 `validate_onnx` handle them like any other model.
 """
 
@@ -22,25 +22,19 @@ import torch
 
 from . import cache
 from .config import OnnxConfig
-from .graph_config import GraphConfig
+from .graph_config import GraphConfig, GraphModule
 
 # graph names; each format gives them its own suffix
 ENCODER_GRAPH, DECODER_GRAPH = "encoder_model", "decoder_model"
 
 
-class EncoderGraph(torch.nn.Module):
+class EncoderGraph(GraphModule):
     """Encoder states and the cross-attention cache every decoder layer derives from them. The encoder's inputs are
     the architecture's (token ids and mask; Whisper's log-mel features; a waveform)."""
 
     def __init__(self, model):
-        super().__init__()
-        self.model = model
+        super().__init__(model)
         self.start_token = cache.decoder_start_token_id(model)
-        self.eval()
-
-    @property
-    def config(self):
-        return self.model.config
 
     def forward(self, return_dict=True, **encoder_inputs):
         hidden = self.model.get_encoder()(**encoder_inputs, return_dict=True)[0]
@@ -59,18 +53,12 @@ class EncoderGraph(torch.nn.Module):
         return {"last_hidden_state": hidden, **_one_side(cache.flatten(cache.PRESENT, cross), "encoder")}
 
 
-class DecoderGraph(torch.nn.Module):
+class DecoderGraph(GraphModule):
     """One decoding step over both caches; returns the main output and the grown self-attention cache."""
 
     def __init__(self, model, main_output: str):
-        super().__init__()
-        self.model = model
+        super().__init__(model)
         self.main_output = main_output
-        self.eval()
-
-    @property
-    def config(self):
-        return self.model.config
 
     def forward(self, decoder_input_ids, encoder_attention_mask=None, return_dict=True, **past):
         past_cache = cache.cache_from_named(past)

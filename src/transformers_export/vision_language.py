@@ -9,7 +9,7 @@
 The runtime puts the image features where the prompt holds the image token (as the model's `masked_scatter` does)
 and feeds the merged embeddings to the decoder; later steps embed each new token alone.
 
-Each graph is a small `torch.nn.Module` over the loaded model with an export config, so the format backends and the
+Each graph is a small `GraphModule` over the loaded model with an export config, so the format backends and the
 validation handle them like any other graph.
 """
 
@@ -21,25 +21,15 @@ import torch
 
 from . import cache
 from .config import OnnxConfig
-from .graph_config import GraphConfig
+from .graph_config import GraphConfig, GraphModule
 
 VISION_GRAPH, EMBED_GRAPH, DECODER_GRAPH = "vision_encoder", "embed_tokens", "decoder_model"
 ROLES = ("vision", "embed", "decoder")
 
 
-def image_token_id(config) -> int:
-    for name in ("image_token_id", "image_token_index"):
-        value = getattr(config, name, None)
-        if value is not None:
-            return value
-    raise AttributeError(f"{type(config).__name__} names no image token (image_token_id)")
-
-
-class VisionGraph(torch.nn.Module):
+class VisionGraph(GraphModule):
     def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.eval()
+        super().__init__(model)
         config = model.config
         self.selection = {name: getattr(config, name, None) for name in ("vision_feature_layer", "vision_feature_select_strategy")}
         # LLaVA splits its projected features into a list, one entry per image, whose length a trace would fix: one
@@ -49,10 +39,6 @@ class VisionGraph(torch.nn.Module):
         probe = torch.ones(1, getattr(vision, "num_channels", 3), size, size, dtype=next(model.parameters()).dtype)
         with torch.no_grad():
             self.splits_images = not hasattr(model.model, "connector") and isinstance(self._features(probe), (list, tuple))
-
-    @property
-    def config(self):
-        return self.model.config
 
     def _features(self, pixel_values):
         features = self.model.model.get_image_features(pixel_values=pixel_values, **self.selection)
@@ -86,31 +72,13 @@ class VisionGraph(torch.nn.Module):
         return model.multi_modal_projector(torch.cat(selected, dim=-1))
 
 
-class EmbedGraph(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.eval()
-
-    @property
-    def config(self):
-        return self.model.config
-
+class EmbedGraph(GraphModule):
     def forward(self, input_ids, return_dict=True):
         return {"inputs_embeds": self.model.get_input_embeddings()(input_ids)}
 
 
-class DecoderGraph(torch.nn.Module):
+class DecoderGraph(GraphModule):
     """One step of the language model over embeddings and its cache."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.eval()
-
-    @property
-    def config(self):
-        return self.model.config
 
     def forward(self, inputs_embeds, attention_mask, position_ids, return_dict=True, **past):
         output = self.model(

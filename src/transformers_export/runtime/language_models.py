@@ -18,7 +18,7 @@ from .inputs import check_max_new_tokens, check_prompt
 from .models import OnnxModel, _is_torch, as_numpy, like_inputs
 
 
-def _streaming(streamer, torch_inputs: bool):
+def streaming_to(streamer, torch_inputs: bool):
     """A step's new tokens to the streamer's `put`, as generate() streams them."""
 
     def stream(tokens):
@@ -28,7 +28,7 @@ def _streaming(streamer, torch_inputs: bool):
     return stream
 
 
-class _GeneratingModel(OnnxModel):
+class GeneratingModel(OnnxModel):
     # generation-config entries a subclass applies itself (Whisper's prompt: language and task tokens)
     prompt_settings: frozenset = frozenset()
 
@@ -52,7 +52,7 @@ class _GeneratingModel(OnnxModel):
         if settings.do_sample and settings.num_return_sequences > 1:
             input_ids, mask = np.repeat(input_ids, settings.num_return_sequences, axis=0), np.repeat(mask, settings.num_return_sequences, axis=0)
         rng = np.random.default_rng(seed) if settings.do_sample else None
-        sequences = self._decode(input_ids, mask, settings, rng, _streaming(streamer, torch_inputs))
+        sequences = self._decode(input_ids, mask, settings, rng, streaming_to(streamer, torch_inputs))
         if streamer is not None:
             streamer.end()
         return like_inputs(sequences, torch_inputs)
@@ -86,7 +86,7 @@ class _GeneratingModel(OnnxModel):
         return greedy_search(step, start, max_new_tokens, settings, encoder_input_ids, rng=rng, on_tokens=stream)
 
 
-class OnnxModelForCausalLM(_GeneratingModel):
+class OnnxModelForCausalLM(GeneratingModel):
     """An exported `causal-lm` or `causal-lm-with-past` folder: logits from `forward`, tokens from `generate`."""
 
     tasks = ("causal-lm",)
@@ -127,7 +127,7 @@ class OnnxModelForCausalLM(_GeneratingModel):
         return self._search(step, reorder, input_ids, settings, rng, stream)
 
 
-class OnnxModelForSeq2SeqLM(_GeneratingModel):
+class OnnxModelForSeq2SeqLM(GeneratingModel):
     """An exported `seq2seq-lm` folder: the generation layout (encoder + decoder with a KV cache) or one graph
     without a cache."""
 

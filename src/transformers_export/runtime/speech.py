@@ -17,7 +17,7 @@ import numpy as np
 
 from .encoder_decoder import OnnxEncoderDecoder
 from .inputs import check_ids, check_mask
-from .language_models import _GeneratingModel, _streaming
+from .language_models import GeneratingModel, streaming_to
 from .models import _is_torch, as_numpy, like_inputs
 
 # Whisper's generation-config entries that only shape the prompt (or that the runtime refuses when set to a value
@@ -28,7 +28,7 @@ WHISPER_PROMPT_SETTINGS = frozenset({
 })
 
 
-class OnnxModelForSpeechSeq2Seq(_GeneratingModel):
+class OnnxModelForSpeechSeq2Seq(GeneratingModel):
     """An exported `speech2seq-lm-with-past` folder (Whisper): `generate(input_features, language=, task=)` returns
     the tokens PyTorch's `generate()` returns; `forward` the decoder's logits."""
 
@@ -116,7 +116,7 @@ class OnnxModelForSpeechSeq2Seq(_GeneratingModel):
             state["past"] = {name: value[kept] for name, value in state["past"].items()}
 
         rng = np.random.default_rng(seed) if settings.do_sample else None
-        sequences = self._search(step, reorder, start, settings, rng, _streaming(streamer, torch_inputs))
+        sequences = self._search(step, reorder, start, settings, rng, streaming_to(streamer, torch_inputs))
         if streamer is not None:
             streamer.end()
         if self.whisper:

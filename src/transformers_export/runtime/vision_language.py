@@ -14,12 +14,17 @@ import numpy as np
 from .. import cache
 from .decoder import position_ids_from_mask, presents_as_past
 from .inputs import check_prompt
-from .language_models import _GeneratingModel, _streaming
+from .language_models import GeneratingModel, streaming_to
 from .models import _is_torch, as_numpy, like_inputs
 from .session import open_session
 
 
-class OnnxModelForImageTextToText(_GeneratingModel):
+def image_token_id(config) -> int | None:
+    """The token that marks where image features go (`image_token_id`, or `image_token_index` in older configs)."""
+    return next((getattr(config, name) for name in ("image_token_id", "image_token_index") if getattr(config, name, None) is not None), None)
+
+
+class OnnxModelForImageTextToText(GeneratingModel):
     """An exported `image-text-to-text-with-past` folder: `generate(input_ids, pixel_values=...)` returns the tokens
     PyTorch's `generate()` returns (prompt first); `forward` the logits of a whole prompt."""
 
@@ -35,10 +40,7 @@ class OnnxModelForImageTextToText(_GeneratingModel):
         self.decoder_inputs = [item.name for item in self.decoder.get_inputs()]
         self.decoder_outputs = [item.name for item in self.decoder.get_outputs()]
         self.past_dims = {item.name: (item.shape[1], item.shape[3]) for item in self.decoder.get_inputs() if cache.is_past(item.name)}
-        self.image_token_id = next(
-            (getattr(self.config, name) for name in ("image_token_id", "image_token_index") if getattr(self.config, name, None) is not None),
-            None,
-        )
+        self.image_token_id = image_token_id(self.config)
 
     def _embeddings(self, input_ids: np.ndarray, pixel_values, pixel_attention_mask=None) -> np.ndarray:
         embeddings = self.embed.run(["inputs_embeds"], {"input_ids": input_ids})[0]
@@ -114,7 +116,7 @@ class OnnxModelForImageTextToText(_GeneratingModel):
             state["mask"] = state["mask"][kept]
 
         rng = np.random.default_rng(seed) if settings.do_sample else None
-        sequences = self._search(step, reorder, ids, settings, rng, _streaming(streamer, torch_inputs))
+        sequences = self._search(step, reorder, ids, settings, rng, streaming_to(streamer, torch_inputs))
         if streamer is not None:
             streamer.end()
         return like_inputs(sequences, torch_inputs)
