@@ -77,3 +77,54 @@ def test_report_names_the_format(artifact, runtime):
     wrong = ValidationReport(atol=1e-5, artifact=artifact, runtime=runtime, runs=[ShapeRun({"batch": 3}, ["logits"], ["logits"], [check])])
     assert f"output 'logits' of the {artifact} differs from PyTorch" in wrong.error
     assert "ONNX" not in wrong.error or artifact == "ONNX model"
+
+
+def test_booleans_that_torch_counts_as_integers_get_a_cast_in_the_onnx_graph(tmp_path):
+    """`(mask.cumsum(-1) == zeros_like(mask)).sum(-1)` on a bool mask (transformers' chunked attention) is valid torch;
+    the trace engine writes a CumSum of a bool and an Equal of an int64 and a bool, which ONNX Runtime refuses to
+    load until the export puts casts in front."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+
+    from transformers_export.onnx.trace_gaps import count_bools_as_integers
+
+    class LeftPadding(torch.nn.Module):
+        def forward(self, mask):
+            mask = mask.bool()
+            return (mask.cumsum(dim=-1) == torch.zeros_like(mask)).sum(dim=-1)
+
+    path = tmp_path / "left_padding.onnx"
+    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    torch.onnx.export(LeftPadding(), (mask,), str(path), dynamo=False, input_names=["mask"], opset_version=17)
+    with pytest.raises(Exception, match="CumSum|Equal"):
+        onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    proto = onnx.load(str(path))
+    assert count_bools_as_integers(proto)
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {"mask": mask.numpy()})[0], [2, 0])
+
+
+def test_repeat_interleave_exports_with_the_sizes_read_at_run_time(tmp_path):
+    """torch's trace exporter bakes the traced sizes into `repeat_interleave(2, dim=-1)` (interleaved rotary
+    embeddings: Helium, Cohere, Ernie 4.5); inside `traceable_ops` the same values come out at any other size, and
+    the original methods are back afterwards."""
+    import numpy as np
+    import onnxruntime
+
+    from transformers_export.onnx.trace_gaps import traceable_ops
+
+    class Interleave(torch.nn.Module):
+        def forward(self, x):
+            return x.repeat_interleave(2, dim=-1), torch.repeat_interleave(x, 2, dim=1)
+
+    method = torch.Tensor.repeat_interleave
+    path = tmp_path / "interleave.onnx"
+    with traceable_ops("trace"):
+        torch.onnx.export(Interleave(), (torch.randn(2, 3, 4),), str(path), dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch", 1: "sequence", 2: "width"}}, opset_version=17)
+    assert torch.Tensor.repeat_interleave is method
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    fresh = torch.randn(3, 5, 6)
+    for got, expected in zip(session.run(None, {"x": fresh.numpy()}), Interleave()(fresh)):
+        np.testing.assert_array_equal(got, expected.numpy())

@@ -12,8 +12,9 @@ from transformers_export.coverage_report import summary
 
 # decoders with no registry entry: a plain one, Gemma 3 (sliding and global layers), mixture-of-experts, and
 # DeepSeek-V3's latent attention (its cache: keys of qk_nope + qk_rope width, values of v_head_dim, every head), and
-# GLM, whose padded positions differ between PyTorch and ONNX Runtime (they are not compared: padding.py)
-GENERIC_DECODERS = ["starcoder2", "gemma3_text", "qwen3_moe", "mixtral", "deepseek_v3", "glm"]
+# GLM, whose padded positions differ between PyTorch and ONNX Runtime (they are not compared: padding.py), and
+# Helium, whose interleaved rotary embedding the trace engine exports wrong unless `trace_gaps.traceable_ops` rewrites it
+GENERIC_DECODERS = ["starcoder2", "gemma3_text", "qwen3_moe", "mixtral", "deepseek_v3", "glm", "helium"]
 
 
 def _checkpoint(model_type, auto, folder):
@@ -25,22 +26,56 @@ def _checkpoint(model_type, auto, folder):
 
 @pytest.mark.parametrize("model_type", GENERIC_DECODERS)
 def test_unregistered_decoder_exports_generically_and_generates_like_pytorch(model_type, tmp_path):
-    from transformers import AutoModelForCausalLM
-
     from transformers_export.architectures import find_spec
-    from transformers_export.runtime import OnnxModelForCausalLM
 
     assert find_spec(model_type) is None, "a registry entry would make this test prove nothing about the generic path"
+    assert _export_and_generate(model_type, tmp_path)["architecture"] == "generic"
+
+
+@pytest.mark.parametrize("model_type", ["deepseek_v2", "llama4_text"])
+def test_decoders_rotating_with_complex_numbers_generate_like_pytorch(model_type, tmp_path):
+    """DeepSeek-V2 and Llama 4 build their rotary embedding with `torch.polar` (ONNX has no complex type); their
+    registry entries rotate (cos, sin) pairs instead, and Llama 4's chunked attention mask counts booleans, which
+    the export casts. Greedy tokens equal PyTorch's on left-padded rows."""
+    assert _export_and_generate(model_type, tmp_path)["architecture"] != "generic"
+
+
+def _export_and_generate(model_type, tmp_path) -> dict:
+    from transformers import AutoModelForCausalLM
+
+    from transformers_export.runtime import OnnxModelForCausalLM
+
     model = _checkpoint(model_type, AutoModelForCausalLM, tmp_path / "checkpoint")
     export_model(str(tmp_path / "checkpoint"), tmp_path / "onnx", feature="auto")
     manifest = json.loads((tmp_path / "onnx" / "export.json").read_text())
-    assert manifest["architecture"] == "generic" and manifest["feature"] == "causal-lm-with-past"
-    assert manifest["validation"]["passed"]
-    prompt = torch.tensor([[5, 6, 7, 8, 9], [10, 11, 12, 13, 14]])
+    assert manifest["feature"] == "causal-lm-with-past" and manifest["validation"]["passed"]
+    # the first row left-padded, as generate() batches prompts of different lengths
+    prompt = {"input_ids": torch.tensor([[0, 0, 7, 8, 9], [10, 11, 12, 13, 14]]),
+              "attention_mask": torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])}
     with torch.no_grad():
-        expected = model.generate(prompt, do_sample=False, max_new_tokens=10, min_new_tokens=10)
-    got = OnnxModelForCausalLM.from_pretrained(tmp_path / "onnx").generate(prompt, max_new_tokens=10, min_new_tokens=10)
+        expected = model.generate(**prompt, do_sample=False, max_new_tokens=10, min_new_tokens=10)
+    got = OnnxModelForCausalLM.from_pretrained(tmp_path / "onnx").generate(**prompt, max_new_tokens=10, min_new_tokens=10)
     assert got.tolist() == expected.tolist()
+    return manifest
+
+
+@pytest.mark.parametrize("model_type,auto", [("chinese_clip", "AutoModelForZeroShotImageClassification"), ("glpn", "AutoModel")])
+def test_contrastive_models_and_image_models_with_only_a_processor_export_generically(model_type, auto, tmp_path):
+    """Chinese-CLIP has a zero-shot image classification class: CLIP's contrastive spec, both towers in one graph.
+    GLPN has no image head, but an image processor (and no video one): the vision spec."""
+    import transformers
+
+    from transformers_export.architectures import find_spec
+
+    assert find_spec(model_type) is None
+    _checkpoint(model_type, getattr(transformers, auto), tmp_path / "checkpoint")
+    feature = "zero-shot-image-classification" if model_type == "chinese_clip" else "default"
+    result = export_model(str(tmp_path / "checkpoint"), tmp_path / "onnx", feature=feature)
+    assert result.validation.passed
+    manifest = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert manifest["architecture"] == "generic"
+    expected = ["input_ids", "pixel_values", "attention_mask"] if model_type == "chinese_clip" else ["pixel_values"]
+    assert list(manifest["graphs"]["model.onnx"]["inputs"]) == expected
 
 
 def test_unregistered_encoder_exports_generically(tmp_path):
@@ -105,6 +140,19 @@ def test_sizes_left_unset_are_derived_and_per_layer_vocabularies_shrink():
     assert (shrunk["head_dim"], shrunk["num_key_value_heads"]) == (8, 4)
     per_layer = shrink({"vocab_size_per_layer_input": 262144, "hidden_size_per_layer_input": 256})
     assert per_layer == {"vocab_size_per_layer_input": 99, "hidden_size_per_layer_input": 8}
+
+
+def test_shrinking_fits_hierarchical_detector_and_unset_expert_sizes():
+    """Swin's per-stage heads divide each stage's width and two stages stay a window wide; DETR's timm backbone
+    becomes a tiny ResNet (timm is not a dependency); expert counts left to the checkpoint get tiny values; X-MOD
+    gets a default language."""
+    swin = shrink({"embed_dim": 96, "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24], "window_size": 7})
+    assert swin == {"embed_dim": 32, "depths": [1, 1], "num_heads": [4, 8], "window_size": 2}
+    detr = shrink({"backbone_config": {"model_type": "timm_backbone"}, "num_feature_levels": 4})
+    assert detr["backbone_config"]["model_type"] == "resnet" and len(detr["backbone_config"]["out_features"]) == 3
+    assert tiny_config("detr").backbone_config.model_type == "resnet"
+    experts = shrink({"n_routed_experts": None, "num_experts_per_tok": None, "languages": ["en_XX", "de_DE"], "default_language": None})
+    assert experts == {"n_routed_experts": 4, "num_experts_per_tok": 2, "languages": ["en_XX", "de_DE"], "default_language": "en_XX"}
 
 
 def test_shrunk_sizes_stay_consistent():

@@ -127,7 +127,10 @@ OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2]
 
 
 # model types whose tiny configuration is the coverage sweep's shrinking of their defaults
-SHRUNK = ("aya_vision", "internvl", "got_ocr2", "cohere2_vision", "ovis2", "deepseek_vl", "idefics3", "smolvlm")
+SHRUNK = (
+    "aya_vision", "internvl", "got_ocr2", "cohere2_vision", "ovis2", "deepseek_vl", "idefics3", "smolvlm",
+    "deepseek_v2", "llama4_text",
+)
 
 
 def tiny_config(model_type: str, **extra):
@@ -138,6 +141,8 @@ def tiny_config(model_type: str, **extra):
 
         config = shrunk_config(model_type)
         config.image_token_id = config.get_text_config().vocab_size - 2  # inside the shrunk vocabulary
+        if getattr(config, "pad_token_id", 0) is None:  # left-padded generation tests need one
+            config.pad_token_id = 0
         for name, value in extra.items():
             setattr(config, name, value)
         return config

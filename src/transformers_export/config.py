@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 from . import cache
 from .architectures.registry import DEFAULT_ONNX_OPSET, MIN_ONNX_OPSET, ArchitectureSpec
 from .dummy_inputs import DEFAULT_SIZES, input_axes, make_dummy_inputs
-from .errors import UnsupportedFeatureError
+from .errors import TraceError, UnsupportedFeatureError
 from .tasks import TASKS, canonical_feature, task_of
 
 EXTERNAL_DATA_FORMAT_SIZE_LIMIT = 2 * 1024 * 1024 * 1024
@@ -285,7 +285,16 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
         # the shapes cannot change between export and validation, so one probe forward is enough
         if self.use_past and not self._layer_shapes:
             with self.patched(model):
-                self._layer_shapes = cache.probe_layer_shapes(model) or None
+                try:
+                    self._layer_shapes = cache.probe_layer_shapes(model) or None
+                except (KeyboardInterrupt, MemoryError):
+                    raise
+                except Exception as error:  # the model's own forward: its failure is the model's, named as such
+                    first = (str(error).strip().splitlines() or [""])[0]
+                    raise TraceError(
+                        f"{type(model).__name__} fails on a one-token forward with a cache ({type(error).__name__}: "
+                        f"{first}); export the feature without -with-past"
+                    ) from error
 
     def layer_shapes(self) -> list:
         """Per-layer `LayerShape`s (encoder-decoders: (self, cross) pairs): from a real forward once bound, else from
@@ -480,7 +489,9 @@ class ArchitectureOnnxConfig:
             self._spec_patches = []
             for target, attribute, replacement in self.spec.patches:
                 module_name, _, class_name = target.partition(":")
-                owner = getattr(importlib.import_module(module_name), class_name)
+                # "module:Class" patches a class attribute, "module:" a module-level function
+                module = importlib.import_module(module_name)
+                owner = getattr(module, class_name) if class_name else module
                 self._spec_patches.append(PatchingSpec(owner, attribute, replacement, orig_op=getattr(owner, attribute)))
         return [*super()._all_patching_specs(), *self._spec_patches]
 

@@ -18,12 +18,16 @@ TINY = {
     "intermediate_size": 36, "ffn_dim": 36, "n_inner": 36, "d_ff": 36, "encoder_ffn_dim": 36, "decoder_ffn_dim": 36,
     "hidden_dim": 36, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 16,
     "num_experts": 4, "num_local_experts": 4, "n_routed_experts": 4, "num_experts_per_tok": 2,
-    "vocab_size": 99, "vocab_size_per_layer_input": 99, "hidden_size_per_layer_input": 8, "max_position_embeddings": 128, "n_positions": 128, "head_dim": 8, "kv_channels": 8,
-    "image_size": 32, "patch_size": 8, "num_channels": 3, "rotary_dim": 4,
+    "vocab_size": 99, "unpadded_vocab_size": 99, "vocab_size_per_layer_input": 99, "num_layers_per_stack": 1, "hidden_size_per_layer_input": 8, "max_position_embeddings": 128, "n_positions": 128, "head_dim": 8, "kv_channels": 8,
+    "image_size": 32, "patch_size": 8, "window_size": 2, "num_channels": 3, "rotary_dim": 4,
+    "projection_dim": 16, "projection_size": 32,
     # latent attention (DeepSeek-V2/V3-style)
+    "num_kv_shared_layers": 0,
     "kv_lora_rank": 16, "q_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 8,
 }
 LAYER_COUNTS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
+UNSET_EXPERT_SIZES = {"n_routed_experts": 4, "num_local_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1}
+HEADS_PER_STAGE = ("num_heads", "num_attention_heads")
 SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config")
 
 
@@ -47,6 +51,15 @@ def shrink(values: dict) -> dict:
     for key, value in values.items():
         if key in SUB_CONFIGS and isinstance(value, dict):
             shrunk[key] = shrink(value)
+        elif key in HEADS_PER_STAGE and isinstance(value, list) and all(isinstance(item, int) for item in value):
+            # hierarchical models (Swin) double the width per stage: heads a power of two divide every stage's width
+            shrunk[key] = [1 << max(0, (item - 1).bit_length()) for item in value][:len(shrunk.get("depths", value))]
+        elif key == "depths" and isinstance(value, list):
+            # one block a stage; and two stages where nothing else is per stage, so that a tiny image still leaves
+            # each stage at least a window wide (Swin's traced window clamping breaks below that)
+            per_stage = {name for name, other in values.items() if isinstance(other, list) and len(other) == len(value)
+                         and not (layers and len(other) == layers > 2)}  # per-layer lists are cut to two anyway
+            shrunk[key] = [1] * (min(2, len(value)) if per_stage <= {key, *HEADS_PER_STAGE} else len(value))
         elif isinstance(value, list) and layers and len(value) == layers > 2:
             shrunk[key] = value[:2]  # one entry per layer (layer_types, mlp_layer_types, ...)
         elif key == "per_layer_config" and isinstance(value, dict):
@@ -78,6 +91,21 @@ def _consistent(original: dict, shrunk: dict) -> dict:
         shrunk["head_dim"] = hidden // heads
     if "num_key_value_heads" in shrunk and shrunk["num_key_value_heads"] is None and isinstance(heads, int):
         shrunk["num_key_value_heads"] = heads
+    for key in UNSET_EXPERT_SIZES:  # a mixture of experts whose config leaves its sizes to the checkpoint (Dots1)
+        if key in shrunk and shrunk[key] is None:
+            shrunk[key] = UNSET_EXPERT_SIZES[key]
+    # X-MOD routes every input through one language's adapter: the first it has
+    if shrunk.get("default_language") is None and isinstance(shrunk.get("languages"), list) and shrunk["languages"]:
+        shrunk["default_language"] = shrunk["languages"][0]
+    # a timm backbone (DETR's default) needs timm: a tiny transformers ResNet in its place, with as many feature
+    # levels as the detector reads
+    backbone = shrunk.get("backbone_config")
+    if isinstance(backbone, dict) and backbone.get("model_type") == "timm_backbone":
+        levels = ["stage2", "stage3", "stage4"] if (shrunk.get("num_feature_levels") or 1) > 1 else ["stage4"]
+        shrunk["backbone_config"] = dict(
+            model_type="resnet", hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], embedding_size=8, out_features=levels,
+        )
+        shrunk["use_pretrained_backbone"] = False
     # multimodal rotary sections split half the rotary head width: scaled to the shrunk one
     _scale_mrope(shrunk)
     return shrunk

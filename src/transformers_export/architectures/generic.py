@@ -6,7 +6,7 @@ signature, the tasks from the heads it has. The cache layout is probed from the 
 and the export is validated exactly like a registered one (fresh shapes, real decode steps). A registry entry stays
 the way to correct a model this gets wrong. Speech encoders that take the raw waveform (`input_values`) get the
 audio spec of `audio.py`, image encoders (`pixel_values`, an image head or a vision tower) the vision spec of
-`vision.py`. Encoder-decoder and other composite models are not guessed: they need the knowledge their registry
+`vision.py`, contrastive image-text models (a zero-shot image classification class) its CLIP spec. Encoder-decoder and other composite models are not guessed: they need the knowledge their registry
 entries carry.
 """
 
@@ -18,7 +18,7 @@ from .audio import speech_encoder
 from .decoders import DECODER_TASKS
 from .encoders import ENCODER_TASKS
 from .registry import ArchitectureSpec, add_fallback, declare
-from .vision import FEATURE_MAP, VISION_TASKS, vision
+from .vision import FEATURE_MAP, VISION_TASKS, contrastive, vision
 
 DECODER_INPUTS = ("input_ids", "attention_mask", "position_ids")
 ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -43,19 +43,25 @@ def _has_waveform_encoder(model_type: str) -> bool:
 
 
 def _is_image_model(model_type: str) -> bool:
-    """transformers has an image head for it (classification, segmentation, detection, masked image modelling), or
-    its base model is an image backbone (the vision tower of a composite model)."""
+    """transformers has an image head for it (classification, segmentation, detection, masked image modelling), an
+    image processor and no video processor (video models take frames, not one image), or its base model is an image
+    backbone (the vision tower of a composite model)."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
+    from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING_NAMES
+
     from ..tasks import TASKS, transformers_model_class_name
 
     if any(transformers_model_class_name(TASKS[task], model_type) for task in VISION_TASKS if task != "default"):
         return True
+    if model_type in IMAGE_PROCESSOR_MAPPING_NAMES and model_type not in VIDEO_PROCESSOR_MAPPING_NAMES:
+        return True
     return model_type.endswith(("_vision_model", "_vision"))
 
 
-def _required_besides(parameters, name: str) -> list[str]:
+def _required_besides(parameters, *names: str) -> list[str]:
     return [
         other for other, parameter in parameters.items()
-        if other not in ("self", name) and parameter.default is inspect.Parameter.empty
+        if other not in ("self", *names) and parameter.default is inspect.Parameter.empty
         and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     ]
 
@@ -82,6 +88,12 @@ def generic_spec(model_type: str) -> ArchitectureSpec | None:
         if model_type in auto.MODEL_FOR_SPEECH_SEQ_2_SEQ_MAPPING_NAMES or not _has_waveform_encoder(model_type):
             return None
         return speech_encoder(model_type, model_class.__name__.removesuffix("Model"), generic=True)
+    if model_type in auto.MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES and not _required_besides(
+        parameters, "input_ids", "pixel_values"
+    ):
+        # a contrastive image-text model of the CLIP kind: both towers in one graph, with their own batch axes
+        inputs = [name for name in ("input_ids", "pixel_values", "attention_mask") if name in parameters]
+        return contrastive(model_type, model_class.__name__.removesuffix("Model"), inputs, generic=True)
     if "pixel_values" in parameters and "input_ids" not in parameters and _is_image_model(model_type):
         if _required_besides(parameters, "pixel_values"):
             return None  # patch grids, position maps (Qwen2-VL-style towers): inputs only their processor makes

@@ -65,7 +65,7 @@ class OnnxBackend(Backend):
                 pruned_inputs=written.pruned_inputs,
                 traced_dtypes=written.traced_dtypes,
             )
-        raise TraceError("; ".join(failures))
+        raise TraceError("; ".join(dict.fromkeys(failures)))  # a failure before capture is the same for every engine
 
     def load(self, exported: ExportedGraph) -> Any:
         return open_session(exported.path)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import InvalidArgumentError, TraceError
+from .trace_gaps import count_bools_as_integers, traceable_ops
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def export_onnx(
     wrapper = ExportableModule(model, input_names, output_names, onnx_config)
     external = needs_external_data(model)
 
-    with torch.no_grad(), onnx_config.patched(model), warnings.catch_warnings():
+    with torch.no_grad(), onnx_config.patched(model), traceable_ops(engine), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             if engine == "trace":
@@ -241,9 +242,11 @@ def _name_output_axes(path: Path, outputs: Mapping[str, Mapping[int, str]], rena
     import onnx
 
     proto = onnx.load(str(path), load_external_data=False)
+    changed = count_bools_as_integers(proto)
     if not rename:
+        if changed:
+            onnx.save(proto, str(path))
         return {graph_input.name for graph_input in proto.graph.input}
-    changed = False
     for graph_output in proto.graph.output:
         axes = outputs.get(graph_output.name, {})
         dims = graph_output.type.tensor_type.shape.dim
