@@ -15,6 +15,10 @@ def _op_types(path):
     return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
 
 
+def _op_count(path, op_type):
+    return sum(node.op_type == op_type for node in onnx.load(str(path), load_external_data=False).graph.node)
+
+
 def _weight_bytes(path):
     """(bytes of int8 weights, bytes of all weights) of a graph."""
     initializers = onnx.load(str(path)).graph.initializer
@@ -34,6 +38,9 @@ def test_quantized_encoder_is_smaller_and_validated_by_similarity(tiny_checkpoin
     assert {"MatMulInteger", "MatMulNBits", "ReduceMax"} <= _op_types(out / "model.onnx")
     assert "DynamicQuantizeLinear" not in _op_types(out / "model.onnx")
     assert "MatMulInteger" not in _op_types(plain.output_dir / "model.onnx")
+    # attention fused into ONNX Runtime's MultiHeadAttention (one node a layer) only where the graph is ORT's anyway
+    assert _op_count(out / "model.onnx", "MultiHeadAttention") == 2 and "Softmax" not in _op_types(out / "model.onnx")
+    assert "MultiHeadAttention" not in _op_types(plain.output_dir / "model.onnx")
     int8_bytes, total_bytes = _weight_bytes(out / "model.onnx")
     assert int8_bytes > 0 and total_bytes < 0.6 * _weight_bytes(plain.output_dir / "model.onnx")[1]
     manifest = json.loads((out / "export.json").read_text())
@@ -42,6 +49,36 @@ def test_quantized_encoder_is_smaller_and_validated_by_similarity(tiny_checkpoin
         output["cosine"] for run in manifest["validation"]["runs"] if run["graph"].endswith("(int8)") for output in run["outputs"].values()
     ]
     assert cosines and min(cosines) >= 0.95
+
+
+def test_fused_attention_computes_what_the_model_computes_and_is_undone(tiny_checkpoint, tmp_path):
+    """The fused graph at fresh shapes with left and right padding against PyTorch (before quantization, where a
+    difference would be the fusion's); decoders keep their graphs; the model's attention comes back after capture."""
+    import onnxruntime
+    import torch
+
+    from transformers_export.onnx.convert import export_onnx
+    from transformers_export.onnx.fused_attention import fused_attention
+    from transformers_export.features import FeaturesManager
+    from transformers_export.resolve import load_model
+
+    model = load_model(str(tiny_checkpoint("bert", "default")), "default").eval()
+    onnx_config = FeaturesManager.get_config("bert", "default")(model.config)
+    export_onnx(model, onnx_config, 17, tmp_path / "fused.onnx", fuse_attention=True)
+    assert model.config._attn_implementation == "sdpa"
+    assert _op_count(tmp_path / "fused.onnx", "MultiHeadAttention") == 2
+    ids = torch.randint(5, 90, (3, 9))
+    mask = torch.ones(3, 9, dtype=torch.int64)
+    mask[0, :3], mask[1, 6:] = 0, 0
+    session = onnxruntime.InferenceSession(str(tmp_path / "fused.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "token_type_ids": torch.zeros_like(ids).numpy()})[0]
+    with torch.no_grad():
+        expected = model(input_ids=ids, attention_mask=mask).last_hidden_state.numpy()
+    kept = mask.numpy().astype(bool)
+    np.testing.assert_allclose(got[kept], expected[kept], atol=1e-4, rtol=1e-4)
+    decoder = load_model(str(tiny_checkpoint("gpt2", "causal-lm")), "causal-lm")
+    with fused_attention(decoder) as fused:
+        assert not fused
 
 
 def test_quantized_generation_layout_keeps_one_weights_file(tiny_checkpoint, tmp_path):

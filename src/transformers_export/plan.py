@@ -117,7 +117,8 @@ def check_request(request: ExportRequest) -> TraceOptions:
             if value < 1:
                 raise InvalidArgumentError(f"{flag} must be at least 1, got {value}")
             sizes[axis] = value
-    options = TraceOptions(request.opset, request.engine, request.tracer, request.untie_weights, sizes)
+    # a quantized graph is for ONNX Runtime only (its int8 operators are contrib ones): its attention can be too
+    options = TraceOptions(request.opset, request.engine, request.tracer, request.untie_weights, sizes, fused_attention=bool(request.quantize))
     backend.check_options(options)
     return options
 

@@ -26,6 +26,8 @@ class TraceOptions:
     tracer: str | None = None
     untie_weights: bool = False
     trace_sizes: Mapping[str, int] = field(default_factory=dict)
+    # attention as ONNX Runtime's fused MultiHeadAttention (onnx/fused_attention.py): set for quantized exports
+    fused_attention: bool = False
 
 
 @dataclass

@@ -45,7 +45,7 @@ class OnnxBackend(Backend):
             try:
                 written = export_onnx(
                     module, onnx_config, opset, path, engine=engine, preprocessor=preprocessor, trace_sizes=options.trace_sizes,
-                    progress=progress,
+                    progress=progress, fuse_attention=options.fused_attention,
                 )
             except TraceError as error:
                 failures.append(str(error))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import InvalidArgumentError, TraceError
+from .fused_attention import fused_attention
 from .trace_gaps import count_bools_as_integers, traceable_ops
 
 logger = logging.getLogger(__name__)
@@ -83,9 +84,11 @@ def export_onnx(
     dummy_inputs: Mapping | None = None,
     trace_sizes: Mapping[str, int] | None = None,
     progress=None,
+    fuse_attention: bool = False,
 ) -> OnnxExport:
     """Write `output` (an .onnx file, plus one external data file above 2 GB) for `model` as `onnx_config` describes
-    it. `progress(bytes_written, bytes_total)` is called as weights are written."""
+    it. `progress(bytes_written, bytes_total)` is called as weights are written. `fuse_attention`: attention as ONNX
+    Runtime's MultiHeadAttention (trace engine; see `fused_attention.py`)."""
     import torch
 
     from ..exportable import ExportableModule
@@ -113,7 +116,8 @@ def export_onnx(
     wrapper = ExportableModule(model, input_names, output_names, onnx_config)
     external = needs_external_data(model)
 
-    with torch.no_grad(), onnx_config.patched(model), traceable_ops(engine), warnings.catch_warnings():
+    fusing = fused_attention(model, fuse_attention and engine == "trace")
+    with torch.no_grad(), onnx_config.patched(model), traceable_ops(engine), fusing, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             if engine == "trace":

@@ -207,11 +207,19 @@ class _Rewrite:
     def _per_tensor(self, product: Product, stem: str, out: str) -> None:
         from onnx import helper
 
-        x, key = product.x, (product.weight, product.transposed)
-        w_q, w_scale, w_zero = self._weight(product.weight, key, lambda: _per_column(_matrix(self.weights, product)) + [("zero_point", np.zeros(_dims(self.weights, product)[1], np.int8))])
+        x = product.x
+        factors = self.factors.get(x)
+        w_q, w_scale, w_zero = self._weight(
+            product.weight, (product.weight, product.transposed, x),
+            lambda: _per_column(_matrix(self.weights, product) * (factors[:, None] if factors is not None else 1))
+            + [("zero_point", np.zeros(_dims(self.weights, product)[1], np.int8))],
+        )
         if x not in self.activations:
+            source = x
+            if factors is not None:
+                source = self._node("Mul", [x, self._unique(f"{x}_smoothing", (1 / factors).astype(np.float32))], f"{x}_smoothed")
             outputs = [f"{x}_quantized", f"{x}_scale", f"{x}_zero_point"]
-            self.nodes.append(helper.make_node("DynamicQuantizeLinear", [x], outputs, name=f"{x}_QuantizeLinear"))
+            self.nodes.append(helper.make_node("DynamicQuantizeLinear", [source], outputs, name=f"{x}_QuantizeLinear"))
             self.activations[x] = tuple(outputs)
         x_q, x_scale, x_zero = self.activations[x]
         scales = self._node("Mul", [x_scale, w_scale], f"{stem}_scales")
