@@ -51,10 +51,10 @@ BART_LIKE = dict(
 )
 T5_LIKE = dict(d_model=32, d_ff=36, num_layers=2, num_decoder_layers=2, num_heads=4, d_kv=8)
 OVERRIDES["marian"] = dict(BART_LIKE, decoder_start_token_id=0)
-for _model_type in ("bart", "mbart", "m2m_100", "blenderbot", "blenderbot-small", "plbart", "pegasus"):
+for _model_type in ("bart", "mbart", "m2m_100", "blenderbot", "blenderbot-small", "plbart", "pegasus", "mvp", "pegasus_x"):
     OVERRIDES[_model_type] = BART_LIKE
 OVERRIDES["bigbird_pegasus"] = dict(BART_LIKE, attention_type="original_full")
-for _model_type in ("t5", "mt5", "longt5"):
+for _model_type in ("t5", "mt5", "longt5", "umt5"):
     OVERRIDES[_model_type] = dict(T5_LIKE, decoder_start_token_id=0)
 
 

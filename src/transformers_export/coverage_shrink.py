@@ -28,7 +28,7 @@ TINY = {
 LAYER_COUNTS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
 UNSET_EXPERT_SIZES = {"n_routed_experts": 4, "num_local_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1}
 HEADS_PER_STAGE = ("num_heads", "num_attention_heads")
-SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config")
+SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config", "decoder_config", "encoder", "decoder")
 
 
 # special tokens of the full vocabulary get ids inside the tiny one
@@ -144,6 +144,9 @@ def tiny_config(model_type: str):
             if attempt == REPAIRS or not _repair(values, str(error)):
                 raise
     config.num_labels = 3
+    # a config that leaves its layer kinds to the checkpoint (LFM2-MoE reads them unset): attention in every layer
+    if getattr(config, "layer_types", ()) is None and isinstance(getattr(config, "num_hidden_layers", None), int):
+        config.layer_types = ["full_attention"] * config.num_hidden_layers
     # a composite model's image token inside its language model's shrunk vocabulary (ids 0-3 are special tokens)
     vocabulary = getattr(config.get_text_config(), "vocab_size", None)
     for name in ("image_token_id", "image_token_index"):

@@ -34,4 +34,7 @@ register(
     seq2seq("plbart", "PLBart", atol=1e-4),
     seq2seq("pegasus", "Pegasus", atol=1e-4),
     seq2seq("bigbird_pegasus", "BigBirdPegasus", atol=1e-4),
+    seq2seq("mvp", "Mvp", display="MVP", atol=1e-4),
+    seq2seq("umt5", "UMT5"),
+    seq2seq("pegasus_x", "PegasusX", display="PEGASUS-X", atol=1e-4),
 )
