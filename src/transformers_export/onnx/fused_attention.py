@@ -14,6 +14,7 @@ one layer at a time), and key/value heads are expanded to the query heads where 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import cache
 from typing import Iterator
 
 IMPLEMENTATION = "transformers_export_fused"
@@ -21,7 +22,9 @@ IMPLEMENTATION = "transformers_export_fused"
 _UNFUSED = ("softcap", "sliding_window", "s_aux", "sinks", "position_bias", "head_mask")
 
 
+@cache
 def _function():
+    """The autograd function whose trace is the fused node (built once, on first use: torch is imported lazily)."""
     import torch
 
     class MultiHeadAttention(torch.autograd.Function):
