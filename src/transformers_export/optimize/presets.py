@@ -13,9 +13,8 @@ class Preset:
     name: str
     # How `MatMul(x, W)` with a constant 2-D W is rewritten:
     #   per-tensor: W int8 per column; x quantized on the fly with one scale for the whole tensor (ONNX Runtime's
-    #               dynamic quantization). Fastest; an outlier anywhere in x coarsens every value.
-    #   per-token:  W int8 per column; x quantized on the fly with one scale per token (row), after SmoothQuant
-    #               moved x's outlier channels into W (factors from the calibration run).
+    #               DynamicQuantizeLinear), after SmoothQuant (`smoothing`) moved x's outlier channels into W. Without
+    #               smoothing an outlier anywhere in x coarsens every value.
     #   blocks:     ONNX Runtime's MatMulNBits: W stored in blocks of `block_size` along K with a scale each; x
     #               quantized to int8 per block inside the kernel (`accuracy_level` 4), which uses VNNI/AMX.
     matmul: str
@@ -40,8 +39,8 @@ PRESETS = {
     preset.name: preset
     for preset in (
         Preset(
-            "int8", matmul="per-token", gather="per-row", wide="blocks", block_size=128, smoothing=0.5,
-            summary="int8 weights, per-token int8 activations after SmoothQuant, FFN down-projections in int8 blocks; "
+            "int8", matmul="per-tensor", gather="per-row", wide="blocks", block_size=128, smoothing=0.6,
+            summary="int8 weights, per-tensor int8 activations after SmoothQuant, FFN down-projections in int8 blocks; "
             "the encoder preset",
         ),
         Preset(

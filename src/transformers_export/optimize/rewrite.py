@@ -42,7 +42,7 @@ def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iter
         ranges = channel_absmax(source, [product.x for product in products.values()], calibration) if calibration else {}
         factors = _smoothing(products.values(), ranges, weights, preset.smoothing)
     writer = WeightWriter(target.with_name(f"{target.name}.data") if external else None)
-    rewrite = _Rewrite(weights, writer, preset, opset, factors)
+    rewrite = _Rewrite(weights, writer, preset, factors)
     try:
         for node in graph.node:
             if id(node) in products:
@@ -163,8 +163,8 @@ def _matrix(weights: WeightReader, product: Product) -> np.ndarray:
 class _Rewrite:
     """The nodes of the rewritten graph, and the quantized tensors written so far."""
 
-    def __init__(self, weights: WeightReader, writer: WeightWriter, preset: Preset, opset: int, factors: dict):
-        self.weights, self.writer, self.preset, self.opset, self.factors = weights, writer, preset, opset, factors
+    def __init__(self, weights: WeightReader, writer: WeightWriter, preset: Preset, factors: dict):
+        self.weights, self.writer, self.preset, self.factors = weights, writer, preset, factors
         self.nodes: list = []
         self.replaced: set[str] = set()
         self.stored: dict[tuple, tuple] = {}
@@ -225,33 +225,6 @@ class _Rewrite:
         scales = self._node("Mul", [x_scale, w_scale], f"{stem}_scales")
         integers = self._node("MatMulInteger", [x_q, w_q, x_zero, w_zero], f"{stem}_int32")
         self._node("Mul", [self._node("Cast", [integers], f"{stem}_float", to=1), scales], out)
-
-    def _per_token(self, product: Product, stem: str, out: str) -> None:
-        x = product.x
-        factors = self.factors.get(x)
-        w_q, w_scale = self._weight(
-            product.weight, (product.weight, product.transposed, x),
-            lambda: _per_column(_matrix(self.weights, product) * (factors[:, None] if factors is not None else 1)),
-        )
-        if x not in self.activations:
-            source = x
-            if factors is not None:
-                source = self._node("Mul", [x, self._unique(f"{x}_smoothing", (1 / factors).astype(np.float32))], f"{x}_smoothed")
-            magnitude = self._node("Abs", [source], f"{x}_abs")
-            if self.opset >= 18:
-                largest = self._node("ReduceMax", [magnitude, self.constant("quantize_last_axis", np.array([-1], np.int64))], f"{x}_absmax", keepdims=1)
-            else:
-                largest = self._node("ReduceMax", [magnitude], f"{x}_absmax", axes=[-1], keepdims=1)
-            # A row of zeros would divide by zero: its scale is floored (its values quantize to 0 either way).
-            scale = self._node("Max", [self._node("Mul", [largest, self.constant("quantize_1_127", np.float32(1 / 127))], f"{x}_scale_raw"), self.constant("quantize_tiny", np.float32(1e-12))], f"{x}_scale")
-            levels = self._node("Round", [self._node("Div", [source, scale], f"{x}_levels_raw")], f"{x}_levels")
-            # uint8 with zero point 128: ONNX Runtime's int8 kernels are fastest with an unsigned left operand.
-            shifted = self._node("Add", [levels, self.constant("quantize_128", np.float32(128))], f"{x}_shifted")
-            self.activations[x] = (self._node("Cast", [shifted], f"{x}_quantized", to=2), scale)
-        x_q, x_scale = self.activations[x]
-        integers = self._node("MatMulInteger", [x_q, w_q, self.constant("quantize_zero_128", np.uint8(128))], f"{stem}_int32")
-        rescaled = self._node("Mul", [self._node("Cast", [integers], f"{stem}_float", to=1), x_scale], f"{stem}_by_token")
-        self._node("Mul", [rescaled, w_scale], out)
 
     def _blocks(self, product: Product, stem: str, out: str) -> None:
         bits, block_size, symmetric = self.preset.bits, self.preset.block_size or 32, self.preset.symmetric
