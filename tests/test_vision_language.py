@@ -111,7 +111,10 @@ def test_other_layouts_are_refused(llava, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-FAMILIES = ["aya_vision", "internvl", "got_ocr2", "cohere2_vision", "ovis2", "deepseek_vl", "idefics3", "smolvlm"]
+FAMILIES = [
+    "aya_vision", "internvl", "got_ocr2", "cohere2_vision", "ovis2", "deepseek_vl", "idefics3", "smolvlm", "vipllava",
+    "video_llava", "pp_chart2table", "qianfan_ocr",
+]
 
 
 @pytest.mark.parametrize("model_type", FAMILIES)

@@ -68,6 +68,8 @@ def shrink(values: dict) -> dict:
             shrunk[key] = _inside_vocabulary(key, value, vocabulary)
         elif key in TINY and isinstance(value, int) and not isinstance(value, bool) and value > TINY[key]:
             shrunk[key] = TINY[key]
+        elif key in ("vision_feature_layer", "vision_feature_layers") and isinstance(value, list):
+            shrunk[key] = [-1] * len(value)  # indices into the hidden states of a tower that has two layers now
         elif key == "layer_types" and isinstance(value, list):
             shrunk[key] = value[:2]
         elif key in ("out_features", "out_indices", "stage_names"):

@@ -21,4 +21,10 @@ register(
     # trace engine writes their vision embeddings' position lookup with a float index, which ONNX Runtime rejects
     declare("idefics3", "Idefics3", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, atol=1e-4, engine="dynamo"),
     declare("smolvlm", "SmolVLM", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, atol=1e-4, engine="dynamo"),
+    # LLaVA's layout with features from several vision layers (VipLLaVA), video towers (Video-LLaVA's image path),
+    # GOT-OCR 2.0's classes under another name (PP-Chart2Table), InternVL's layout (Qianfan-OCR)
+    declare("vipllava", "VipLlava", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="VipLLaVA", atol=1e-4),
+    declare("video_llava", "VideoLlava", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="Video-LLaVA (images)", atol=1e-4),
+    declare("pp_chart2table", "PPChart2Table", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="PP-Chart2Table", atol=1e-4),
+    declare("qianfan_ocr", "QianfanOCR", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="Qianfan-OCR", atol=1e-4),
 )
