@@ -98,3 +98,30 @@ def test_sew_with_its_default_feature_encoder_is_right_at_both_frame_parities(tm
     result = export_model(str(tmp_path / "checkpoint"), tmp_path / "out", feature="ctc")
     assert result.validation.passed
     assert {run.sizes.get("samples") for run in result.validation.runs} >= {2240, 1040}
+
+
+def test_audio_spectrogram_transformer_classifies_its_feature_extractor_s_frames_like_pytorch(tmp_path):
+    """AST reads `input_values` as a fixed window of log-mel frames (batch, frames, bins), not a waveform: the export's
+    dummy inputs, axes and validation follow, and the runtime class gives PyTorch's logits on the feature extractor's
+    output for a synthesized tone."""
+    from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
+
+    torch.manual_seed(0)
+    config = ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=36, max_length=64,
+                       num_mel_bins=32, num_labels=3)
+    model = ASTForAudioClassification(config).eval()
+    model.save_pretrained(tmp_path / "checkpoint")
+    extractor = ASTFeatureExtractor(num_mel_bins=32, max_length=64)
+    extractor.save_pretrained(tmp_path / "checkpoint")
+    result = export_model(str(tmp_path / "checkpoint"), tmp_path / "out", feature="audio-classification")
+    assert result.validation.passed and {1, 3} <= {run.sizes["batch"] for run in result.validation.runs}
+    manifest = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert manifest["graphs"]["model.onnx"]["inputs"]["input_values"]["axes"] == {"0": "batch"}
+    seconds = np.arange(16000) / 16000
+    tones = [np.sin(2 * np.pi * 440 * seconds), np.sin(2 * np.pi * 880 * seconds) * 0.5]
+    features = extractor([t.astype(np.float32) for t in tones], sampling_rate=16000, return_tensors="np")["input_values"]
+    assert features.shape == (2, 64, 32)
+    got = from_pretrained(tmp_path / "out")(input_values=features).logits
+    with torch.no_grad():
+        expected = model(input_values=torch.from_numpy(features)).logits.numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)

@@ -104,6 +104,8 @@ WAVEFORM = dict(
     conv_dim=(16, 16, 16), conv_stride=(5, 4, 4), conv_kernel=(10, 4, 4), num_feat_extract_layers=3,
     num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, vocab_size=20, classifier_proj_size=16,
 )
+# AST: 64 frames of 32 mel bins (10 patches)
+OVERRIDES["audio-spectrogram-transformer"] = dict(max_length=64, num_mel_bins=32)
 for _model_type in ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "sew", "unispeech", "unispeech-sat", "wav2vec2-conformer"):
     OVERRIDES[_model_type] = WAVEFORM
 # Whisper: a window of 60 frames of 16 mel bins (two frames a position)

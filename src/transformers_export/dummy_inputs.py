@@ -118,7 +118,8 @@ def _image_sizes(config, preprocessor) -> dict[str, int]:
 def _fixed_sizes(config, preprocessor) -> dict[str, int]:
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     hidden = {"text_hidden": text.hidden_size} if isinstance(getattr(text, "hidden_size", None), int) else {}
-    return {**_image_sizes(config, preprocessor), **_audio_feature_sizes(config, preprocessor), **hidden}
+    spectrogram = {"spectrogram_frames": config.max_length, "spectrogram_bins": config.num_mel_bins} if _reads_spectrogram(config) else {}
+    return {**_image_sizes(config, preprocessor), **_audio_feature_sizes(config, preprocessor), **hidden, **spectrogram}
 
 
 def _audio_feature_sizes(config, preprocessor) -> dict[str, int]:
@@ -190,6 +191,22 @@ INPUT_SPECS: dict[str, InputSpec] = {
 }
 
 
+# The audio spectrogram transformer (AST) names its input `input_values` too, but reads a fixed window of log-mel frames
+# (batch, frames, mel bins), patched like an image, instead of a waveform.
+SPECTROGRAM_VALUES = InputSpec("input_values", ("batch", FromConfig("spectrogram_frames"), FromConfig("spectrogram_bins")), _audio_values)
+
+
+def _reads_spectrogram(config) -> bool:
+    return all(hasattr(config, name) for name in ("frequency_stride", "time_stride", "max_length", "num_mel_bins"))
+
+
+def input_spec(name: str, config) -> InputSpec:
+    """The dummy-input spec of an input name, for this config (see `SPECTROGRAM_VALUES`)."""
+    if name == "input_values" and _reads_spectrogram(config):
+        return SPECTROGRAM_VALUES
+    return INPUT_SPECS[name]
+
+
 def input_axes(name: str, task: str) -> dict[int, str]:
     """The symbolic axes of a standard input for a task (multiple-choice adds a `num_choices` axis after batch)."""
     shape = list(INPUT_SPECS[name].shape)
@@ -240,7 +257,7 @@ def make_dummy_inputs(
             raise InvalidArgumentError(
                 f"no dummy-input generator for input '{name}'; override generate_dummy_inputs() in your OnnxConfig"
             )
-        spec = INPUT_SPECS[name]
+        spec = input_spec(name, config)
         tensors[name] = spec.make(_concrete_shape(spec, axes, sizes, fixed), config, preprocessor, generator)
     _pad_padded_positions(tensors, config)
     _derive_from_mask(tensors)

@@ -22,6 +22,13 @@ register(
     speech_encoder("data2vec-audio", "Data2VecAudio"),
     speech_encoder("sew", "SEW"),
     speech_encoder("unispeech", "UniSpeech"),
+    # AST: a fixed window of log-mel frames (`input_values`: batch, frames, mel bins) cut into patches like an image,
+    # so only the batch axis is dynamic, in and out
+    declare(
+        "audio-spectrogram-transformer", "AST", WAVEFORM, ("default", "audio-classification"), display="Audio Spectrogram Transformer",
+        input_axes={"input_values": {0: "batch"}}, output_axes={"default": {"last_hidden_state": {0: "batch"}, "pooler_output": {0: "batch"}}},
+        atol=1e-4,
+    ),
 )
 
 
