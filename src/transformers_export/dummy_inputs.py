@@ -16,6 +16,7 @@ from typing import Callable, Mapping
 import torch
 
 from .errors import InvalidArgumentError
+from .fixed_sizes import fixed_sizes, reads_spectrogram
 
 # `samples`: raw audio (16 kHz), long enough for wav2vec2's convolutional feature encoder (400 samples a frame); 1920
 # make an odd frame count at the usual 320-sample stride: SEW pads its pooled-then-upsampled states back to the input
@@ -98,45 +99,6 @@ class FromConfig:
     axis: str
 
 
-def _image_sizes(config, preprocessor) -> dict[str, int]:
-    """Channels and image size: what the checkpoint's image processor produces, else the config's image_size."""
-    config = getattr(config, "vision_config", None) or config  # composite image-text configs
-    sizes = {"num_channels": getattr(config, "num_channels", None) or 3}
-    image_size = getattr(config, "image_size", None) or 64
-    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)[:2]
-    for attribute in ("crop_size", "size"):
-        produced = getattr(preprocessor, attribute, None) if getattr(preprocessor, "do_resize", True) else None
-        produced_height = getattr(produced, "height", None) or (produced.get("height") if isinstance(produced, dict) else None)
-        produced_width = getattr(produced, "width", None) or (produced.get("width") if isinstance(produced, dict) else None)
-        if produced_height and produced_width and (attribute == "size" or getattr(preprocessor, "do_center_crop", False)):
-            height, width = produced_height, produced_width
-            break
-    sizes.update(height=height, width=width)
-    return sizes
-
-
-def _fixed_sizes(config, preprocessor) -> dict[str, int]:
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    hidden = {"text_hidden": text.hidden_size} if isinstance(getattr(text, "hidden_size", None), int) else {}
-    spectrogram = {"spectrogram_frames": config.max_length, "spectrogram_bins": config.num_mel_bins} if _reads_spectrogram(config) else {}
-    return {**_image_sizes(config, preprocessor), **_audio_feature_sizes(config, preprocessor), **hidden, **spectrogram}
-
-
-def _audio_feature_sizes(config, preprocessor) -> dict[str, int]:
-    """The log-mel `input_features` a speech seq2seq encoder reads: `feature_rows` mel bins by `feature_columns`
-    frames. Whisper's encoder takes exactly its window (two frames a position, 3000 for 30 s), so the frames are a
-    fixed size; Speech2Text-style encoders take (frames, bins) with the frames dynamic (`feature_frames`)."""
-    config = getattr(config, "audio_config", None) or getattr(config, "encoder_config", None) or config
-    bins = getattr(preprocessor, "feature_size", None) or getattr(config, "num_mel_bins", None)
-    positions = getattr(config, "max_source_positions", None)
-    if bins and positions:
-        return {"feature_rows": bins, "feature_columns": 2 * positions}
-    per_channel = getattr(config, "input_feat_per_channel", None)
-    if per_channel:
-        return {"feature_columns": per_channel * (getattr(config, "input_channels", None) or 1)}
-    return {}
-
-
 def _pixel_values(shape, config, preprocessor, generator):
     return torch.randn(shape, generator=generator)
 
@@ -196,13 +158,9 @@ INPUT_SPECS: dict[str, InputSpec] = {
 SPECTROGRAM_VALUES = InputSpec("input_values", ("batch", FromConfig("spectrogram_frames"), FromConfig("spectrogram_bins")), _audio_values)
 
 
-def _reads_spectrogram(config) -> bool:
-    return all(hasattr(config, name) for name in ("frequency_stride", "time_stride", "max_length", "num_mel_bins"))
-
-
 def input_spec(name: str, config) -> InputSpec:
     """The dummy-input spec of an input name, for this config (see `SPECTROGRAM_VALUES`)."""
-    if name == "input_values" and _reads_spectrogram(config):
+    if name == "input_values" and reads_spectrogram(config):
         return SPECTROGRAM_VALUES
     return INPUT_SPECS[name]
 
@@ -247,7 +205,7 @@ def make_dummy_inputs(
     seed: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Tensors for every input in `inputs` (name -> axes), in that order."""
-    fixed = _fixed_sizes(config, preprocessor)
+    fixed = fixed_sizes(config, preprocessor)
     # an image axis that the architecture keeps dynamic is traced at the fixed size unless a size is asked for
     sizes = {**DEFAULT_SIZES, **fixed, **(sizes or {})}
     generator = torch.Generator().manual_seed(seed)
