@@ -125,3 +125,24 @@ def test_audio_spectrogram_transformer_classifies_its_feature_extractor_s_frames
     with torch.no_grad():
         expected = model(input_values=torch.from_numpy(features)).logits.numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_wav2vec2_bert_reads_its_feature_extractor_s_frames_with_a_mask_like_pytorch(tiny_checkpoint, tmp_path):
+    """Wav2Vec2-BERT reads `input_features` (batch, frames, 160: two stacked frames of 80 mel bins) and a frame mask,
+    both with the frame axis dynamic: the runtime gives PyTorch's CTC logits on the feature extractor's padded batch
+    of two tones of different lengths."""
+    from transformers import AutoModelForCTC, SeamlessM4TFeatureExtractor
+
+    folder = tiny_checkpoint("wav2vec2-bert", "ctc")
+    export_model(str(folder), tmp_path / "out", feature="ctc")
+    extractor = SeamlessM4TFeatureExtractor()
+    tones = [np.sin(2 * np.pi * 440 * np.arange(n) / 16000).astype(np.float32) for n in (8000, 5000)]
+    batch = extractor(tones, sampling_rate=16000, padding=True, return_attention_mask=True, return_tensors="np")
+    assert batch["input_features"].shape[2] == 160 and batch["attention_mask"][1].sum() < batch["attention_mask"].shape[1]
+    got = from_pretrained(tmp_path / "out")(input_features=batch["input_features"], attention_mask=batch["attention_mask"]).logits
+    with torch.no_grad():
+        expected = AutoModelForCTC.from_pretrained(folder).eval()(
+            input_features=torch.from_numpy(batch["input_features"]), attention_mask=torch.from_numpy(batch["attention_mask"])
+        ).logits.numpy()
+    kept = batch["attention_mask"].astype(bool)
+    np.testing.assert_allclose(got[kept], expected[kept], atol=1e-4)

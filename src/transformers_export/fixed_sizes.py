@@ -33,7 +33,8 @@ def fixed_sizes(config, preprocessor) -> dict[str, int]:
 def _audio_feature_sizes(config, preprocessor) -> dict[str, int]:
     """The log-mel `input_features` a speech seq2seq encoder reads: `feature_rows` mel bins by `feature_columns`
     frames. Whisper's encoder takes exactly its window (two frames a position, 3000 for 30 s), so the frames are a
-    fixed size; Speech2Text-style encoders take (frames, bins) with the frames dynamic (`feature_frames`)."""
+    fixed size; Speech2Text-style encoders and Wav2Vec2-BERT take (frames, bins) with the frames dynamic
+    (`feature_frames`)."""
     config = getattr(config, "audio_config", None) or getattr(config, "encoder_config", None) or config
     bins = getattr(preprocessor, "feature_size", None) or getattr(config, "num_mel_bins", None)
     positions = getattr(config, "max_source_positions", None)
@@ -42,7 +43,8 @@ def _audio_feature_sizes(config, preprocessor) -> dict[str, int]:
     per_channel = getattr(config, "input_feat_per_channel", None)
     if per_channel:
         return {"feature_columns": per_channel * (getattr(config, "input_channels", None) or 1)}
-    return {}
+    stacked = getattr(config, "feature_projection_input_dim", None)  # Wav2Vec2-BERT: two stacked frames of mel bins
+    return {"feature_columns": stacked} if stacked else {}
 
 
 def reads_spectrogram(config) -> bool:

@@ -22,6 +22,12 @@ register(
     speech_encoder("data2vec-audio", "Data2VecAudio"),
     speech_encoder("sew", "SEW"),
     speech_encoder("unispeech", "UniSpeech"),
+    # Wav2Vec2-BERT: filter-bank frames (`input_features`: batch, frames, 160) with a mask, one output frame each
+    declare(
+        "wav2vec2-bert", "Wav2Vec2Bert", ("input_features", "attention_mask"), AUDIO_TASKS, display="Wav2Vec2-BERT",
+        input_axes={"input_features": {0: "batch", 1: "feature_frames"}, "attention_mask": {0: "batch", 1: "feature_frames"}},
+        output_axes={"default": {"last_hidden_state": {0: "batch", 1: "feature_frames"}}}, atol=1e-4,
+    ),
     # AST: a fixed window of log-mel frames (`input_values`: batch, frames, mel bins) cut into patches like an image,
     # so only the batch axis is dynamic, in and out
     declare(
