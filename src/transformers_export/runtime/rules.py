@@ -2,7 +2,7 @@
 
 `GenerationSettings` holds them (`arguments.py` makes them from generate()'s arguments and the folder's generation
 config); `apply_rules` changes a step's scores in generate()'s order: repetition penalty, n-gram blocking (own and
-encoder's), minimum lengths, suppressed tokens, forced BOS/EOS.
+encoder's), minimum lengths, suppressed tokens, forced BOS/EOS, then a model's own rules.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ class GenerationSettings:
     max_new_tokens: int | None = None
     suppress_tokens: list[int] = field(default_factory=list)  # never generated
     begin_suppress_tokens: list[int] = field(default_factory=list)  # not generated first
+    # a model's own rules, `rule(scores, sequences)` (Whisper's timestamps), applied after the others, as its
+    # generate() appends its own logits processors
+    model_rules: list = field(default_factory=list)
 
     def new_tokens(self, prompt_length: int) -> int:
         """How many tokens to generate after a prompt of this length (for encoder-decoders: the decoder's)."""
@@ -119,6 +122,8 @@ def apply_rules(
     if settings.forced_eos_token_id and length == max_length - 1:
         scores[:] = -np.inf
         scores[:, settings.forced_eos_token_id] = 0
+    for rule in settings.model_rules:
+        rule(scores, sequences)
 
 
 def warp_for_sampling(scores: np.ndarray, settings: GenerationSettings) -> None:

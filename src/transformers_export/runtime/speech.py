@@ -84,9 +84,10 @@ class OnnxModelForSpeechSeq2Seq(GeneratingModel):
         return self.wrap({"logits": logits}, torch_inputs)
 
     def generate(self, input_features=None, attention_mask=None, generation_config=None, language=None, task=None,
-                 streamer=None, seed=None, input_values=None, **kwargs):
-        """Tokens as PyTorch's `generate()` returns them for this model; `language` (a name or code, or one per row)
-        and `task` (`transcribe`, `translate`) as Whisper's generate() takes them."""
+                 streamer=None, seed=None, input_values=None, return_timestamps=None, **kwargs):
+        """Tokens as PyTorch's `generate()` returns them for this model; `language` (a name or code, or one per row),
+        `task` (`transcribe`, `translate`) and `return_timestamps` (timestamp tokens between the text, one window)
+        as Whisper's generate() takes them."""
         input_features = input_values if input_features is None else input_features  # Moonshine reads the waveform
         if input_features is None:
             raise ValueError("generate() needs input_features (or input_values), from the checkpoint's feature extractor")
@@ -96,9 +97,12 @@ class OnnxModelForSpeechSeq2Seq(GeneratingModel):
         batch = next(iter(cross.values())).shape[0]
         if self.whisper:
             config = _with_language_and_task(self.generation_config, generation_config, language, task)
-            start = whisper_prompt(config, batch, lambda: self._detect_language(cross, config))
-        elif language is not None or task is not None:
-            raise ValueError(f"language= and task= are Whisper's; {self.config.model_type} takes neither")
+            timestamps = bool(config.return_timestamps if return_timestamps is None else return_timestamps)
+            start = whisper_prompt(config, batch, lambda: self._detect_language(cross, config), timestamps)
+            if timestamps:
+                settings.model_rules.append(timestamp_rule(config, start.shape[1]))
+        elif language is not None or task is not None or return_timestamps:
+            raise ValueError(f"language=, task= and return_timestamps= are Whisper's; {self.config.model_type} takes none of them")
         else:
             start = np.full((batch, 1), settings.decoder_start_token_id or 0, dtype=np.int64)
         rows = settings.num_beams if settings.num_beams > 1 else settings.num_return_sequences
@@ -140,8 +144,6 @@ def _with_language_and_task(folder_config, call_config, language, task):
     for name in WHISPER_PROMPT_SETTINGS:
         if getattr(config, name, None) is None and getattr(folder_config, name, None) is not None:
             setattr(config, name, getattr(folder_config, name))
-    if getattr(config, "return_timestamps", False):
-        raise ValueError("return_timestamps is not supported by this runtime; set it to False")
     if language is not None:
         if not getattr(config, "is_multilingual", True):
             raise ValueError("this Whisper model is English-only: it takes no language=")
@@ -167,10 +169,10 @@ def _language_id(config, language: str) -> int:
     return config.lang_to_id[token]
 
 
-def whisper_prompt(config, batch: int, detect_language) -> np.ndarray:
-    """Whisper's decoder prompt per row: start token, language, task, no-timestamps, as its generate() builds it
-    (`forced_decoder_ids` of older configs included; the language detected when the model is multilingual and
-    none is given)."""
+def whisper_prompt(config, batch: int, detect_language, timestamps: bool = False) -> np.ndarray:
+    """Whisper's decoder prompt per row: start token, language, task, and no-timestamps unless timestamps are asked
+    for, as its generate() builds it (`forced_decoder_ids` of older configs included; the language detected when
+    the model is multilingual and none is given)."""
     task, language = getattr(config, "task", None), getattr(config, "language", None)
     tokens = [config.decoder_start_token_id]
     forced = getattr(config, "forced_decoder_ids", None)
@@ -209,7 +211,11 @@ def whisper_prompt(config, batch: int, detect_language) -> np.ndarray:
         elif language is not None and task_ids and not any(token in task_ids for token in prompt):
             prompt.append(config.task_to_id["transcribe"])
         no_timestamps = getattr(config, "no_timestamps_token_id", None)
-        if no_timestamps is not None and prompt[-1] != no_timestamps:
+        if timestamps and no_timestamps is None:
+            raise ValueError("return_timestamps needs the generation config's no_timestamps_token_id")
+        if timestamps:
+            prompt = [token for token in prompt if token != no_timestamps]
+        elif no_timestamps is not None and prompt[-1] != no_timestamps:
             prompt.append(no_timestamps)
         prompts.append([token for token in prompt if token is not None])
     return np.array(prompts, dtype=np.int64)
@@ -231,3 +237,38 @@ def whisper_output(sequences: np.ndarray, prompt_length: int, eos: list[int], pa
         rows.append(row)
     width = max((len(row) for row in rows), default=0)
     return np.array([row + [pad] * (width - len(row)) for row in rows], dtype=np.int64).reshape(len(rows), width)
+
+
+def timestamp_rule(config, begin: int):
+    """Whisper's timestamp grammar after a prompt of `begin` tokens (ids from `no_timestamps_token_id + 1` are times):
+    the generation starts with a time; times come in pairs around text and never go back; a pair is followed by
+    text or the end; and where the times together are likelier than any text token, a time comes next."""
+    first, no_timestamps = config.no_timestamps_token_id + 1, config.no_timestamps_token_id
+    end = config.eos_token_id if isinstance(config.eos_token_id, int) else (config.eos_token_id or [config.bos_token_id])[0]
+    initial = getattr(config, "max_initial_timestamp_index", None)
+    by_probability = getattr(config, "_detect_timestamp_from_logprob", True) is not False
+
+    def rule(scores: np.ndarray, sequences: np.ndarray) -> None:
+        scores[:, no_timestamps] = -np.inf
+        for row, tokens in enumerate(sequences[:, begin:].tolist()):
+            closes = bool(tokens) and tokens[-1] >= first  # the last token is a time
+            opened = closes and len(tokens) >= 2 and tokens[-2] < first  # ... after text: its pair is open
+            if opened:  # the pair's closing time, or the end
+                scores[row, :end] = -np.inf
+            elif closes:  # a closed pair: text next
+                scores[row, first:] = -np.inf
+            times = [token for token in tokens if token >= first]
+            earliest = (times[-1] if opened else times[-1] + 1) if times else first
+            scores[row, first:earliest] = -np.inf
+        if sequences.shape[1] == begin:
+            scores[:, :first] = -np.inf
+            if initial is not None:
+                scores[:, first + initial + 1:] = -np.inf
+        if by_probability:
+            shifted = scores - scores.max(axis=-1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+            with np.errstate(divide="ignore"):
+                times_together = np.log(np.exp(log_probs[:, first:]).sum(axis=-1))
+            scores[times_together > log_probs[:, :first].max(axis=-1), :first] = -np.inf
+
+    return rule
