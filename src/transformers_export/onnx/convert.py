@@ -224,8 +224,8 @@ def store_shared_weights(paths: list[Path], data_name: str = SHARED_WEIGHTS) -> 
                     data.write(b"\0" * (-data.tell() % alignment))
                     stored[key] = (data.tell(), len(raw))
                     data.write(raw)
-                for field in _DATA_FIELDS:
-                    tensor.ClearField(field)
+                for data_field in _DATA_FIELDS:
+                    tensor.ClearField(data_field)
                 del tensor.external_data[:]
                 offset, length = stored[key]
                 tensor.raw_data = raw  # set_external_data insists on raw_data being there
