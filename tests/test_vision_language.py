@@ -113,7 +113,7 @@ def test_other_layouts_are_refused(llava, tmp_path):
 
 FAMILIES = [
     "aya_vision", "internvl", "got_ocr2", "cohere2_vision", "ovis2", "deepseek_vl", "idefics3", "smolvlm", "vipllava",
-    "video_llava", "pp_chart2table", "qianfan_ocr",
+    "video_llava", "pp_chart2table", "qianfan_ocr", "aria",
 ]
 
 

@@ -131,7 +131,7 @@ OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2]
 # model types whose tiny configuration is the coverage sweep's shrinking of their defaults
 SHRUNK = (
     "aya_vision", "internvl", "got_ocr2", "cohere2_vision", "ovis2", "deepseek_vl", "idefics3", "smolvlm",
-    "deepseek_v2", "llama4_text", "vipllava", "video_llava", "pp_chart2table", "qianfan_ocr",
+    "deepseek_v2", "llama4_text", "vipllava", "video_llava", "pp_chart2table", "qianfan_ocr", "aria",
 )
 
 

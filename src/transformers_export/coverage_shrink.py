@@ -108,6 +108,12 @@ def _consistent(original: dict, shrunk: dict) -> dict:
             model_type="resnet", hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], embedding_size=8, out_features=levels,
         )
         shrunk["use_pretrained_backbone"] = False
+    # Aria's projector has a query count per number of image patches: one entry, for the tiny tower's patches
+    vision = shrunk.get("vision_config")
+    if isinstance(shrunk.get("projector_patch_to_query_dict"), dict) and isinstance(vision, dict):
+        patches = (vision.get("image_size", TINY["image_size"]) // vision.get("patch_size", TINY["patch_size"])) ** 2
+        shrunk["projector_patch_to_query_dict"] = {patches: 4}
+        shrunk["max_value_projector_patch_to_query_dict"] = 4
     # multimodal rotary sections split half the rotary head width: scaled to the shrunk one
     _scale_mrope(shrunk)
     return shrunk
@@ -149,11 +155,12 @@ def tiny_config(model_type: str):
     # a config that leaves its layer kinds to the checkpoint (LFM2-MoE reads them unset): attention in every layer
     if getattr(config, "layer_types", ()) is None and isinstance(getattr(config, "num_hidden_layers", None), int):
         config.layer_types = ["full_attention"] * config.num_hidden_layers
-    # a composite model's image token inside its language model's shrunk vocabulary (ids 0-3 are special tokens)
+    # a composite model's image token inside its language model's shrunk vocabulary, above the ids the sweep's random
+    # prompts use (Aria's 9 would turn up in them as stray image tokens)
     vocabulary = getattr(config.get_text_config(), "vocab_size", None)
     for name in ("image_token_id", "image_token_index"):
         value = getattr(config, name, None)
-        if isinstance(value, int) and isinstance(vocabulary, int) and value >= vocabulary:
+        if isinstance(value, int) and isinstance(vocabulary, int) and not vocabulary - 3 <= value < vocabulary:
             setattr(config, name, vocabulary - 2)
     return config
 

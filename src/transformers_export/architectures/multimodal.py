@@ -27,4 +27,5 @@ register(
     declare("video_llava", "VideoLlava", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="Video-LLaVA (images)", atol=1e-4),
     declare("pp_chart2table", "PPChart2Table", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="PP-Chart2Table", atol=1e-4),
     declare("qianfan_ocr", "QianfanOCR", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="Qianfan-OCR", atol=1e-4),
+    declare("aria", "Aria", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, atol=1e-4, engine="dynamo"),
 )
