@@ -53,7 +53,7 @@ def _attention(module, query, key, value, attention_mask, dropout: float = 0.0, 
     import torch
     from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 
-    if any(kwargs.get(name) is not None for name in _UNFUSED) or (attention_mask is None and getattr(module, "is_causal", False)):
+    if any(kwargs.get(name) is not None for name in _UNFUSED):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs)
     batch, heads, length, width = query.shape
     if key.shape[1] != heads:  # grouped key/value heads: MultiHeadAttention takes one per query head

@@ -58,6 +58,8 @@ def count_bools_as_integers(proto) -> bool:
     integer, boolean = onnx.TensorProto.INT64, onnx.TensorProto.BOOL
     changed = False
     for op_type in ("CumSum", "Equal"):  # in this order: a CumSum counted as int64 makes an Equal after it mixed
+        if not any(node.op_type == "CumSum" for node in proto.graph.node):
+            break  # booleans are only ever counted by a CumSum: most graphs need no shape inference at all
         inferred = onnx.shape_inference.infer_shapes(proto).graph
         types = {info.name: info.type.tensor_type.elem_type for info in [*inferred.value_info, *inferred.input]}
         for index in reversed(range(len(proto.graph.node))):
