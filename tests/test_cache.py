@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from transformers_export import cache
+from transformers_export import cache, cache_objects
 
 
 @pytest.mark.parametrize(
@@ -63,13 +63,13 @@ def test_dummy_past_shapes_and_determinism():
 def test_named_tensors_to_cache_and_back():
     shapes = [cache.LayerShape((2, 8), (2, 8))] * 2
     named = cache.dummy_past(3, shapes, {None: 4})
-    restored = cache.flatten(cache.PAST, cache.layer_tensors(cache.cache_from_named(named)))
+    restored = cache.flatten(cache.PAST, cache_objects.layer_tensors(cache_objects.cache_from_named(named)))
     assert list(restored) == list(named)
     assert all(torch.equal(restored[name], named[name]) for name in named)
 
     pair = (cache.LayerShape((2, 8), (2, 8)), cache.LayerShape((2, 8), (2, 8)))
     named = cache.dummy_past(1, [pair, pair], {"decoder": 2, "encoder": 6})
-    restored = cache.flatten(cache.PAST, cache.layer_tensors(cache.cache_from_named(named)))
+    restored = cache.flatten(cache.PAST, cache_objects.layer_tensors(cache_objects.cache_from_named(named)))
     assert sorted(restored) == sorted(named)
     assert all(torch.equal(restored[name], named[name]) for name in named)
 
@@ -78,7 +78,7 @@ def test_shapes_probed_from_a_real_forward_match_grouped_query_attention(tiny_ch
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_checkpoint("llama", "causal-lm")).eval()
-    shapes = cache.probe_layer_shapes(model)
+    shapes = cache_objects.probe_layer_shapes(model)
     assert shapes == [cache.LayerShape((2, 8), (2, 8))] * 2  # 2 kv heads of 4 attention heads, head_dim 32 / 4
 
 

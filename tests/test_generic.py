@@ -181,22 +181,6 @@ def test_coverage_sample(tmp_path):
     assert counts["model_types"] == 4 and counts["model_types_validated"] == 3
 
 
-@pytest.mark.parametrize("model_type", ["qwen3_next", "mamba"])
-def test_recurrent_caches_are_refused_with_the_reason(model_type, tmp_path):
-    """Hybrid and state-space models keep recurrent state in their cache: `-with-past` is refused, naming why, and
-    `--feature auto` does not pick it."""
-    from transformers import AutoModelForCausalLM
-
-    from transformers_export.errors import UnsupportedFeatureError
-    from transformers_export.plan import default_feature
-
-    _checkpoint(model_type, AutoModelForCausalLM, tmp_path / "checkpoint")
-    with pytest.raises(UnsupportedFeatureError, match=r"cannot export 'causal-lm-with-past': its cache holds recurrent state \(LinearAttentionLayer\)"):
-        export_model(str(tmp_path / "checkpoint"), tmp_path / "onnx", feature="causal-lm-with-past")
-    assert default_feature(str(tmp_path / "checkpoint")) == "causal-lm"
-    assert not (tmp_path / "onnx").exists()
-
-
 def test_sparse_attention_indexer_caches_are_refused_with_the_reason(tmp_path):
     """DeepSeek sparse attention (DeepSeek-V3.2) keeps an indexer key cache beside keys and values."""
     from transformers import AutoModelForCausalLM

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import cache
+from . import cache, cache_objects
 from .dummy_inputs import CALIBRATION_SIZES, VALIDATION_SIZES
 from .exportable import named_outputs
 from .padding import decoder_padding, padded_positions, without_padding
@@ -44,6 +44,11 @@ class DecodeTrace:
 def _numpy(tensors: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """numpy copies; bfloat16, which numpy lacks, as float32 (compared as such, fed back as bfloat16 by the backend)."""
     return {name: _as_numpy(value) for name, value in tensors.items()}
+
+
+def _numpy_dtype(torch_dtype) -> type:
+    """The numpy dtype a model's float tensors are compared in (`_as_numpy`)."""
+    return np.float16 if str(torch_dtype) == "torch.float16" else np.float32
 
 
 def _as_numpy(value) -> np.ndarray:
@@ -151,11 +156,15 @@ def reference_decode(config, model, graph: str, unpadded=False) -> DecodeTrace:
         mask[row, :padding] = 0
     ids[mask == 0] = pad
     dtype = getattr(config, "_float_dtype", None)
-    past = _numpy({name: value.to(dtype or value.dtype) for name, value in cache.dummy_past(DECODE_BATCH, config.layer_shapes(), {None: 0}).items()})
+    past = cache.empty_past(cache.past_dims(config.layer_shapes()), DECODE_BATCH, _numpy_dtype(dtype))
     trace = DecodeTrace()
     # a decoder over embeddings (the vision-language layout's) is fed the model's embeddings of the same tokens
     embed = model.model.get_input_embeddings() if "inputs_embeds" in config.inputs else None
-    for step in range(DECODE_STEPS + 1):
+    # a graph with recurrent state takes the prompt one token at a time, then one generated token per step
+    fed = 1 if getattr(config, "one_token_steps", False) else DECODE_PROMPT
+    prompt_ids, prompt_mask = ids, mask
+    ids, mask = prompt_ids[:, :fed], prompt_mask[:, :fed]
+    for step in range(DECODE_STEPS + 1 + DECODE_PROMPT - fed):
         feed = _decoder_feed(ids, mask, past)
         if embed is not None:
             with torch.no_grad():
@@ -167,12 +176,15 @@ def reference_decode(config, model, graph: str, unpadded=False) -> DecodeTrace:
             reference = _numpy(named_outputs(output, list(config.outputs), config))
         sizes = {"step": step, "batch": DECODE_BATCH, "sequence": ids.shape[1], "past_sequence": mask.shape[1] - ids.shape[1]}
         trace.steps.append(Case(sizes, {name: feed[name] for name in ("input_ids", "attention_mask", "inputs_embeds") if name in feed}, reference, graph))
+        past = cache.presents_as_past(reference)
+        if mask.shape[1] < DECODE_PROMPT:  # the prompt's next token
+            ids, mask = prompt_ids[:, mask.shape[1]:mask.shape[1] + 1], prompt_mask[:, :mask.shape[1] + 1]
+            continue
         if "logits" in reference:
             ids = reference["logits"][:, -1].argmax(-1)[:, None]
         else:
             ids = rng.integers(0, vocab, (DECODE_BATCH, 1))
         mask = np.concatenate([mask, np.ones((DECODE_BATCH, 1), dtype=mask.dtype)], axis=1)
-        past = cache.presents_as_past(reference)
     return trace
 
 
@@ -181,7 +193,7 @@ def run_decode(trace: DecodeTrace, run, tolerance: Tolerance) -> list[ShapeRun]:
     runs, past = [], None
     for case in trace.steps:
         if past is None:  # the first step's past is empty: take its shapes from the reference's presents
-            past = {name: value[:, :, :0] for name, value in cache.presents_as_past(case.reference).items()}
+            past = cache.initial_past(case.reference)
         feed = {**_decoder_feed(case.feed["input_ids"], case.feed["attention_mask"], past), **case.feed}
         padding = decoder_padding(case.reference, case.feed["attention_mask"])
         shape_runs = run_cases([Case(case.sizes, feed, case.reference, case.graph, padding)], run, tolerance)
@@ -206,8 +218,8 @@ def reference_seq2seq_decode(config, model, graph: str, unpadded=False) -> Decod
     with torch.no_grad(), config.patched(model):
         encoder_outputs = model.get_encoder()(**{name: torch.from_numpy(value) for name, value in source.items()}, return_dict=True)
     mask = {"attention_mask": torch.from_numpy(source["attention_mask"])} if "attention_mask" in source else {}
-    past_cache = cache.empty_encoder_decoder_cache()
-    step_ids = np.full((DECODE_BATCH, 1), cache.decoder_start_token_id(model), dtype=np.int64)
+    past_cache = cache_objects.empty_encoder_decoder_cache()
+    step_ids = np.full((DECODE_BATCH, 1), cache_objects.decoder_start_token_id(model), dtype=np.int64)
     trace = DecodeTrace(source=source)
     for step in range(DECODE_STEPS + 1):
         with torch.no_grad(), config.patched(model):
@@ -217,10 +229,10 @@ def reference_seq2seq_decode(config, model, graph: str, unpadded=False) -> Decod
                 decoder_input_ids=torch.from_numpy(step_ids),
                 use_cache=True,
                 return_dict=True,
-                **{cache.cache_argument(model): past_cache},
+                **{cache_objects.cache_argument(model): past_cache},
             )
         main = next(name for name in ("logits", "last_hidden_state") if output.get(name) is not None)
-        reference = {main: output[main].numpy(), **_numpy(cache.flatten(cache.PRESENT, cache.layer_tensors(cache.model_cache(output))))}
+        reference = {main: output[main].numpy(), **_numpy(cache.flatten(cache.PRESENT, cache_objects.layer_tensors(cache_objects.model_cache(output))))}
         sizes = {"step": step, "batch": DECODE_BATCH, "past_decoder_sequence": step}
         trace.steps.append(Case(sizes, {"decoder_input_ids": step_ids}, reference, graph))
         step_ids = reference[main][:, -1].argmax(-1)[:, None] if main == "logits" else rng.integers(3, vocab, (DECODE_BATCH, 1))

@@ -17,7 +17,7 @@ from functools import cache as memoize, partial
 from itertools import chain
 from typing import Any, Callable, Iterator, Mapping, Optional
 
-from . import cache
+from . import cache, cache_objects
 from .architectures.registry import DEFAULT_ONNX_OPSET, MIN_ONNX_OPSET, ArchitectureSpec
 from .dummy_inputs import DEFAULT_SIZES, input_axes, make_dummy_inputs
 from .errors import TraceError, UnsupportedFeatureError
@@ -175,6 +175,8 @@ class OnnxConfig(ABC):
             "past_sequence": past_length if past_length >= 0 else self.default_fixed_past_sequence,
             "decoder_sequence": compute_effective_axis_dimension(decoder_length, DEFAULT_SIZES["decoder_sequence"]),
         }
+        if getattr(self, "one_token_steps", False):
+            sizes["sequence"] = 1
         sizes["encoder_sequence"] = sizes["sequence"]
         sizes["past_decoder_sequence"] = sizes["past_sequence"]
         # other axes by name (audio `samples`, `feature_frames`), as `generate_dummy_inputs_for_sizes` passes them
@@ -286,7 +288,7 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
         if self.use_past and not self._layer_shapes:
             with self.patched(model):
                 try:
-                    self._layer_shapes = cache.probe_layer_shapes(model) or None
+                    self._layer_shapes = cache_objects.probe_layer_shapes(model) or None
                 except (KeyboardInterrupt, MemoryError):
                     raise
                 except Exception as error:  # the model's own forward: its failure is the model's, named as such
@@ -327,16 +329,38 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
     def model_inputs(self, inputs, model):
         kwargs = {name: tensor for name, tensor in inputs.items() if not cache.is_past(name)}
         if self.use_past:
-            kwargs[cache.cache_argument(model)] = cache.cache_from_named(inputs)
+            rows = None
+            if self.one_token_steps and "attention_mask" in inputs:
+                rows = inputs["attention_mask"][:, -1]
+                if not any(cache.is_past(name) and not cache.is_state(name) for name in inputs):
+                    # no attention layer reads the mask, and a recurrent step reads none (generate() passes none
+                    # after the prompt); padding is the rows' business (`cache_objects.StepRows`)
+                    kwargs.pop("attention_mask")
+            kwargs[cache_objects.cache_argument(model)] = cache_objects.cache_from_named(inputs, step_rows=rows)
             kwargs["use_cache"] = True
         return kwargs
+
+    @property
+    def one_token_steps(self) -> bool:
+        """Whether the graph takes one token per call: it carries recurrent state, whose update is a per-token step."""
+        return self.use_past and cache.has_states(self.layer_shapes())
+
+    def one_token_axes(self, axes: Mapping[str, Mapping[int, str]]) -> dict:
+        """`axes` with the new tokens' axis fixed at one token, for a graph with `one_token_steps`."""
+        if not self.one_token_steps:
+            return dict(axes)
+        fixed = {}
+        for name, name_axes in axes.items():
+            name_axes = {axis: label.replace("+ sequence", "+ 1") for axis, label in name_axes.items() if label != "sequence"}
+            fixed[name] = name_axes
+        return fixed
 
     @property
     def outputs(self) -> Mapping[str, Mapping[int, str]]:
         common_outputs = super().outputs
         if self.use_past:
             self.fill_with_past_key_values_(common_outputs, direction="outputs")
-        return common_outputs
+        return OrderedDict(self.one_token_axes(common_outputs))
 
     @property
     def values_override(self) -> Optional[Mapping[str, Any]]:
@@ -373,7 +397,7 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
             raise ValueError(f'direction must either be "inputs" or "outputs", but {direction} was given')
         # Inputs hold the past only; outputs append the current tokens (the seed named both like the outputs).
         kind = cache.PAST if direction == "inputs" else cache.PRESENT
-        layers = len(self._layer_shapes) if self._layer_shapes else self._decoder_value(self.num_layers)
+        layers = self._layer_shapes if self._layer_shapes else self._decoder_value(self.num_layers)
         for name, axes in cache.cache_entries(kind, layers, self.is_seq2seq_graph).items():
             if inverted_values_shape and name.endswith(".value"):
                 axes = {0: axes[0], 1: axes[2]}
@@ -474,6 +498,7 @@ class ArchitectureOnnxConfig:
                 inputs.setdefault(name, input_axes(name, self.task))
         if use_past:
             self.fill_with_past_key_values_(inputs, direction="inputs")
+            return OrderedDict(self.one_token_axes(inputs))
         return inputs
 
     @property

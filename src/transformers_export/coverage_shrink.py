@@ -24,6 +24,9 @@ TINY = {
     # latent attention (DeepSeek-V2/V3-style)
     "num_kv_shared_layers": 0,
     "kv_lora_rank": 16, "q_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 8,
+    # state-space and linear-attention layers (Mamba-2, Bamba, Kimi Linear, ...)
+    "mamba_n_heads": 4, "mamba_d_head": 16, "mamba_d_state": 16, "mamba_n_groups": 1, "n_groups": 1, "state_size": 16,
+    "linear_num_heads": 4, "linear_head_dim": 8, "num_experts_per_token": 2,
 }
 LAYER_COUNTS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
 UNSET_EXPERT_SIZES = {"n_routed_experts": 4, "num_local_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1}
@@ -44,10 +47,32 @@ def _inside_vocabulary(key: str, value, vocabulary: int):
     return value
 
 
+# per-layer kinds of hybrid models (attention beside recurrent or convolution layers)
+LAYER_KINDS = ("layer_types", "layers_block_type", "block_types")
+MAX_KEPT_LAYERS = 8
+
+
+def kept_layers(values: dict) -> int:
+    """How many layers the tiny model keeps: two, or as many as it takes for every kind of layer the full model has
+    (a hybrid model cut to two recurrent layers would have no attention layer, and no generation to check)."""
+    needed = 2
+    for key in LAYER_KINDS:
+        kinds = values.get(key)
+        if isinstance(kinds, list) and kinds and all(isinstance(kind, str) for kind in kinds):
+            # a short list repeats over the layers (RecurrentGemma's block_types)
+            covering = next(n for n in range(1, len(kinds) + 1) if set(kinds[:n]) == set(kinds))
+            needed = max(needed, covering)
+    offset = values.get("attn_layer_offset")  # Jamba's and Zamba's first attention layer
+    if isinstance(offset, int) and isinstance(values.get("attn_layer_period"), int):
+        needed = max(needed, offset + 1)
+    return needed if needed <= MAX_KEPT_LAYERS else 2
+
+
 def shrink(values: dict) -> dict:
     shrunk = {}
     vocabulary = TINY["vocab_size"] if isinstance(values.get("vocab_size"), int) and values["vocab_size"] > TINY["vocab_size"] else None
     layers = next((values[key] for key in LAYER_COUNTS if isinstance(values.get(key), int)), None)
+    kept = kept_layers(values)
     for key, value in values.items():
         if key in SUB_CONFIGS and isinstance(value, dict):
             shrunk[key] = shrink(value)
@@ -61,9 +86,11 @@ def shrink(values: dict) -> dict:
                          and not (layers and len(other) == layers > 2)}  # per-layer lists are cut to two anyway
             shrunk[key] = [1] * (min(2, len(value)) if per_stage <= {key, *HEADS_PER_STAGE} else len(value))
         elif isinstance(value, list) and layers and len(value) == layers > 2:
-            shrunk[key] = value[:2]  # one entry per layer (layer_types, mlp_layer_types, ...)
+            shrunk[key] = value[:kept]  # one entry per layer (layer_types, mlp_layer_types, ...)
         elif key == "per_layer_config" and isinstance(value, dict):
-            shrunk[key] = {index: entry for index, entry in value.items() if int(index) < 2}
+            shrunk[key] = {index: entry for index, entry in value.items() if int(index) < kept}
+        elif key in LAYER_COUNTS and isinstance(value, int) and value >= kept:
+            shrunk[key] = kept
         elif key in SPECIAL_TOKENS and vocabulary is not None:
             shrunk[key] = _inside_vocabulary(key, value, vocabulary)
         elif key in TINY and isinstance(value, int) and not isinstance(value, bool) and value > TINY[key]:
@@ -71,7 +98,7 @@ def shrink(values: dict) -> dict:
         elif key in ("vision_feature_layer", "vision_feature_layers") and isinstance(value, list):
             shrunk[key] = [-1] * len(value)  # indices into the hidden states of a tower that has two layers now
         elif key == "layer_types" and isinstance(value, list):
-            shrunk[key] = value[:2]
+            shrunk[key] = value[:kept]
         elif key in ("out_features", "out_indices", "stage_names"):
             continue  # backbone outputs name layers the tiny model no longer has; the defaults name its last one
         else:
@@ -82,8 +109,19 @@ def shrink(values: dict) -> dict:
 def _consistent(original: dict, shrunk: dict) -> dict:
     """Sizes that must agree with each other after shrinking."""
     # expert groups (DeepSeek-V3-style routing) divide the experts: with 4 experts, one group
-    if isinstance(shrunk.get("n_group"), int) and shrunk.get("n_routed_experts") != original.get("n_routed_experts"):
-        shrunk["n_group"], shrunk["topk_group"] = 1, 1
+    for groups in ("n_group", "num_expert_group"):
+        if isinstance(shrunk.get(groups), int) and any(shrunk.get(k) != original.get(k) for k in ("n_routed_experts", "num_experts")):
+            shrunk[groups], shrunk["topk_group"] = 1, 1
+    # hybrid models whose default config has no attention layer (Bamba, Granite-MoE-Hybrid) fail a cached forward
+    # in transformers itself: their last layer attends, as their checkpoints' layers do
+    layers = next((shrunk[key] for key in LAYER_COUNTS if isinstance(shrunk.get(key), int)), 2)
+    if "attn_layer_indices" in shrunk and not shrunk["attn_layer_indices"]:
+        shrunk["attn_layer_indices"] = [layers - 1]
+    if isinstance(shrunk.get("layer_types"), list) and set(shrunk["layer_types"]) == {"linear_attention"}:
+        shrunk["layer_types"] = shrunk["layer_types"][:-1] + ["full_attention"]
+    # Mamba-2 heads split the expanded width: hidden * expand = heads * head_dim
+    if all(isinstance(shrunk.get(k), int) for k in ("expand", "num_heads", "head_dim", "hidden_size")) and "num_attention_heads" not in shrunk:
+        shrunk["head_dim"] = shrunk["hidden_size"] * shrunk["expand"] // shrunk["num_heads"]
     # latent attention expands its one latent key/value to every head
     if "kv_lora_rank" in original and original.get("num_key_value_heads") == original.get("num_attention_heads"):
         shrunk["num_key_value_heads"] = shrunk.get("num_attention_heads")

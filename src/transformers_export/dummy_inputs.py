@@ -186,8 +186,9 @@ def _concrete_shape(
             shape.append(axis)
         elif isinstance(axis, FromConfig):
             shape.append(fixed[axis.axis])
-        elif "+" in axis and all(part.strip() in sizes for part in axis.split("+")):
-            shape.append(sum(sizes[part.strip()] for part in axis.split("+")))
+        elif "+" in axis and all(part.strip() in sizes or part.strip().isdigit() for part in axis.split("+")):
+            # "past_sequence + sequence", or "past_sequence + 1" for a graph that takes one token per call
+            shape.append(sum(int(part) if part.strip().isdigit() else sizes[part.strip()] for part in axis.split("+")))
         elif axis in sizes:
             shape.append(sizes[axis])
         elif isinstance(default_axis, str) and default_axis in sizes:

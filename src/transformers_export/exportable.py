@@ -17,7 +17,7 @@ from typing import Sequence
 
 import torch
 
-from . import cache
+from . import cache, cache_objects
 from .errors import TraceError
 
 
@@ -35,8 +35,8 @@ def named_outputs(model_output, output_names: Sequence[str], onnx_config) -> dic
     for name, value in model_output.items():
         if isinstance(value, torch.Tensor):
             available[name] = value
-        elif cache.is_cache_field(name) and value is not None:
-            available.update(onnx_config.flatten_output_collection_property(cache.PRESENT, cache.layer_tensors(value)))
+        elif cache_objects.is_cache_field(name) and value is not None:
+            available.update(onnx_config.flatten_output_collection_property(cache.PRESENT, cache_objects.layer_tensors(value)))
         elif value is not None:
             available.update(onnx_config.flatten_output_collection_property(name, value))
     missing = [name for name in output_names if name not in available]

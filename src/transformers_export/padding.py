@@ -34,6 +34,8 @@ def decoder_padding(outputs: Mapping[str, np.ndarray], mask: np.ndarray) -> Padd
     """The padding of a decoder step's outputs: `logits` along the new tokens, `present.*` along the whole mask."""
     padding = {}
     for name, value in outputs.items():
+        if cache.is_state(name):
+            continue  # a recurrent state has no token axis: a padding token left it unchanged, compared as it is
         if cache.parse_name(name) and value.ndim == 4 and value.shape[2] == mask.shape[1]:
             padding[name] = (2, mask == 0)
         elif value.ndim >= 2 and value.shape[0] == mask.shape[0] and value.shape[1] <= mask.shape[1]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import cache
+from . import cache_objects
 from .architectures import ArchitectureSpec, check_feature, get_spec
 from .config import onnx_config_class
 from .errors import InvalidArgumentError, UnsupportedFeatureError
@@ -138,7 +138,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
     feature = auto_feature(config, spec) if request.feature == "auto" else canonical_feature(request.feature)
     get_task(feature)  # unknown feature names fail here with the list of known ones
     check_feature(spec, feature)
-    if feature.endswith(WITH_PAST_SUFFIX) and (reason := cache.unexportable_cache(config)):
+    if feature.endswith(WITH_PAST_SUFFIX) and (reason := cache_objects.unexportable_cache(config)):
         raise UnsupportedFeatureError(f"{config.model_type} cannot export '{feature}': {reason}; export '{task_of(feature)}' instead")
     _check_trace_sizes(config, options)
     if options.engine is None and spec.engine is not None and backend.name == "onnx":
@@ -196,7 +196,7 @@ def auto_feature(config, spec: ArchitectureSpec) -> str:
         return vision_language
     with_past = feature + WITH_PAST_SUFFIX
     generates = task_of(feature) in GENERATING_TASKS and with_past in spec.tasks
-    return with_past if generates and cache.unexportable_cache(config) is None else feature
+    return with_past if generates and cache_objects.unexportable_cache(config) is None else feature
 
 
 def default_feature(model, cache_dir=None) -> str:

@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 import torch
 
-from . import cache
+from . import cache, cache_objects
 from .config import OnnxConfig
 from .graph_config import GraphConfig, GraphModule
 
@@ -34,7 +34,7 @@ class EncoderGraph(GraphModule):
 
     def __init__(self, model):
         super().__init__(model)
-        self.start_token = cache.decoder_start_token_id(model)
+        self.start_token = cache_objects.decoder_start_token_id(model)
 
     def forward(self, return_dict=True, **encoder_inputs):
         hidden = self.model.get_encoder()(**encoder_inputs, return_dict=True)[0]
@@ -47,9 +47,9 @@ class EncoderGraph(GraphModule):
             encoder_hidden_states=hidden,
             use_cache=True,
             return_dict=True,
-            **{cache.cache_argument(decoder): cache.empty_encoder_decoder_cache()},
+            **{cache_objects.cache_argument(decoder): cache_objects.empty_encoder_decoder_cache()},
         )
-        cross = cache.pairs_from_cache(cache.model_cache(output).cross_attention_cache)
+        cross = cache_objects.pairs_from_cache(cache_objects.model_cache(output).cross_attention_cache)
         return {"last_hidden_state": hidden, **_one_side(cache.flatten(cache.PRESENT, cross), "encoder")}
 
 
@@ -61,22 +61,22 @@ class DecoderGraph(GraphModule):
         self.main_output = main_output
 
     def forward(self, decoder_input_ids, encoder_attention_mask=None, return_dict=True, **past):
-        past_cache = cache.cache_from_named(past)
+        past_cache = cache_objects.cache_from_named(past)
         # The decoder reads encoder states only through the cross-attention cache, which is filled; these zeros
         # give the encoder length and batch to code that asks for them and are otherwise unused.
         cross_key = past[cache.cache_name(cache.PAST, 0, "key", "encoder")]
         batch, encoder_length = decoder_input_ids.shape[0], cross_key.shape[2]
-        hidden = torch.zeros(batch, encoder_length, cache.encoder_width(self.model.config), dtype=cross_key.dtype)
+        hidden = torch.zeros(batch, encoder_length, cache_objects.encoder_width(self.model.config), dtype=cross_key.dtype)
         mask = {} if encoder_attention_mask is None else {"attention_mask": encoder_attention_mask}
         output = self.model(
             decoder_input_ids=decoder_input_ids,
-            encoder_outputs=cache.encoder_output(hidden),
+            encoder_outputs=cache_objects.encoder_output(hidden),
             use_cache=True,
             return_dict=True,
             **mask,
-            **{cache.cache_argument(self.model): past_cache},
+            **{cache_objects.cache_argument(self.model): past_cache},
         )
-        own = cache.pairs_from_cache(cache.model_cache(output).self_attention_cache)
+        own = cache_objects.pairs_from_cache(cache_objects.model_cache(output).self_attention_cache)
         return {self.main_output: output[self.main_output], **_one_side(cache.flatten(cache.PRESENT, own), "decoder")}
 
 

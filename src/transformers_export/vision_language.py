@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 import torch
 
-from . import cache
+from . import cache, cache_objects
 from .config import OnnxConfig
 from .graph_config import GraphConfig, GraphModule
 
@@ -87,9 +87,9 @@ class DecoderGraph(GraphModule):
             position_ids=position_ids,
             use_cache=True,
             return_dict=True,
-            **{cache.cache_argument(self.model): cache.cache_from_named(past)},
+            **{cache_objects.cache_argument(self.model): cache_objects.cache_from_named(past)},
         )
-        return {"logits": output.logits, **cache.flatten(cache.PRESENT, cache.layer_tensors(cache.model_cache(output)))}
+        return {"logits": output.logits, **cache.flatten(cache.PRESENT, cache_objects.layer_tensors(cache_objects.model_cache(output)))}
 
 
 class VisionGraphConfig(GraphConfig):

@@ -1,7 +1,8 @@
 """One exported decoder graph with a KV cache, run one step at a time.
 
-The same graph serves the first step (an empty past of length 0) and every later step; the caller only keeps the
-`present.*` outputs and feeds them back as `past_key_values.*`.
+The same graph serves the first step (an empty past of length 0, zero recurrent states) and every later step; the
+caller only keeps the `present.*` outputs and feeds them back as `past_key_values.*`. A graph with recurrent state
+takes one token per call: `step` then runs it once per token of a prompt.
 """
 
 from __future__ import annotations
@@ -34,11 +35,17 @@ class OnnxDecoder:
         self.past_names = [name for name in self.input_names if cache.is_past(name)]
         if not self.past_names:
             raise ValueError(f"{path} has no past_key_values.* inputs; export a '-with-past' feature")
-        # (kv_heads, head_dim) are fixed dims of each past input: (batch, kv_heads, past_sequence, head_dim)
-        self.past_dims = {name: tuple(inputs[name].shape[i] for i in (1, 3)) for name in self.past_names}
+        # (kv_heads, head_dim) are fixed dims of each past input: (batch, kv_heads, past_sequence, head_dim); a
+        # recurrent state's dims after the batch are all fixed
+        self.past_dims = {
+            name: tuple(inputs[name].shape[1:] if cache.is_state(name) else (inputs[name].shape[i] for i in (1, 3)))
+            for name in self.past_names
+        }
         self.past_dtype = np.float16 if "float16" in inputs[self.past_names[0]].type else np.float32
         self.uses_position_ids = "position_ids" in inputs
         self.main_output = "logits" if "logits" in self.output_names else self.output_names[0]
+        # a graph with recurrent state takes one token per call (its tokens axis is a fixed 1)
+        self.one_token_steps = inputs["input_ids"].shape[1] == 1 if "input_ids" in inputs else False
 
     def empty_past(self, batch: int) -> dict[str, np.ndarray]:
         return cache.empty_past(self.past_dims, batch, self.past_dtype)
@@ -57,6 +64,15 @@ class OnnxDecoder:
     next_past = staticmethod(presents_as_past)
 
     def step(self, input_ids, attention_mask, past):
-        """Run one step; return (main output, past for the next step)."""
-        outputs = self.run(self.feed(input_ids, attention_mask, past))
-        return outputs[self.main_output], self.next_past(outputs)
+        """Run one step; return (main output, past for the next step). A one-token graph runs once per new token,
+        and returns the main output of each."""
+        if not self.one_token_steps or np.asarray(input_ids).shape[1] == 1:
+            outputs = self.run(self.feed(input_ids, attention_mask, past))
+            return outputs[self.main_output], self.next_past(outputs)
+        check_step(input_ids, attention_mask, past, self.past_dims)
+        new, each = input_ids.shape[1], []
+        for token in range(new):
+            seen = attention_mask.shape[1] - new + token + 1
+            output, past = self.step(input_ids[:, token:token + 1], attention_mask[:, :seen], past)
+            each.append(output)
+        return np.concatenate(each, axis=1), past

@@ -10,6 +10,8 @@ from typing import Mapping
 
 import numpy as np
 
+from .. import cache
+
 
 def _as_array(name: str, value) -> np.ndarray:
     if hasattr(value, "detach"):  # a torch tensor
@@ -61,12 +63,19 @@ def check_step(input_ids, attention_mask, past: Mapping[str, np.ndarray], past_d
     if ids.ndim != 2:
         raise ValueError(f"input_ids must be 2-D (batch, sequence), got shape {ids.shape}")
     batch, length = ids.shape
-    past_length = 0
+    past_length = None
     for name, value in past.items():
         if value.shape[0] != batch:
             raise ValueError(f"{name} is for batch {value.shape[0]}, but input_ids has batch {batch}")
-        past_length = value.shape[2]
-    check_mask(attention_mask, batch, past_length + length)
+        if not cache.is_state(name):  # keys and values: (batch, heads, past_sequence, head_dim)
+            past_length = value.shape[2]
+        elif tuple(value.shape[1:]) != tuple(past_dims.get(name, value.shape[1:])):
+            raise ValueError(f"{name} has shape {tuple(value.shape)}, but the graph takes (batch, {', '.join(map(str, past_dims[name]))})")
+    if past_length is not None:
+        check_mask(attention_mask, batch, past_length + length)
+    else:  # recurrent state only: the mask covers every token seen, a count the state does not keep
+        seen = np.ndim(attention_mask) == 2 and np.shape(attention_mask)[1] >= length
+        check_mask(attention_mask, batch, np.shape(attention_mask)[1] if seen else length)
 
 
 def check_max_new_tokens(value) -> int:
