@@ -105,3 +105,16 @@ def test_hybrid_models_keep_a_layer_of_each_kind_when_shrunk():
     assert kept_layers({"attn_layer_period": 8, "attn_layer_offset": 4}) == 5
     assert kept_layers({"layer_types": ["full_attention"] * 40}) == 2
     assert kept_layers({"layer_types": ["linear_attention"] * 20 + ["full_attention"]}) == 2  # beyond the cap: two
+
+
+def test_state_kept_outside_the_cache_is_refused_with_the_reason(tmp_path):
+    """RecurrentGemma's temporal blocks keep their states as module attributes: a graph would freeze them."""
+    from transformers import AutoModelForCausalLM
+
+    from transformers_export.errors import UnsupportedFeatureError
+
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(tiny_config("recurrent_gemma")).save_pretrained(tmp_path / "checkpoint")
+    with pytest.raises(UnsupportedFeatureError, match="returns no cache with its state"):
+        export_model(str(tmp_path / "checkpoint"), tmp_path / "onnx", feature="causal-lm-with-past")
+    assert not (tmp_path / "onnx").exists()

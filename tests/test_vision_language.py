@@ -149,3 +149,47 @@ def test_other_vision_language_families_generate_like_pytorch(model_type, tmp_pa
     with torch.no_grad():
         expected = model.generate(**batch, max_new_tokens=8)
     assert from_pretrained(tmp_path / "out").generate(**batch, max_new_tokens=8).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("model_type", ["paligemma", "gemma3"])
+def test_families_reading_token_types_generate_like_pytorch(model_type, tmp_path):
+    """PaliGemma's image and prompt prefix (token type 0) and Gemma 3's images (token type 1) attend both ways. The
+    decoder graph takes the types of every token so far and applies that mask at every step (PaliGemma itself
+    applies it only on what it takes for the first step). The test is sensitive to that mask: PyTorch's logits
+    without the types differ."""
+    from transformers import AutoModelForImageTextToText
+
+    from transformers_export.coverage import tiny_config
+    from transformers_export.vision_language import VisionGraph
+
+    config = tiny_config(model_type)
+    torch.manual_seed(0)
+    model = AutoModelForImageTextToText.from_config(config).eval()
+    model.save_pretrained(tmp_path / "checkpoint")
+    result = export_model(str(tmp_path / "checkpoint"), tmp_path / "out", feature="auto")
+    assert result.validation.passed
+    manifest = json.loads((tmp_path / "out" / "export.json").read_text())
+    decoder = next(entry for entry in manifest["graphs"].values() if entry["role"] == "decoder")
+    assert "token_type_ids" in decoder["inputs"]
+    pixels = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        count = VisionGraph(model)(pixels[:1])["image_features"].shape[1]
+    image = [config.image_token_id] * count
+    ids = torch.tensor([[0, 0, 1, *image, 5, 6, 7], [1, 8, *image, 9, 10, 11, 12]])
+    mask = torch.tensor([[0, 0] + [1] * (count + 4), [1] * (count + 6)])
+    types = (ids == config.image_token_id).long() if model_type == "gemma3" else torch.zeros_like(ids)
+    batch = {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels, "token_type_ids": types}
+    real = mask.numpy() == 1
+    with torch.no_grad():
+        expected = model.generate(**batch, do_sample=False, max_new_tokens=8, min_new_tokens=8)
+        logits = model(**batch).logits.numpy()[real]
+        causal_logits = model(**{k: v for k, v in batch.items() if k != "token_type_ids"}).logits.numpy()[real]
+    assert np.abs(logits - causal_logits).max() > 1e-3, "the tiny model's logits do not depend on the mask: no test"
+    onnx = from_pretrained(tmp_path / "out")
+    np.testing.assert_allclose(onnx(**{k: v.numpy() for k, v in batch.items()}).logits[real], logits, atol=1e-4)
+    assert onnx.generate(**batch, max_new_tokens=8, min_new_tokens=8).tolist() == expected.tolist()
+    with torch.no_grad():
+        beams = model.generate(**batch, do_sample=False, num_beams=2, max_new_tokens=6, min_new_tokens=6)
+    assert onnx.generate(**batch, num_beams=2, max_new_tokens=6, min_new_tokens=6).tolist() == beams.tolist()
+    with pytest.raises(ValueError, match="reads token_type_ids"):
+        onnx.generate(**{k: v for k, v in batch.items() if k != "token_type_ids"}, max_new_tokens=2)

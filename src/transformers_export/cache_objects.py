@@ -29,6 +29,26 @@ def cache_from_pairs(pairs: Sequence[tuple[Any, Any]]):
     return DynamicCache(ddp_cache_data=list(pairs))
 
 
+def prefix_mask_cache(named: Mapping[str, Any]):
+    """A decoder-only cache from flat past tensors that reports itself as not yet initialized.
+
+    PaliGemma builds its token-type mask (the image and prompt prefix attending both ways) only on what it takes for
+    the first step: a cache that is not initialized. One graph serves every step, so the graph applies the mask at
+    every step; at later steps that changes nothing, since a generated token is never part of the prefix."""
+    return _prefix_mask_cache_class()(ddp_cache_data=[(named[cache_name(PAST, i, "key")], named[cache_name(PAST, i, "value")])
+                                                      for i in range(len({parse_name(n).layer for n in named if parse_name(n)}))])
+
+
+@functools.cache
+def _prefix_mask_cache_class():
+    from transformers import DynamicCache
+
+    class PrefixMaskCache(DynamicCache):
+        is_initialized = False
+
+    return PrefixMaskCache
+
+
 def cache_from_named(named: Mapping[str, Any], step_rows=None):
     """A `DynamicCache` (decoder-only names) or `EncoderDecoderCache` (names with sides) from flat past tensors.
 
@@ -130,6 +150,10 @@ def layer_tensors(cache) -> list[tuple[Any, ...]]:
     return pairs_from_cache(cache)
 
 
+def _states_set(layer) -> bool:
+    return any(layer.is_conv_states_initialized.values()) or any(layer.is_recurrent_states_initialized.values())
+
+
 def _layer_parts(layer) -> dict[str, Any]:
     """{name part: tensor} of one layer of a cache with recurrent state: keys and values where it has attention, its
     states (those of padding tokens' rows kept from before the step), nothing for a layer that keeps nothing."""
@@ -207,7 +231,8 @@ def _encoder_output_class():
 
 
 def probe_layer_shapes(model) -> list:
-    """Per-layer shapes from one real step: `LayerShape`s for a decoder, (self, cross) pairs for an encoder-decoder."""
+    """Per-layer shapes from one real step: `LayerShape`s for a decoder, (self, cross) pairs for an encoder-decoder.
+    Raises `UnsupportedFeatureError` for a model that returns no cache, or one without its recurrent states."""
     import torch
 
     with torch.no_grad():
@@ -225,8 +250,14 @@ def probe_layer_shapes(model) -> list:
             inputs = {"input_ids": torch.zeros(1, 1, dtype=torch.int64), "attention_mask": torch.ones(1, 1, dtype=torch.int64)}
             output = model(**inputs, use_cache=True, return_dict=True)
     cache = model_cache(output)
-    if cache is None:
-        return []
+    if cache is None or any(_is_state_layer(layer) and not _states_set(layer) for layer in getattr(cache, "layers", ())):
+        from .errors import UnsupportedFeatureError
+
+        # RecurrentGemma: its temporal blocks hold their states as module attributes, which a graph would freeze
+        raise UnsupportedFeatureError(
+            f"{type(model).__name__} returns no cache with its state (it keeps its state in its modules, or none), so "
+            "there is nothing for the exported cache to carry; export the feature without -with-past"
+        )
     layers = layer_tensors(cache)
     # an encoder class used as a decoder (MegatronBERT, RemBERT) keeps an encoder-decoder cache with no cross part
     layers = [t[:2] if not isinstance(t, Mapping) and len(t) == 4 and t[2] is None else t for t in layers]

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 from . import cache, cache_objects
 from .architectures.registry import DEFAULT_ONNX_OPSET, MIN_ONNX_OPSET, ArchitectureSpec
 from .dummy_inputs import DEFAULT_SIZES, input_axes, make_dummy_inputs
-from .errors import TraceError, UnsupportedFeatureError
+from .errors import ExportError, TraceError, UnsupportedFeatureError
 from .tasks import TASKS, canonical_feature, task_of
 
 EXTERNAL_DATA_FORMAT_SIZE_LIMIT = 2 * 1024 * 1024 * 1024
@@ -288,8 +288,8 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
         if self.use_past and not self._layer_shapes:
             with self.patched(model):
                 try:
-                    self._layer_shapes = cache_objects.probe_layer_shapes(model) or None
-                except (KeyboardInterrupt, MemoryError):
+                    self._layer_shapes = cache_objects.probe_layer_shapes(model)
+                except (KeyboardInterrupt, MemoryError, ExportError):
                     raise
                 except Exception as error:  # the model's own forward: its failure is the model's, named as such
                     first = (str(error).strip().splitlines() or [""])[0]
@@ -483,7 +483,7 @@ class ArchitectureOnnxConfig:
                 continue
             if name.startswith("decoder_") and (not seq2seq or self.task in self.tasks_without_decoder_inputs):
                 continue
-            if use_past and not seq2seq and name == "token_type_ids":
+            if use_past and not seq2seq and name == "token_type_ids" and self.task == "causal-lm":
                 continue  # an encoder's LM head decoding one segment: the model's own zeros (the runtime feeds none)
             axes = dict(self.spec.input_axes.get(name) or input_axes(name, self.task))
             if seq2seq:

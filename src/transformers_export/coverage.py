@@ -97,9 +97,12 @@ def _greedy_equal_with_image(model, folder: Path, prompt) -> bool:
     image = torch.full((2, count), image_token_id(model.config))
     inputs = {"input_ids": torch.cat([prompt[:, :1], image, prompt[:, 1:]], dim=1)}
     inputs["pixel_values"] = pixels[:, None] if hasattr(model.model, "connector") else pixels  # Idefics3's tiles
+    exported = from_pretrained(folder)
+    if "token_type_ids" in exported.decoder_inputs:  # PaliGemma, Gemma 3: one type for the whole prompt
+        inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
     with torch.no_grad():
         expected = model.generate(**inputs, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
-    got = from_pretrained(folder).generate(**inputs, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
+    got = exported.generate(**inputs, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
     return got.tolist() == expected.tolist()
 
 

@@ -26,7 +26,9 @@ TINY = {
     "kv_lora_rank": 16, "q_lora_rank": 16, "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 8,
     # state-space and linear-attention layers (Mamba-2, Bamba, Kimi Linear, ...)
     "mamba_n_heads": 4, "mamba_d_head": 16, "mamba_d_state": 16, "mamba_n_groups": 1, "n_groups": 1, "state_size": 16,
-    "linear_num_heads": 4, "linear_head_dim": 8, "num_experts_per_token": 2,
+    "linear_num_heads": 4, "linear_head_dim": 8, "num_experts_per_token": 2, "lru_width": 32,
+    "attention_hidden_size": 32,  # RWKV's
+    "mm_tokens_per_image": 4,  # Gemma 3 pools the tiny tower's 4 x 4 patches to 2 x 2 image tokens
 }
 LAYER_COUNTS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
 UNSET_EXPERT_SIZES = {"n_routed_experts": 4, "num_local_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1}
@@ -119,6 +121,10 @@ def _consistent(original: dict, shrunk: dict) -> dict:
         shrunk["attn_layer_indices"] = [layers - 1]
     if isinstance(shrunk.get("layer_types"), list) and set(shrunk["layer_types"]) == {"linear_attention"}:
         shrunk["layer_types"] = shrunk["layer_types"][:-1] + ["full_attention"]
+    # a projector onto the language model's width (PaliGemma's projection_dim) follows that width
+    text = shrunk.get("text_config")
+    if isinstance(text, dict) and isinstance(shrunk.get("projection_dim"), int) and original.get("projection_dim") == (original.get("text_config") or {}).get("hidden_size", original.get("projection_dim")):
+        shrunk["projection_dim"] = text.get("hidden_size", TINY["hidden_size"])
     # Mamba-2 heads split the expanded width: hidden * expand = heads * head_dim
     if all(isinstance(shrunk.get(k), int) for k in ("expand", "num_heads", "head_dim", "hidden_size")) and "num_attention_heads" not in shrunk:
         shrunk["head_dim"] = shrunk["hidden_size"] * shrunk["expand"] // shrunk["num_heads"]

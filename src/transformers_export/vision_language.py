@@ -80,14 +80,18 @@ class EmbedGraph(GraphModule):
 class DecoderGraph(GraphModule):
     """One step of the language model over embeddings and its cache."""
 
-    def forward(self, inputs_embeds, attention_mask, position_ids, return_dict=True, **past):
+    def forward(self, inputs_embeds, attention_mask, position_ids, token_type_ids=None, return_dict=True, **past):
+        # the types of every token so far (PaliGemma, Gemma 3): the mask they make applies at every step
+        types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        past_cache = cache_objects.prefix_mask_cache(past) if types else cache_objects.cache_from_named(past)
         output = self.model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
             use_cache=True,
             return_dict=True,
-            **{cache_objects.cache_argument(self.model): cache_objects.cache_from_named(past)},
+            **types,
+            **{cache_objects.cache_argument(self.model): past_cache},
         )
         return {"logits": output.logits, **cache.flatten(cache.PRESENT, cache_objects.layer_tensors(cache_objects.model_cache(output)))}
 

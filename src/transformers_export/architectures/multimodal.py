@@ -6,6 +6,8 @@ from .registry import declare, register
 
 VISION_LANGUAGE_TASKS = ("image-text-to-text-with-past",)
 PROMPT_AND_IMAGE = ("input_ids", "attention_mask", "position_ids", "pixel_values")
+PROMPT_AND_TYPES = (*PROMPT_AND_IMAGE, "token_type_ids")
+TYPES_SO_FAR = {"token_type_ids": {0: "batch", 1: "past_sequence + sequence"}}
 
 register(
     declare("llava", "Llava", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="LLaVA", atol=1e-4),
@@ -28,4 +30,8 @@ register(
     declare("pp_chart2table", "PPChart2Table", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="PP-Chart2Table", atol=1e-4),
     declare("qianfan_ocr", "QianfanOCR", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="Qianfan-OCR", atol=1e-4),
     declare("aria", "Aria", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, atol=1e-4, engine="dynamo"),
+    # token_type_ids over every token so far: PaliGemma's image and prompt prefix (0) and Gemma 3's images (1)
+    # attend both ways; the decoder applies that mask at every step (a new token is never part of either)
+    declare("paligemma", "PaliGemma", PROMPT_AND_TYPES, VISION_LANGUAGE_TASKS, atol=1e-4, input_axes=TYPES_SO_FAR),
+    declare("gemma3", "Gemma3", PROMPT_AND_TYPES, VISION_LANGUAGE_TASKS, display="Gemma 3", atol=1e-4, input_axes=TYPES_SO_FAR),
 )

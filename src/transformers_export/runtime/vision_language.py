@@ -70,22 +70,38 @@ class OnnxModelForImageTextToText(GeneratingModel):
         embeddings[slots] = features.reshape(-1, features.shape[-1])
         return embeddings
 
-    def _step(self, embeddings, mask, past):
+    def _types(self, token_type_ids, ids: np.ndarray) -> np.ndarray | None:
+        """The prompt's token types, for a decoder that reads them (PaliGemma's prefix, Gemma 3's images)."""
+        if "token_type_ids" not in self.decoder_inputs:
+            return None
+        if token_type_ids is None:
+            raise ValueError(
+                "this model reads token_type_ids (which prompt tokens attend both ways); pass the ones its processor made"
+            )
+        types = as_numpy("token_type_ids", token_type_ids).astype(np.int64)
+        if types.shape != ids.shape:
+            raise ValueError(f"token_type_ids must have the shape of input_ids {ids.shape}, got {types.shape}")
+        return types
+
+    def _step(self, embeddings, mask, past, types=None):
         feed = {"inputs_embeds": embeddings, "attention_mask": mask, "position_ids": position_ids_from_mask(mask, embeddings.shape[1]), **past}
+        if types is not None:
+            feed["token_type_ids"] = types
         outputs = dict(zip(self.decoder_outputs, self.decoder.run(self.decoder_outputs, {k: v for k, v in feed.items() if k in self.decoder_inputs})))
         return outputs["logits"], presents_as_past(outputs)
 
-    def forward(self, input_ids=None, pixel_values=None, attention_mask=None, pixel_attention_mask=None, **inputs):
+    def forward(self, input_ids=None, pixel_values=None, attention_mask=None, pixel_attention_mask=None, token_type_ids=None, **inputs):
         """Logits for a whole prompt (no past is taken or returned)."""
         if inputs:
             raise ValueError(f"unexpected input(s) {', '.join(inputs)}: the model takes input_ids, pixel_values and attention_mask")
         torch_inputs = _is_torch(input_ids)
         ids, mask = check_prompt(as_numpy("input_ids", input_ids), None if attention_mask is None else as_numpy("attention_mask", attention_mask))
-        logits, _ = self._step(self._embeddings(ids, pixel_values, pixel_attention_mask), mask, cache.empty_past(self.past_dims, ids.shape[0], np.float32))
+        past = cache.empty_past(self.past_dims, ids.shape[0], np.float32)
+        logits, _ = self._step(self._embeddings(ids, pixel_values, pixel_attention_mask), mask, past, self._types(token_type_ids, ids))
         return self.wrap({"logits": logits}, torch_inputs)
 
     def generate(self, input_ids=None, pixel_values=None, attention_mask=None, generation_config=None, streamer=None, seed=None,
-                 pixel_attention_mask=None, **kwargs):
+                 pixel_attention_mask=None, token_type_ids=None, **kwargs):
         """Tokens as `generate()` returns them (the prompt first), from a prompt and, optionally, its images (and,
         from Idefics3 / SmolVLM processors, `pixel_attention_mask`)."""
         if input_ids is None:
@@ -93,6 +109,7 @@ class OnnxModelForImageTextToText(GeneratingModel):
         torch_inputs = _is_torch(input_ids)
         settings = self._settings(generation_config, streamer, kwargs)
         ids, mask = check_prompt(input_ids, attention_mask)
+        types = self._types(token_type_ids, ids)
         embeddings = self._embeddings(ids, pixel_values, pixel_attention_mask)
         rows = settings.num_beams if settings.num_beams > 1 else settings.num_return_sequences if settings.do_sample else 1
         if settings.do_sample and rows > 1:  # each sampled sequence is its own row, as generate() expands them
@@ -100,6 +117,7 @@ class OnnxModelForImageTextToText(GeneratingModel):
         state = {
             "embeddings": np.repeat(embeddings, rows, axis=0), "mask": np.repeat(mask, rows, axis=0),
             "past": cache.empty_past(self.past_dims, ids.shape[0] * (rows if settings.num_beams > 1 else 1), np.float32),
+            "types": None if types is None else np.repeat(types, rows, axis=0),
         }
 
         def step(new_tokens):
@@ -107,13 +125,17 @@ class OnnxModelForImageTextToText(GeneratingModel):
                 step_embeddings, state["embeddings"] = state["embeddings"], None
             else:
                 state["mask"] = np.concatenate([state["mask"], np.ones((new_tokens.shape[0], 1), np.int64)], axis=1)
+                if state["types"] is not None:  # generated tokens are PaliGemma's suffix (as generate() extends them)
+                    state["types"] = np.concatenate([state["types"], np.ones((new_tokens.shape[0], 1), np.int64)], axis=1)
                 step_embeddings = self.embed.run(["inputs_embeds"], {"input_ids": new_tokens.astype(np.int64)})[0]
-            logits, state["past"] = self._step(step_embeddings, state["mask"], state["past"])
+            logits, state["past"] = self._step(step_embeddings, state["mask"], state["past"], state["types"])
             return logits
 
         def reorder(kept):
             state["past"] = {name: value[kept] for name, value in state["past"].items()}
             state["mask"] = state["mask"][kept]
+            if state["types"] is not None:
+                state["types"] = state["types"][kept]
 
         rng = np.random.default_rng(seed) if settings.do_sample else None
         sequences = self._search(step, reorder, ids, settings, rng, streaming_to(streamer, torch_inputs))
