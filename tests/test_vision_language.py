@@ -193,3 +193,43 @@ def test_families_reading_token_types_generate_like_pytorch(model_type, tmp_path
     assert onnx.generate(**batch, num_beams=2, max_new_tokens=6, min_new_tokens=6).tolist() == beams.tolist()
     with pytest.raises(ValueError, match="reads token_type_ids"):
         onnx.generate(**{k: v for k, v in batch.items() if k != "token_type_ids"}, max_new_tokens=2)
+
+
+@pytest.mark.parametrize("model_type", ["qwen2_vl", "qwen2_5_vl", "glm4v"])
+def test_patch_grid_families_generate_like_pytorch(model_type, tmp_path):
+    """Qwen2-VL-style models: the vision graph takes one image's flattened patches at the export's grid, and the
+    decoder (time, height, width) rotary positions that the runtime computes from the prompt as the model does. The
+    test is sensitive to those positions: PyTorch's logits with text positions differ."""
+    from transformers import AutoModelForImageTextToText
+
+    from transformers_export.coverage import tiny_config
+
+    config = tiny_config(model_type)
+    torch.manual_seed(0)
+    model = AutoModelForImageTextToText.from_config(config).eval()
+    model.save_pretrained(tmp_path / "checkpoint")
+    assert export_model(str(tmp_path / "checkpoint"), tmp_path / "out", feature="auto").validation.passed
+    onnx = from_pretrained(tmp_path / "out")
+    vision = config.vision_config
+    grid = 2 * vision.spatial_merge_size  # patches a side without an image processor
+    image = [config.image_token_id] * (grid // vision.spatial_merge_size) ** 2
+    ids = torch.tensor([[0, 0, 1, *image, 5, 6, 7], [1, 8, *image, 9, 10, 11, 12]])
+    mask = torch.tensor([[0, 0] + [1] * (len(image) + 4), [1] * (len(image) + 6)])
+    width = 3 * vision.temporal_patch_size * vision.patch_size ** 2
+    batch = {"input_ids": ids, "attention_mask": mask, "image_grid_thw": torch.tensor([[1, grid, grid]] * 2),
+             "pixel_values": torch.randn(2 * grid * grid, width, generator=torch.Generator().manual_seed(0))}
+    types = {"mm_token_type_ids": (ids == config.image_token_id).long()}  # PyTorch's; the runtime finds the images itself
+    real = mask.numpy() == 1
+    with torch.no_grad():
+        logits = model(**batch, **types).logits.numpy()[real]
+        text_positions = (mask.cumsum(-1) - 1).clamp(min=0).expand(3, -1, -1)
+        text_logits = model(**batch, **types, position_ids=text_positions).logits.numpy()[real]
+    assert np.abs(logits - text_logits).max() > 1e-4, "the tiny model's logits do not depend on the positions: no test"
+    np.testing.assert_allclose(onnx(**{k: v.numpy() for k, v in batch.items()}).logits[real], logits, atol=1e-4)
+    for arguments in ({"max_new_tokens": 8, "min_new_tokens": 8}, {"num_beams": 2, "max_new_tokens": 6, "min_new_tokens": 6}):
+        with torch.no_grad():
+            expected = model.generate(**batch, **types, do_sample=False, **arguments)
+        assert onnx.generate(**batch, **arguments).tolist() == expected.tolist()
+    wrong = {**batch, "image_grid_thw": torch.tensor([[1, grid, 2 * grid]] * 2)}
+    with pytest.raises(ValueError, match=f"takes images of {grid} x {grid} patches"):
+        onnx.generate(**wrong, max_new_tokens=2)

@@ -166,6 +166,8 @@ def reference_decode(config, model, graph: str, unpadded=False) -> DecodeTrace:
     ids, mask = prompt_ids[:, :fed], prompt_mask[:, :fed]
     for step in range(DECODE_STEPS + 1 + DECODE_PROMPT - fed):
         feed = _decoder_feed(ids, mask, past)
+        if len(config.inputs.get("position_ids", {})) == 2:  # (time, height, width) rotary positions: text ones
+            feed["position_ids"] = np.broadcast_to(feed["position_ids"], (3, *feed["position_ids"].shape)).copy()
         if "token_type_ids" in config.inputs:  # the prompt's tokens one type (PaliGemma's prefix), generated ones the other
             feed["token_type_ids"] = np.broadcast_to(np.arange(mask.shape[1]) >= DECODE_PROMPT, mask.shape).astype(np.int64)
         if embed is not None:
@@ -177,7 +179,7 @@ def reference_decode(config, model, graph: str, unpadded=False) -> DecodeTrace:
             output = model(**config.model_inputs(inputs, model), return_dict=True)
             reference = _numpy(named_outputs(output, list(config.outputs), config))
         sizes = {"step": step, "batch": DECODE_BATCH, "sequence": ids.shape[1], "past_sequence": mask.shape[1] - ids.shape[1]}
-        trace.steps.append(Case(sizes, {name: feed[name] for name in ("input_ids", "attention_mask", "inputs_embeds", "token_type_ids") if name in feed}, reference, graph))
+        trace.steps.append(Case(sizes, {name: feed[name] for name in ("input_ids", "attention_mask", "inputs_embeds", "token_type_ids", "position_ids") if name in feed}, reference, graph))
         past = cache.presents_as_past(reference)
         if mask.shape[1] < DECODE_PROMPT:  # the prompt's next token
             ids, mask = prompt_ids[:, mask.shape[1]:mask.shape[1] + 1], prompt_mask[:, :mask.shape[1] + 1]

@@ -87,21 +87,30 @@ def _greedy_equal_with_image(model, folder: Path, prompt) -> bool:
 
     from .runtime import from_pretrained
     from .runtime.vision_language import image_token_id
-    from .vision_language import VisionGraph
+    from .vision_language import VisionGraph, reads_patch_grids
 
+    exported = from_pretrained(folder)
     vision = model.config.vision_config
-    size = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
-    pixels = torch.randn(2, getattr(vision, "num_channels", 3), size, size, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        count = VisionGraph(model)(pixels[:1])["image_features"].shape[1]
+    if reads_patch_grids(model.config):  # Qwen2-VL-style: two images of the export's grid, flattened patches
+        height, width, patches, merge = exported.patch_grid
+        pixels = torch.randn(2 * patches, exported.vision.get_inputs()[0].shape[1], generator=torch.Generator().manual_seed(0))
+        count = patches // merge ** 2
+    else:
+        size = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
+        pixels = torch.randn(2, getattr(vision, "num_channels", 3), size, size, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            count = VisionGraph(model)(pixels[:1])["image_features"].shape[1]
     image = torch.full((2, count), image_token_id(model.config))
     inputs = {"input_ids": torch.cat([prompt[:, :1], image, prompt[:, 1:]], dim=1)}
     inputs["pixel_values"] = pixels[:, None] if hasattr(model.model, "connector") else pixels  # Idefics3's tiles
-    exported = from_pretrained(folder)
+    torch_only = {}
+    if reads_patch_grids(model.config):
+        inputs["image_grid_thw"] = torch.tensor([[1, height, width]] * 2)
+        torch_only["mm_token_type_ids"] = (inputs["input_ids"] == image_token_id(model.config)).long()
     if "token_type_ids" in exported.decoder_inputs:  # PaliGemma, Gemma 3: one type for the whole prompt
         inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
     with torch.no_grad():
-        expected = model.generate(**inputs, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
+        expected = model.generate(**inputs, **torch_only, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
     got = exported.generate(**inputs, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
     return got.tolist() == expected.tolist()
 

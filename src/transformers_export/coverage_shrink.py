@@ -28,6 +28,7 @@ TINY = {
     "mamba_n_heads": 4, "mamba_d_head": 16, "mamba_d_state": 16, "mamba_n_groups": 1, "n_groups": 1, "state_size": 16,
     "linear_num_heads": 4, "linear_head_dim": 8, "num_experts_per_token": 2, "lru_width": 32,
     "attention_hidden_size": 32,  # RWKV's
+    "depth": 2,  # vision towers' layers (Qwen2-VL)
     "mm_tokens_per_image": 4,  # Gemma 3 pools the tiny tower's 4 x 4 patches to 2 x 2 image tokens
 }
 LAYER_COUNTS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
@@ -125,6 +126,18 @@ def _consistent(original: dict, shrunk: dict) -> dict:
     text = shrunk.get("text_config")
     if isinstance(text, dict) and isinstance(shrunk.get("projection_dim"), int) and original.get("projection_dim") == (original.get("text_config") or {}).get("hidden_size", original.get("projection_dim")):
         shrunk["projection_dim"] = text.get("hidden_size", TINY["hidden_size"])
+    # Qwen2.5-VL's windowed vision attention: windows of two merged patches a side
+    if all(isinstance(shrunk.get(k), int) for k in ("window_size", "patch_size", "spatial_merge_size")):
+        shrunk["window_size"] = shrunk["patch_size"] * shrunk["spatial_merge_size"] * 2
+    # Qwen2-VL-style models rotate by (time, height, width) sections, [16, 24, 24] when the config names none
+    vision = shrunk.get("vision_config")
+    if isinstance(text, dict) and isinstance(vision, dict) and "temporal_patch_size" in vision:
+        rope = text.get("rope_parameters") or {}
+        if "mrope_section" not in rope:
+            text["rope_parameters"] = {**rope, "mrope_section": [16, 24, 24]}
+            _scale_mrope(text)
+        if isinstance(vision.get("out_hidden_size"), int):  # the merger projects onto the language model's width
+            vision["out_hidden_size"] = text.get("hidden_size", TINY["hidden_size"])
     # Mamba-2 heads split the expanded width: hidden * expand = heads * head_dim
     if all(isinstance(shrunk.get(k), int) for k in ("expand", "num_heads", "head_dim", "hidden_size")) and "num_attention_heads" not in shrunk:
         shrunk["head_dim"] = shrunk["hidden_size"] * shrunk["expand"] // shrunk["num_heads"]

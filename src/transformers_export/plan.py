@@ -166,7 +166,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
         onnx_config=onnx_config,
         layout=layout,
         backend=backend,
-        graphs=tuple(plan_graphs(model, onnx_config, layout)),
+        graphs=tuple(plan_graphs(model, onnx_config, layout, preprocessor)),
         options=options,
         atol=request.atol,
         quantize=request.quantize,
@@ -241,11 +241,12 @@ def choose_layout(onnx_config, feature: str, spec: ArchitectureSpec, requested: 
     return "generation" if seq2seq and with_past else "monolith"
 
 
-def plan_graphs(model, onnx_config, layout: str) -> list[PlannedGraph]:
+def plan_graphs(model, onnx_config, layout: str, preprocessor=None) -> list[PlannedGraph]:
     if layout == "vision-language":
         from .vision_language import ROLES, vision_language_graphs
 
-        return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(ROLES, vision_language_graphs(model, onnx_config))]
+        graphs = vision_language_graphs(model, onnx_config, preprocessor)
+        return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(ROLES, graphs)]
     if layout == "generation":
         from .seq2seq import generation_graphs
 

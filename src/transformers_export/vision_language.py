@@ -72,6 +72,38 @@ class VisionGraph(GraphModule):
         return model.multi_modal_projector(torch.cat(selected, dim=-1))
 
 
+def reads_patch_grids(config) -> bool:
+    """Qwen2-VL-style: the vision tower reads flattened patches with each image's (time, height, width) patch grid,
+    and the language model rotates by (time, height, width) positions (multimodal rotary sections)."""
+    return hasattr(getattr(config, "vision_config", None), "temporal_patch_size")
+
+
+def patch_grid(config, preprocessor=None) -> tuple[int, int]:
+    """The (height, width) in patches of the one image size a patch-grid vision graph takes: 448 pixels a side (a
+    multiple of the merged patch) with the checkpoint's image processor, else two merged patches a side."""
+    vision = config.vision_config
+    merged = vision.patch_size * vision.spatial_merge_size
+    side = max(1, 448 // merged) * vision.spatial_merge_size if preprocessor is not None else 2 * vision.spatial_merge_size
+    return side, side
+
+
+class PatchVisionGraph(GraphModule):
+    """The vision tower and merger of a Qwen2-VL-style model over one image of a fixed patch grid: `pixel_values
+    (patches, channels * temporal_patch * patch²)` as its processor flattens them -> `image_features (1, tokens,
+    text_hidden)`. The grid is fixed because the tower's rotary positions and attention windows are computed from
+    the grid's values in Python, which a trace would freeze anyway."""
+
+    def __init__(self, model, grid: tuple[int, int]):
+        super().__init__(model)
+        self.register_buffer("grid", torch.tensor([[1, *grid]]), persistent=False)
+
+    def forward(self, pixel_values, return_dict=True):
+        features = self.model.model.get_image_features(pixel_values=pixel_values, image_grid_thw=self.grid)
+        features = getattr(features, "pooler_output", features)
+        features = features[0] if isinstance(features, (list, tuple)) else features
+        return {"image_features": features.reshape(1, -1, features.shape[-1])}
+
+
 class EmbedGraph(GraphModule):
     def forward(self, input_ids, return_dict=True):
         return {"inputs_embeds": self.model.get_input_embeddings()(input_ids)}
@@ -106,6 +138,28 @@ class VisionGraphConfig(GraphConfig):
         return OrderedDict([("image_features", {0: "batch"})])
 
 
+class PatchVisionGraphConfig(GraphConfig):
+    def __init__(self, parent: OnnxConfig, grid: tuple[int, int]):
+        super().__init__(parent)
+        vision = parent._config.vision_config
+        patch_width = getattr(vision, "in_channels", 3) * vision.temporal_patch_size * vision.patch_size ** 2
+        self.pixel_shape = (grid[0] * grid[1], patch_width)
+
+    @property
+    def inputs(self):
+        return OrderedDict([("pixel_values", {})])  # one image, at the export's patch grid
+
+    @property
+    def outputs(self):
+        return OrderedDict([("image_features", {})])
+
+    def _generated_inputs(self):
+        return {}
+
+    def _extra_dummy_inputs(self, sizes):
+        return {"pixel_values": torch.randn(*self.pixel_shape, generator=torch.Generator().manual_seed(0))}
+
+
 class EmbedGraphConfig(GraphConfig):
     @property
     def inputs(self):
@@ -118,31 +172,44 @@ class EmbedGraphConfig(GraphConfig):
 
 class DecoderGraphConfig(GraphConfig):
     @property
-    def inputs(self):
-        inputs = OrderedDict([("inputs_embeds", {0: "batch", 1: "sequence"})])
-        inputs.update((name, axes) for name, axes in self.parent.inputs.items() if name not in ("input_ids", "pixel_values"))
-        return inputs
-
-    @property
     def outputs(self):
         return self.parent.outputs
 
     def _generated_inputs(self):
-        return {name: axes for name, axes in self.inputs.items() if not cache.is_past(name)}
+        return {name: axes for name, axes in self.inputs.items() if not cache.is_past(name) and not self._rotary_positions(name)}
 
     def _extra_dummy_inputs(self, sizes):
-        return self.parent._extra_dummy_inputs(sizes)
+        tensors = self.parent._extra_dummy_inputs(sizes)
+        if self._rotary_positions("position_ids"):  # (time, height, width) positions: text-like ones for the trace
+            positions = torch.arange(sizes["past_sequence"], sizes["past_sequence"] + sizes["sequence"])
+            tensors["position_ids"] = positions.expand(3, sizes["batch"], -1).contiguous()
+        return tensors
+
+    def _rotary_positions(self, name: str) -> bool:
+        return name == "position_ids" and reads_patch_grids(self._config)
+
+    @property
+    def inputs(self):
+        inputs = OrderedDict([("inputs_embeds", {0: "batch", 1: "sequence"})])
+        for name, axes in self.parent.inputs.items():
+            if name not in ("input_ids", "pixel_values"):
+                inputs[name] = {1: "batch", 2: "sequence"} if self._rotary_positions(name) else axes
+        return inputs
 
 
-def vision_language_graphs(model, parent_config: OnnxConfig) -> list[tuple[str, torch.nn.Module, OnnxConfig]]:
+def vision_language_graphs(model, parent_config: OnnxConfig, preprocessor=None) -> list[tuple[str, torch.nn.Module, OnnxConfig]]:
     """(graph name, module, export config) of each graph of the layout, in the order they run."""
     graphs = []
-    for name, module_class, config_class in (
-        (VISION_GRAPH, VisionGraph, VisionGraphConfig),
-        (EMBED_GRAPH, EmbedGraph, EmbedGraphConfig),
-        (DECODER_GRAPH, DecoderGraph, DecoderGraphConfig),
+    if reads_patch_grids(model.config):
+        grid = patch_grid(model.config, preprocessor)
+        vision = (PatchVisionGraph(model, grid), PatchVisionGraphConfig(parent_config, grid))
+    else:
+        vision = (VisionGraph(model), VisionGraphConfig(parent_config))
+    for name, (module, config) in (
+        (VISION_GRAPH, vision),
+        (EMBED_GRAPH, (EmbedGraph(model), EmbedGraphConfig(parent_config))),
+        (DECODER_GRAPH, (DecoderGraph(model), DecoderGraphConfig(parent_config))),
     ):
-        module, config = module_class(model), config_class(parent_config)
         config.bind_model(module)
         graphs.append((name, module, config))
     return graphs

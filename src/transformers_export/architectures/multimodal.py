@@ -34,4 +34,11 @@ register(
     # attend both ways; the decoder applies that mask at every step (a new token is never part of either)
     declare("paligemma", "PaliGemma", PROMPT_AND_TYPES, VISION_LANGUAGE_TASKS, atol=1e-4, input_axes=TYPES_SO_FAR),
     declare("gemma3", "Gemma3", PROMPT_AND_TYPES, VISION_LANGUAGE_TASKS, display="Gemma 3", atol=1e-4, input_axes=TYPES_SO_FAR),
+    # flattened patches of one fixed grid per image, and (time, height, width) rotary positions (3, batch, sequence)
+    declare("qwen2_vl", "Qwen2VL", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="Qwen2-VL", atol=1e-4),
+    declare("qwen2_5_vl", "Qwen2_5_VL", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="Qwen2.5-VL", atol=1e-4),
+    declare("glm4v", "Glm4v", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="GLM-4V", atol=1e-4),
+    declare("glm46v", "Glm46V", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="GLM-4.6V", atol=1e-4),
+    declare("glm_ocr", "GlmOcr", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="GLM-OCR", atol=1e-4),
+    declare("glmga", "Glmga", PROMPT_AND_IMAGE, VISION_LANGUAGE_TASKS, display="GLM-GA", atol=1e-4),
 )

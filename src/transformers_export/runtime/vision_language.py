@@ -9,9 +9,12 @@ each later step embeds its new token alone. Greedy, beam search and sampling are
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import cache
+from . import rotary_positions
 from .decoder import position_ids_from_mask, presents_as_past
 from .inputs import check_prompt
 from .language_models import GeneratingModel, streaming_to
@@ -41,11 +44,33 @@ class OnnxModelForImageTextToText(GeneratingModel):
         self.decoder_outputs = [item.name for item in self.decoder.get_outputs()]
         self.past_dims = {item.name: (item.shape[1], item.shape[3]) for item in self.decoder.get_inputs() if cache.is_past(item.name)}
         self.image_token_id = image_token_id(self.config)
+        # Qwen2-VL-style: the vision graph takes one image's flattened patches, of one square grid; the decoder
+        # (time, height, width) positions
+        pixels = self.vision.get_inputs()[0].shape
+        self.patch_grid = None
+        if len(pixels) == 2:
+            side = math.isqrt(pixels[0])
+            merge = self.config.vision_config.spatial_merge_size
+            self.patch_grid = (side, side, pixels[0], merge)
 
-    def _embeddings(self, input_ids: np.ndarray, pixel_values, pixel_attention_mask=None) -> np.ndarray:
+    def _patch_features(self, pixel_values, image_grid_thw) -> np.ndarray:
+        """Image features of a patch-grid model: one vision graph run per image of the export's grid."""
+        height, width, patches, _ = self.patch_grid
+        flat = as_numpy("pixel_values", pixel_values, np.float32)
+        grids = None if image_grid_thw is None else as_numpy("image_grid_thw", image_grid_thw).reshape(-1, 3)
+        if grids is not None and (grids != (1, height, width)).any() or flat.ndim != 2 or len(flat) % patches:
+            raise ValueError(
+                f"this export's vision encoder takes images of {height} x {width} patches (image_grid_thw [1, {height}, "
+                f"{width}] each, {patches} patch rows); resize the images to that size with the checkpoint's processor"
+            )
+        return np.concatenate([self.vision.run(["image_features"], {"pixel_values": image})[0] for image in np.split(flat, len(flat) // patches)])
+
+    def _embeddings(self, input_ids: np.ndarray, pixel_values, pixel_attention_mask=None, image_grid_thw=None) -> np.ndarray:
         embeddings = self.embed.run(["inputs_embeds"], {"input_ids": input_ids})[0]
         if pixel_values is None:
             return embeddings
+        if self.patch_grid is not None:
+            return self._merge(input_ids, embeddings, self._patch_features(pixel_values, image_grid_thw))
         images = as_numpy("pixel_values", pixel_values, np.float32)
         if images.ndim == 5:  # (batch, images, channels, height, width): Idefics3 / SmolVLM processors' tiles
             images = images.reshape(-1, *images.shape[2:])
@@ -59,7 +84,10 @@ class OnnxModelForImageTextToText(GeneratingModel):
         if images.ndim != 4 or any(isinstance(size, int) and images.shape[axis] != size for axis, size in enumerate(expected) if axis):
             shown = ", ".join(str(size) if isinstance(size, int) else "images" for size in expected)
             raise ValueError(f"pixel_values must have shape ({shown}), got {images.shape}; make them with the checkpoint's processor")
-        features = self.vision.run(["image_features"], {"pixel_values": images})[0]
+        return self._merge(input_ids, embeddings, self.vision.run(["image_features"], {"pixel_values": images})[0])
+
+    def _merge(self, input_ids: np.ndarray, embeddings: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """The image features in the prompt's image-token slots, in order (the model's `masked_scatter`)."""
         slots = input_ids == self.image_token_id
         if slots.sum() != features.shape[0] * features.shape[1]:
             raise ValueError(
@@ -83,25 +111,36 @@ class OnnxModelForImageTextToText(GeneratingModel):
             raise ValueError(f"token_type_ids must have the shape of input_ids {ids.shape}, got {types.shape}")
         return types
 
-    def _step(self, embeddings, mask, past, types=None):
-        feed = {"inputs_embeds": embeddings, "attention_mask": mask, "position_ids": position_ids_from_mask(mask, embeddings.shape[1]), **past}
+    def _positions(self, ids: np.ndarray, mask: np.ndarray):
+        """The prompt's positions, and what later steps add to theirs (Qwen2-VL-style rotary positions), or None."""
+        if self.patch_grid is None:
+            return None, None
+        height, width, _, merge = self.patch_grid
+        return rotary_positions.prompt_positions(ids, mask, self.image_token_id, (height // merge, width // merge))
+
+    def _step(self, embeddings, mask, past, types=None, positions=None):
+        if positions is None:
+            positions = position_ids_from_mask(mask, embeddings.shape[1])
+        feed = {"inputs_embeds": embeddings, "attention_mask": mask, "position_ids": positions, **past}
         if types is not None:
             feed["token_type_ids"] = types
         outputs = dict(zip(self.decoder_outputs, self.decoder.run(self.decoder_outputs, {k: v for k, v in feed.items() if k in self.decoder_inputs})))
         return outputs["logits"], presents_as_past(outputs)
 
-    def forward(self, input_ids=None, pixel_values=None, attention_mask=None, pixel_attention_mask=None, token_type_ids=None, **inputs):
+    def forward(self, input_ids=None, pixel_values=None, attention_mask=None, pixel_attention_mask=None, token_type_ids=None,
+                image_grid_thw=None, **inputs):
         """Logits for a whole prompt (no past is taken or returned)."""
         if inputs:
             raise ValueError(f"unexpected input(s) {', '.join(inputs)}: the model takes input_ids, pixel_values and attention_mask")
         torch_inputs = _is_torch(input_ids)
         ids, mask = check_prompt(as_numpy("input_ids", input_ids), None if attention_mask is None else as_numpy("attention_mask", attention_mask))
         past = cache.empty_past(self.past_dims, ids.shape[0], np.float32)
-        logits, _ = self._step(self._embeddings(ids, pixel_values, pixel_attention_mask), mask, past, self._types(token_type_ids, ids))
+        embeddings = self._embeddings(ids, pixel_values, pixel_attention_mask, image_grid_thw)
+        logits, _ = self._step(embeddings, mask, past, self._types(token_type_ids, ids), self._positions(ids, mask)[0])
         return self.wrap({"logits": logits}, torch_inputs)
 
     def generate(self, input_ids=None, pixel_values=None, attention_mask=None, generation_config=None, streamer=None, seed=None,
-                 pixel_attention_mask=None, token_type_ids=None, **kwargs):
+                 pixel_attention_mask=None, token_type_ids=None, image_grid_thw=None, **kwargs):
         """Tokens as `generate()` returns them (the prompt first), from a prompt and, optionally, its images (and,
         from Idefics3 / SmolVLM processors, `pixel_attention_mask`)."""
         if input_ids is None:
@@ -110,7 +149,8 @@ class OnnxModelForImageTextToText(GeneratingModel):
         settings = self._settings(generation_config, streamer, kwargs)
         ids, mask = check_prompt(input_ids, attention_mask)
         types = self._types(token_type_ids, ids)
-        embeddings = self._embeddings(ids, pixel_values, pixel_attention_mask)
+        embeddings = self._embeddings(ids, pixel_values, pixel_attention_mask, image_grid_thw)
+        positions, deltas = self._positions(ids, mask)
         rows = settings.num_beams if settings.num_beams > 1 else settings.num_return_sequences if settings.do_sample else 1
         if settings.do_sample and rows > 1:  # each sampled sequence is its own row, as generate() expands them
             ids = np.repeat(ids, rows, axis=0)
@@ -118,6 +158,8 @@ class OnnxModelForImageTextToText(GeneratingModel):
             "embeddings": np.repeat(embeddings, rows, axis=0), "mask": np.repeat(mask, rows, axis=0),
             "past": cache.empty_past(self.past_dims, ids.shape[0] * (rows if settings.num_beams > 1 else 1), np.float32),
             "types": None if types is None else np.repeat(types, rows, axis=0),
+            "positions": None if positions is None else np.repeat(positions, rows, axis=1),
+            "deltas": None if deltas is None else np.repeat(deltas, rows, axis=0),
         }
 
         def step(new_tokens):
@@ -128,7 +170,9 @@ class OnnxModelForImageTextToText(GeneratingModel):
                 if state["types"] is not None:  # generated tokens are PaliGemma's suffix (as generate() extends them)
                     state["types"] = np.concatenate([state["types"], np.ones((new_tokens.shape[0], 1), np.int64)], axis=1)
                 step_embeddings = self.embed.run(["inputs_embeds"], {"input_ids": new_tokens.astype(np.int64)})[0]
-            logits, state["past"] = self._step(step_embeddings, state["mask"], state["past"], state["types"])
+                if state["deltas"] is not None:
+                    state["positions"] = rotary_positions.step_positions(state["mask"], state["deltas"], 1)
+            logits, state["past"] = self._step(step_embeddings, state["mask"], state["past"], state["types"], state["positions"])
             return logits
 
         def reorder(kept):
@@ -136,6 +180,8 @@ class OnnxModelForImageTextToText(GeneratingModel):
             state["mask"] = state["mask"][kept]
             if state["types"] is not None:
                 state["types"] = state["types"][kept]
+            if state["deltas"] is not None:
+                state["deltas"] = state["deltas"][kept]
 
         rng = np.random.default_rng(seed) if settings.do_sample else None
         sequences = self._search(step, reorder, ids, settings, rng, streaming_to(streamer, torch_inputs))
