@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .. import cache
-from . import rotary_positions
+from .rotary_positions import prompt_positions, step_positions
 from .decoder import position_ids_from_mask, presents_as_past
 from .inputs import check_prompt
 from .language_models import GeneratingModel, streaming_to
@@ -116,7 +116,7 @@ class OnnxModelForImageTextToText(GeneratingModel):
         if self.patch_grid is None:
             return None, None
         height, width, _, merge = self.patch_grid
-        return rotary_positions.prompt_positions(ids, mask, self.image_token_id, (height // merge, width // merge))
+        return prompt_positions(ids, mask, self.image_token_id, (height // merge, width // merge))
 
     def _step(self, embeddings, mask, past, types=None, positions=None):
         if positions is None:
@@ -171,7 +171,7 @@ class OnnxModelForImageTextToText(GeneratingModel):
                     state["types"] = np.concatenate([state["types"], np.ones((new_tokens.shape[0], 1), np.int64)], axis=1)
                 step_embeddings = self.embed.run(["inputs_embeds"], {"input_ids": new_tokens.astype(np.int64)})[0]
                 if state["deltas"] is not None:
-                    state["positions"] = rotary_positions.step_positions(state["mask"], state["deltas"], 1)
+                    state["positions"] = step_positions(state["mask"], state["deltas"], 1)
             logits, state["past"] = self._step(step_embeddings, state["mask"], state["past"], state["types"], state["positions"])
             return logits
 
