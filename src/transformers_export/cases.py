@@ -166,7 +166,7 @@ def reference_decode(config, model, graph: str, unpadded=False) -> DecodeTrace:
     ids, mask = prompt_ids[:, :fed], prompt_mask[:, :fed]
     for step in range(DECODE_STEPS + 1 + DECODE_PROMPT - fed):
         feed = _decoder_feed(ids, mask, past)
-        if len(config.inputs.get("position_ids", {})) == 2:  # (time, height, width) rotary positions: text ones
+        if 2 in config.inputs.get("position_ids", {}):  # (time, height, width) rotary positions: text ones
             feed["position_ids"] = np.broadcast_to(feed["position_ids"], (3, *feed["position_ids"].shape)).copy()
         if "token_type_ids" in config.inputs:  # the prompt's tokens one type (PaliGemma's prefix), generated ones the other
             feed["token_type_ids"] = np.broadcast_to(np.arange(mask.shape[1]) >= DECODE_PROMPT, mask.shape).astype(np.int64)
