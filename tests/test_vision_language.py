@@ -233,3 +233,17 @@ def test_patch_grid_families_generate_like_pytorch(model_type, tmp_path):
     wrong = {**batch, "image_grid_thw": torch.tensor([[1, grid, 2 * grid]] * 2)}
     with pytest.raises(ValueError, match=f"takes images of {grid} x {grid} patches"):
         onnx.generate(**wrong, max_new_tokens=2)
+
+
+def test_features_a_registry_entry_lacks_come_from_the_generic_path():
+    """Gemma 3's entry declares image-text-to-text; its text features (the language model with a cache, a
+    classifier) stay the generic path's, as they were before the entry existed."""
+    from transformers_export.architectures import spec_for_feature
+    from transformers_export.errors import UnsupportedFeatureError
+    from transformers_export.plan import check_feature
+
+    assert not spec_for_feature("gemma3", "image-text-to-text-with-past").generic
+    assert spec_for_feature("gemma3", "causal-lm-with-past").generic
+    assert "causal-lm-with-past" in spec_for_feature("gemma3", "causal-lm-with-past").features
+    with pytest.raises(UnsupportedFeatureError, match="doesn't support feature 'ctc'"):
+        check_feature(spec_for_feature("gemma3", "ctc"), "ctc")

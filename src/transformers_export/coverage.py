@@ -120,7 +120,7 @@ def check(model_type: str, work: Path) -> list[Outcome]:
 
     from .errors import UnsupportedFeatureError, UnsupportedModelError
     from .pipeline import export_model
-    from .plan import get_spec
+    from .plan import get_spec, spec_for_feature
     from .tasks import auto_class, get_task, task_of
 
     features = _features(model_type)
@@ -130,13 +130,14 @@ def check(model_type: str, work: Path) -> list[Outcome]:
         return [Outcome(model_type, f, "n/a", str(error).split(":")[0] + ": outside the generic path") for f in features]
     except Exception as error:  # noqa: BLE001 - a crash of the spec look-up is a failure of the tool: recorded
         return [Outcome(model_type, f, "failed", f"spec look-up: {_first_line(error)}") for f in features]
-    validated = "validated-generic" if spec.generic else "validated"
     try:
         config = tiny_config(model_type)
     except Exception as error:  # noqa: BLE001 - the shrunk configuration is refused by the config class
         return [Outcome(model_type, f, "n/a", f"no tiny configuration: {_first_line(error)}") for f in features]
     outcomes = []
     for feature in features:
+        spec = spec_for_feature(model_type, feature)
+        validated = "validated-generic" if spec.generic else "validated"
         if feature not in spec.features:
             reason = spec.blocked_features.get(feature) or "not among the architecture's features"
             outcomes.append(Outcome(model_type, feature, "n/a", reason))

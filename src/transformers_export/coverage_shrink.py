@@ -71,14 +71,16 @@ def kept_layers(values: dict) -> int:
     return needed if needed <= MAX_KEPT_LAYERS else 2
 
 
-def shrink(values: dict) -> dict:
+def shrink(values: dict, every_kind: bool = True) -> dict:
+    """`values` (a config's dict) with its sizes made tiny; with `every_kind`, hybrid models keep a layer of each kind
+    (`kept_layers`), else two layers."""
     shrunk = {}
     vocabulary = TINY["vocab_size"] if isinstance(values.get("vocab_size"), int) and values["vocab_size"] > TINY["vocab_size"] else None
     layers = next((values[key] for key in LAYER_COUNTS if isinstance(values.get(key), int)), None)
-    kept = kept_layers(values)
+    kept = kept_layers(values) if every_kind else 2
     for key, value in values.items():
         if key in SUB_CONFIGS and isinstance(value, dict):
-            shrunk[key] = shrink(value)
+            shrunk[key] = shrink(value, every_kind)
         elif key in HEADS_PER_STAGE and isinstance(value, list) and all(isinstance(item, int) for item in value):
             # hierarchical models (Swin) double the width per stage: heads a power of two divide every stage's width
             shrunk[key] = [1 << max(0, (item - 1).bit_length()) for item in value][:len(shrunk.get("depths", value))]
@@ -138,6 +140,12 @@ def _consistent(original: dict, shrunk: dict) -> dict:
             _scale_mrope(text)
         if isinstance(vision.get("out_hidden_size"), int):  # the merger projects onto the language model's width
             vision["out_hidden_size"] = text.get("hidden_size", TINY["hidden_size"])
+    # a Mamba-2 mixer's width (Falcon-H1's mamba_d_ssm, else expand x hidden) splits into its heads
+    if isinstance(shrunk.get("mamba_n_heads"), int) and isinstance(shrunk.get("mamba_d_head"), int) and isinstance(shrunk.get("hidden_size"), int):
+        width = (shrunk.get("mamba_expand") or 2) * shrunk["hidden_size"]
+        if isinstance(shrunk.get("mamba_d_ssm"), int):
+            shrunk["mamba_d_ssm"] = width
+        shrunk["mamba_d_head"] = width // shrunk["mamba_n_heads"]
     # Mamba-2 heads split the expanded width: hidden * expand = heads * head_dim
     if all(isinstance(shrunk.get(k), int) for k in ("expand", "num_heads", "head_dim", "hidden_size")) and "num_attention_heads" not in shrunk:
         shrunk["head_dim"] = shrunk["hidden_size"] * shrunk["expand"] // shrunk["num_heads"]
@@ -200,14 +208,12 @@ def tiny_config(model_type: str):
     default = AutoConfig.for_model(model_type).to_dict()
     default.pop("model_type", None)
     default.pop("transformers_version", None)
-    values = shrink(default)
-    for attempt in range(REPAIRS + 1):
-        try:
-            config = AutoConfig.for_model(model_type, **values)
-            break
-        except Exception as error:  # noqa: BLE001 - each config class raises its own validation errors
-            if attempt == REPAIRS or not _repair(values, str(error)):
-                raise
+    try:
+        config = _repaired_config(model_type, shrink(default))
+    except Exception:  # noqa: BLE001 - a layer of every kind can break a per-layer rule the shrinking does not know
+        if shrink(default) == shrink(default, every_kind=False):
+            raise
+        config = _repaired_config(model_type, shrink(default, every_kind=False))
     config.num_labels = 3
     # a config that leaves its layer kinds to the checkpoint (LFM2-MoE reads them unset): attention in every layer
     if getattr(config, "layer_types", ()) is None and isinstance(getattr(config, "num_hidden_layers", None), int):
@@ -220,6 +226,19 @@ def tiny_config(model_type: str):
         if isinstance(value, int) and isinstance(vocabulary, int) and not vocabulary - 3 <= value < vocabulary:
             setattr(config, name, vocabulary - 2)
     return config
+
+
+def _repaired_config(model_type: str, values: dict):
+    """The config class's instance for `values`, set right where its validation messages say which size must equal
+    which."""
+    from transformers import AutoConfig
+
+    for attempt in range(REPAIRS + 1):
+        try:
+            return AutoConfig.for_model(model_type, **values)
+        except Exception as error:  # noqa: BLE001 - each config class raises its own validation errors
+            if attempt == REPAIRS or not _repair(values, str(error)):
+                raise
 
 
 def _repair(values: dict, message: str) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cache_objects
-from .architectures import ArchitectureSpec, check_feature, get_spec
+from .architectures import ArchitectureSpec, check_feature, get_spec, spec_for_feature
 from .config import onnx_config_class
 from .errors import InvalidArgumentError, UnsupportedFeatureError
 from .formats import Backend, TraceOptions, get_backend
@@ -137,6 +137,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
     spec = get_spec(config.model_type)
     feature = auto_feature(config, spec) if request.feature == "auto" else canonical_feature(request.feature)
     get_task(feature)  # unknown feature names fail here with the list of known ones
+    spec = spec_for_feature(config.model_type, feature)
     check_feature(spec, feature)
     if feature.endswith(WITH_PAST_SUFFIX) and (reason := cache_objects.unexportable_cache(config)):
         raise UnsupportedFeatureError(f"{config.model_type} cannot export '{feature}': {reason}; export '{task_of(feature)}' instead")

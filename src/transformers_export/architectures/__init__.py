@@ -12,6 +12,7 @@ from .registry import (
     get_spec,
     normalize_model_type,
     register,
+    spec_for_feature,
 )
 
 from . import audio, decoders, encoders, generic, multimodal, seq2seq, vision  # noqa: E402,F401  (each registers its specs on import)
@@ -27,4 +28,5 @@ __all__ = [
     "get_spec",
     "normalize_model_type",
     "register",
+    "spec_for_feature",
 ]

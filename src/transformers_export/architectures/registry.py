@@ -134,6 +134,22 @@ def get_spec(model_type: str) -> ArchitectureSpec:
     return spec
 
 
+_BESIDE: dict[str, ArchitectureSpec | None] = {}  # the generic path's specs for registered model types
+
+
+def spec_for_feature(model_type: str, feature: str) -> ArchitectureSpec:
+    """`get_spec`'s spec; for a feature a registry entry does not declare (Gemma 3's text features beside its
+    image-text-to-text entry), the generic path's spec when that covers the feature."""
+    spec = get_spec(model_type)
+    if feature in spec.features or spec.generic:
+        return spec
+    key = normalize_model_type(model_type)
+    if key not in _BESIDE:
+        _BESIDE[key] = next((found for make_spec in _FALLBACKS if (found := make_spec(model_type)) is not None), None)
+    beside = _BESIDE[key]
+    return beside if beside is not None and feature in beside.features else spec
+
+
 def check_feature(spec: ArchitectureSpec, feature: str) -> None:
     if feature in spec.features:
         return
