@@ -12,6 +12,7 @@ runtime's greedy tokens to equal `generate()`'s.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import signal
@@ -143,15 +144,17 @@ def check(model_type: str, work: Path) -> list[Outcome]:
             outcomes.append(Outcome(model_type, feature, "n/a", reason))
             continue
         checkpoint, out = work / f"{model_type}-{feature}", work / f"{model_type}-{feature}-onnx"
-        config.num_labels = 2 if task_of(feature) == "question-answering" else 3  # start and end logits
+        # a copy per feature: building a head may change its config (WhisperForCausalLM makes it a plain decoder)
+        feature_config = copy.deepcopy(config)
+        feature_config.num_labels = 2 if task_of(feature) == "question-answering" else 3  # start and end logits
         try:
             model_class = auto_class(get_task(task_of(feature)))
             with torch.device("meta"):  # sizes the shrinking missed would build a model that does not fit
-                parameters = sum(p.numel() for p in model_class.from_config(config).parameters())
+                parameters = sum(p.numel() for p in model_class.from_config(feature_config).parameters())
             if parameters > MAX_PARAMETERS:
                 raise ValueError(f"the shrunk model still has {parameters / 1e6:.0f}M parameters (sizes the shrinking does not know)")
             torch.manual_seed(0)
-            model_class.from_config(config).save_pretrained(checkpoint)
+            model_class.from_config(feature_config).save_pretrained(checkpoint)
         except Exception as error:  # noqa: BLE001
             outcomes.append(Outcome(model_type, feature, "n/a", f"no tiny model: {_first_line(error)}"))
             continue
