@@ -132,7 +132,10 @@ OVERRIDES["swin"] = dict(embed_dim=16, depths=[1, 1], num_attention_heads=[2, 2]
 SHRUNK = (
     "aya_vision", "internvl", "got_ocr2", "cohere2_vision", "ovis2", "deepseek_vl", "idefics3", "smolvlm",
     "deepseek_v2", "llama4_text", "vipllava", "video_llava", "pp_chart2table", "qianfan_ocr", "aria",
+    "paligemma", "gemma3", "qwen2_vl", "qwen2_5_vl", "glm4v", "glm46v", "glm_ocr", "glmga",
 )
+# a registered model type whose tiny configuration this module does not know would be built at full size
+MAX_TINY_PARAMETERS = 40_000_000
 
 
 def tiny_config(model_type: str, **extra):
@@ -175,9 +178,14 @@ def save_tiny_model(model_type: str, feature: str, folder: Path) -> Path:
 
     class_name = transformers_model_class_name(get_task(feature), config.model_type)
     if isinstance(class_name, (tuple, list)):  # several heads for one task (DeiT): the first is the plain one
-        model = getattr(transformers, class_name[0])(config)
+        build = lambda: getattr(transformers, class_name[0])(config)  # noqa: E731
     else:
-        model = auto_class(get_task(feature)).from_config(config)
+        build = lambda: auto_class(get_task(feature)).from_config(config)  # noqa: E731
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in build().parameters())
+    assert parameters <= MAX_TINY_PARAMETERS, f"{model_type}'s test model has {parameters / 1e6:.0f}M parameters: add it to SHRUNK or OVERRIDES"
+    torch.manual_seed(0)
+    model = build()
     model.eval()
     model.save_pretrained(folder)
     return folder
