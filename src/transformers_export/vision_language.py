@@ -95,10 +95,13 @@ class PatchVisionGraph(GraphModule):
 
     def __init__(self, model, grid: tuple[int, int]):
         super().__init__(model)
-        self.register_buffer("grid", torch.tensor([[1, *grid]]), persistent=False)
+        self.grid = grid
 
     def forward(self, pixel_values, return_dict=True):
-        features = self.model.model.get_image_features(pixel_values=pixel_values, image_grid_thw=self.grid)
+        # made here, not held as a buffer: a constant to every capture (torch.export would take a buffer as an input,
+        # and the tower's Python loops over its values as data-dependent)
+        grid = torch.tensor([[1, *self.grid]])
+        features = self.model.model.get_image_features(pixel_values=pixel_values, image_grid_thw=grid)
         features = getattr(features, "pooler_output", features)
         features = features[0] if isinstance(features, (list, tuple)) else features
         return {"image_features": features.reshape(1, -1, features.shape[-1])}

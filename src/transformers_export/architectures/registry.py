@@ -141,7 +141,7 @@ def spec_for_feature(model_type: str, feature: str) -> ArchitectureSpec:
     """`get_spec`'s spec; for a feature a registry entry does not declare (Gemma 3's text features beside its
     image-text-to-text entry), the generic path's spec when that covers the feature."""
     spec = get_spec(model_type)
-    if feature in spec.features or spec.generic:
+    if feature in spec.features or spec.generic or feature in spec.unsupported:  # an entry's refusal stands
         return spec
     key = normalize_model_type(model_type)
     if key not in _BESIDE:
