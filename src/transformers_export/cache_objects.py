@@ -4,7 +4,7 @@ probes a model's cache shapes, and the caches no graph contract carries.
 A graph with recurrent state runs the model's one-token recurrent update. A padding token must leave a row's state
 as it was (a left-padded prompt is fed one token at a time, padding first), and models differ in whether their
 recurrent step reads the mask at all; so the states a step returns are the new ones for the rows whose current
-token is real and the old ones for the others (`StepRows`).
+token is real and the old ones for the others (`step_rows`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import inspect
 from typing import Any, Mapping, Sequence
 
 from .cache import KINDS, PAST, STATE_KINDS, LayerShape, cache_name, parse_name, state_kind
-
 
 
 def cache_argument(model) -> str:
@@ -35,8 +34,9 @@ def prefix_mask_cache(named: Mapping[str, Any]):
     PaliGemma builds its token-type mask (the image and prompt prefix attending both ways) only on what it takes for
     the first step: a cache that is not initialized. One graph serves every step, so the graph applies the mask at
     every step; at later steps that changes nothing, since a generated token is never part of the prefix."""
-    return _prefix_mask_cache_class()(ddp_cache_data=[(named[cache_name(PAST, i, "key")], named[cache_name(PAST, i, "value")])
-                                                      for i in range(len({parse_name(n).layer for n in named if parse_name(n)}))])
+    cache = _prefix_mask_cache_class()()
+    cache.layers = cache_from_named(named).layers
+    return cache
 
 
 @functools.cache
