@@ -165,10 +165,7 @@ def _tolerance(plan: ExportPlan) -> Tolerance:
 
 def _quantize(plan: ExportPlan, exported, references, calibration, tolerance: Tolerance) -> ValidationReport:
     """Quantize the validated graphs in place and validate them again, by similarity."""
-    from .onnx.convert import SHARED_WEIGHTS
-    from .optimize import quantize_graphs
-
-    quantize_graphs([written.path for written in exported], SHARED_WEIGHTS if len(exported) > 1 else None, plan.quantize, calibration)
+    plan.backend.quantize(exported, PRESETS[plan.quantize], calibration)
     min_cosine = plan.min_cosine if plan.min_cosine is not None else PRESETS[plan.quantize].min_cosine
     report = check_export(references, exported, plan.backend, replace(tolerance, min_cosine=min_cosine))
     for run in report.runs:

@@ -19,7 +19,7 @@ from . import cache_objects
 from .architectures import ArchitectureSpec, check_feature, get_spec, spec_for_feature
 from .config import onnx_config_class
 from .errors import InvalidArgumentError, UnsupportedFeatureError
-from .formats import Backend, TraceOptions, get_backend
+from .formats import Backend, TraceOptions, backend_names, get_backend
 from .manifest import LAYOUTS
 from .optimize.presets import QUANTIZATIONS
 from .staging import check_output
@@ -109,16 +109,16 @@ def check_request(request: ExportRequest) -> TraceOptions:
     if request.framework not in (None, "pt", "tf"):
         raise InvalidArgumentError(f"--framework must be 'pt' or 'tf', got '{request.framework}'")
     backend = get_backend(request.format)
-    if request.quantize and backend.name != "onnx":
-        raise InvalidArgumentError(f"--quantize applies to --format onnx only, not to --format {backend.name}")
+    if request.quantize and request.quantize not in backend.quantizations:
+        formats = " or ".join(f"--format {name}" for name in backend_names() if request.quantize in get_backend(name).quantizations)
+        raise InvalidArgumentError(f"--quantize {request.quantize} applies to {formats}, not to --format {backend.name}")
     sizes = {}
     for flag, axis, value in (("--batch-size", "batch", request.batch_size), ("--sequence-length", "sequence", request.sequence_length)):
         if value is not None:
             if value < 1:
                 raise InvalidArgumentError(f"{flag} must be at least 1, got {value}")
             sizes[axis] = value
-    # a quantized graph is for ONNX Runtime only (its int8 operators are contrib ones): its attention can be too
-    options = TraceOptions(request.opset, request.engine, request.tracer, request.untie_weights, sizes, fused_attention=bool(request.quantize))
+    options = TraceOptions(request.opset, request.engine, request.tracer, request.untie_weights, sizes, quantize=request.quantize)
     backend.check_options(options)
     return options
 

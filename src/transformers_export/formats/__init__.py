@@ -1,6 +1,7 @@
-"""Formats as backends: importing this package registers `onnx`, `torchscript` and `exported-program`."""
+"""Formats as backends: importing this package registers `onnx`, `torchscript`, `exported-program` and
+`aot-inductor`."""
 
-from . import onnx, pytorch  # noqa: F401  (each registers its backends on import)
+from . import aot_inductor, onnx, pytorch  # noqa: F401  (each registers its backends on import)
 from .base import Backend, ExportedGraph, TraceOptions, backend_names, get_backend, register_backend
 
 __all__ = ["Backend", "ExportedGraph", "TraceOptions", "backend_names", "get_backend", "register_backend"]

@@ -26,8 +26,9 @@ class TraceOptions:
     tracer: str | None = None
     untie_weights: bool = False
     trace_sizes: Mapping[str, int] = field(default_factory=dict)
-    # attention as ONNX Runtime's fused MultiHeadAttention (onnx/fused_attention.py): set for quantized exports
-    fused_attention: bool = False
+    # the quantization preset the quantize stage will apply; a backend may trace differently for it (ONNX captures
+    # attention as ONNX Runtime's fused MultiHeadAttention, AOTInductor keeps the float program to rewrite)
+    quantize: str | None = None
 
 
 @dataclass
@@ -58,6 +59,8 @@ class Backend(ABC):
     may_specialise: bool = False
     # whether the seed's single encoder-decoder graph with a cache is also validated by a decode
     decodes_seq2seq_monolith: bool = True
+    # the --quantize presets this format can apply (`quantize`)
+    quantizations: tuple[str, ...] = ()
 
     def check_options(self, options: TraceOptions) -> None:
         flags = {"opset": "--opset", "engine": "--engine", "tracer": "--tracer", "untie_weights": "--untie-weights"}
@@ -89,6 +92,11 @@ class Backend(ABC):
 
     def finish(self, exported: list[ExportedGraph]) -> None:
         """After validation: work on the written files of one export together (e.g. store shared weights once)."""
+
+    def quantize(self, exported: list[ExportedGraph], preset, calibration) -> None:
+        """Rewrite the validated files in place with `preset` (an `optimize.Preset`, one of `quantizations`);
+        `calibration[i]`: numpy input feeds of graph `i`, for presets that calibrate."""
+        raise NotImplementedError(f"--format {self.name} has no quantization")
 
 
 _BACKENDS: dict[str, Backend] = {}

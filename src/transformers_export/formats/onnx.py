@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import InvalidArgumentError, MissingDependencyError, TraceError
+from ..optimize.presets import QUANTIZATIONS
 from .base import Backend, ExportedGraph, TraceOptions, register_backend
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class OnnxBackend(Backend):
     artifact = "ONNX model"
     runtime = "ONNX Runtime"
     accepts = ("opset", "engine")
+    quantizations = QUANTIZATIONS
 
     def check_options(self, options: TraceOptions) -> None:
         from ..onnx.convert import ENGINES
@@ -45,7 +47,7 @@ class OnnxBackend(Backend):
             try:
                 written = export_onnx(
                     module, onnx_config, opset, path, engine=engine, preprocessor=preprocessor, trace_sizes=options.trace_sizes,
-                    progress=progress, fuse_attention=options.fused_attention,
+                    progress=progress, fuse_attention=bool(options.quantize),
                 )
             except TraceError as error:
                 failures.append(str(error))
@@ -81,6 +83,12 @@ class OnnxBackend(Backend):
             from ..onnx.convert import store_shared_weights
 
             store_shared_weights([graph.path for graph in exported])
+
+    def quantize(self, exported: list[ExportedGraph], preset, calibration) -> None:
+        from ..onnx.convert import SHARED_WEIGHTS
+        from ..optimize import quantize_graphs
+
+        quantize_graphs([graph.path for graph in exported], SHARED_WEIGHTS if len(exported) > 1 else None, preset.name, calibration)
 
 
 def open_session(path: Path):

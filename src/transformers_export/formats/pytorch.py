@@ -97,15 +97,21 @@ class _TorchBackend(Backend):
             traced_dtypes={name: str(tensor.dtype).replace("torch.", "") for name, tensor in inputs.items()},
         )
 
-    def run(self, loaded, exported: ExportedGraph, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def tensors(self, exported: ExportedGraph, feed: Mapping[str, np.ndarray]) -> dict:
+        """The graph's inputs from a numpy feed, in the traced precision (numpy carries bfloat16 as float32)."""
         import torch
 
-        def tensor(name):  # in the traced precision: numpy carries bfloat16 as float32
+        def tensor(name):
             value = torch.from_numpy(np.ascontiguousarray(feed[name]))
             return value.to(getattr(torch, exported.traced_dtypes[name])) if value.is_floating_point() else value
 
+        return {name: tensor(name) for name in exported.input_names}
+
+    def run(self, loaded, exported: ExportedGraph, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
         with torch.no_grad():
-            outputs = loaded(**{exported.arguments[name]: tensor(name) for name in exported.input_names})
+            outputs = loaded(**{exported.arguments[name]: value for name, value in self.tensors(exported, feed).items()})
         return {name: (value.float() if value.dtype == torch.bfloat16 else value).numpy() for name, value in zip(exported.output_names, outputs)}
 
 
@@ -162,17 +168,31 @@ class ExportedProgramBackend(_TorchBackend):
             for name, argument in zip(onnx_config.inputs, kwargs)
         }
         program = torch.export.export(wrapper, (), kwargs=kwargs, dynamic_shapes=dynamic, strict=False)
+        self._save(program, path, options)
+
+    def _save(self, program, path: Path, options) -> None:
+        import torch
+
         torch.export.save(program, str(path))
 
     def load(self, exported: ExportedGraph):
         return load_program(exported.path, [exported.arguments[name] for name in exported.input_names])
 
 
-def load_program(path: Path, arguments: list[str]):
-    """A saved `model.pt2` as a callable taking its inputs positionally (in `export.json` order) or by name."""
+def program_dynamic_shapes(program) -> dict:
+    """The dynamic axes of a program's keyword inputs, read off its placeholders (a symbolic size is dynamic)."""
     import torch
 
-    module = torch.export.load(str(path)).module()
+    placeholders = {node.name: node for node in program.graph.nodes if node.op == "placeholder"}
+    _, kwargs = program.example_inputs
+    return {
+        argument: {axis: torch.export.Dim.DYNAMIC for axis, size in enumerate(placeholders[argument].meta["val"].shape) if isinstance(size, torch.SymInt)}
+        for argument in kwargs
+    }
+
+
+def bind_arguments(module, arguments: list[str]):
+    """`module` (which takes keyword inputs) as a callable that also takes them positionally, in `arguments` order."""
 
     def call(*args, **kwargs):
         if len(args) > len(arguments):
@@ -181,6 +201,20 @@ def load_program(path: Path, arguments: list[str]):
         return module(**kwargs)
 
     return call
+
+
+def load_program(path: Path, arguments: list[str]):
+    """A saved `model.pt2` as a callable taking its inputs positionally (in `export.json` order) or by name."""
+    import torch
+
+    return bind_arguments(torch.export.load(str(path)).module(), arguments)
+
+
+def load_package(path: Path, arguments: list[str]):
+    """A compiled AOTInductor `model.pt2`, called as `load_program`'s result is."""
+    import torch
+
+    return bind_arguments(torch._inductor.aoti_load_package(str(path)), arguments)
 
 
 def load(path: Path, format: str, arguments: list[str] | None = None):
@@ -194,7 +228,7 @@ def load(path: Path, format: str, arguments: list[str] | None = None):
 
         graph = read_manifest(Path(path).parent).graph(Path(path).name)
         arguments = [graph.inputs[name].argument for name in graph.inputs]
-    return load_program(path, arguments)
+    return (load_package if format == "aot-inductor" else load_program)(path, arguments)
 
 
 register_backend(TorchScriptBackend())
