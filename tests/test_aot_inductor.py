@@ -106,3 +106,15 @@ def test_decoder_with_past_package_validates_through_decode_steps(tiny_checkpoin
     result = export_model(str(tiny_checkpoint("gpt2", feature)), tmp_path / "out", feature=feature, format="aot-inductor")
     assert result.validation.passed
     assert any(any(size > 0 for axis, size in run.sizes.items() if "past" in axis) for run in result.validation.runs)
+
+
+def test_a_missing_cxx_compiler_is_one_line_and_leaves_nothing(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    import torch._inductor.config
+
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", (None, str(tmp_path / "no-such-g++")))
+    out = tmp_path / "out"
+    assert cli.main(["-m", str(tiny_checkpoint("bert")), "--format", "aot-inductor", str(out)]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: --format aot-inductor needs a working C++ compiler: install g++ or clang++, or set CXX to one"
+    )
+    assert not out.exists()

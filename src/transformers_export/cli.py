@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=backend_names(),
         default="onnx",
-        help="onnx (model.onnx), torchscript (model.pt, torch.jit.trace) or exported-program (model.pt2, torch.export).",
+        help="onnx (model.onnx), torchscript (model.pt, torch.jit.trace), exported-program (model.pt2, torch.export) or "
+        "aot-inductor (model.pt2, the torch.export program compiled by AOTInductor; needs a C++ compiler).",
     )
     parser.add_argument(
         "--engine",
@@ -85,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--quantize",
         choices=QUANTIZATIONS,
         default=None,
-        help="After validation, quantize with a preset and validate again by cosine similarity to PyTorch. ONNX only. "
+        help="After validation, quantize with a preset and validate again by cosine similarity to PyTorch. --format onnx: every preset; --format aot-inductor: int8 "
+        "(per-token int8 products compiled by inductor). "
         + "; ".join(f"{preset.name}: {preset.summary}" for preset in PRESETS.values()) + ".",
     )
     parser.add_argument(

@@ -4,7 +4,7 @@ Schema (version 2):
 
     {
       "manifest_version": 2,
-      "format": "onnx" | "torchscript" | "exported-program",
+      "format": "onnx" | "torchscript" | "exported-program" | "aot-inductor",
       "source": checkpoint folder or hub id, "model_type": ..., "model_class": ..., "feature": ...,
       "architecture": "registered" (a registry entry) | "generic",
       "layout": "monolith" | "generation" | "vision-language",

@@ -33,8 +33,10 @@ def compile_package(program, path: Path) -> None:
         raise
     except Exception as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        if "compiler" in first.lower() and ("not found" in first.lower() or "no such file" in first.lower()):
-            raise MissingDependencyError(f"AOTInductor needs a C++ compiler (g++ or clang++): {first}") from error
+        if "InvalidCxxCompiler" in (type(error).__name__, first.partition(":")[0]):  # raised itself, or wrapped by inductor
+            raise MissingDependencyError(
+                "--format aot-inductor needs a working C++ compiler: install g++ or clang++, or set CXX to one"
+            ) from error
         raise TraceError(f"AOTInductor could not compile the program: {first}") from error
 
 

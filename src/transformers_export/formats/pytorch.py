@@ -22,7 +22,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, TraceError
+from ..errors import InvalidArgumentError, MissingDependencyError, TraceError
 from .base import Backend, ExportedGraph, TraceOptions, register_backend
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class _TorchBackend(Backend):
             warnings.simplefilter("ignore")
             try:
                 self._trace_and_save(wrapper, {arguments[name]: inputs[name] for name in input_names}, onnx_config, path, options)
-            except (TraceError, InvalidArgumentError, OSError, KeyboardInterrupt):
+            except (TraceError, InvalidArgumentError, MissingDependencyError, OSError, KeyboardInterrupt):
                 raise
             except Exception as error:
                 first = (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -52,9 +52,10 @@ def _modules():
             self.register_buffer("inverse_smoothing", None if smoothing is None else (1 / smoothing).float())
 
         def forward(self, x):
-            # written as inductor's per-token `_int_mm` pattern (reshape -> _int_mm -> float -> * x scale -> * w scale
-            # -> reshape -> + bias), which torch.compile's freezing turns into oneDNN's int8 linear with a prepacked
-            # weight; AOTInductor on torch 2.13 does not apply that pass and calls `_int_mm` (measured, RESULTS.md)
+            # `.float()` is followed in the exported graph by a metadata assertion, which keeps inductor's freezing
+            # pass from turning this into oneDNN's prepacked int8 linear. That is deliberate: written with prims'
+            # conversion the pass fires, and the AOTInductor package (torch 2.13) then takes 29 s a call at 1x128
+            # (measured, RESULTS.md), where `_int_mm` takes milliseconds.
             if self.inverse_smoothing is not None:
                 x = x * self.inverse_smoothing
             scale = x.abs().amax(-1, keepdim=True).clamp(min=1e-12) / 127
