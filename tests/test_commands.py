@@ -130,3 +130,14 @@ def test_export_model_of_a_loaded_model_says_what_to_pass(tiny_checkpoint, tmp_p
 
     with pytest.raises(TypeError, match="save it with save_pretrained.. first, or use transformers_export.export"):
         export_model(AutoModel.from_pretrained(tiny_checkpoint("bert")), tmp_path / "o")
+
+
+def test_benchmark_races_aot_inductor_packages_when_named(tiny_checkpoint, tmp_path, capsys):
+    argv = ["benchmark", str(tiny_checkpoint("bert")), "--batch-size", "1", "--sequence-length", "8", "--runs", "2",
+            "--warmup", "1", "--contenders", "eager,aot-inductor", "--quantize", "int8", "--json", str(tmp_path / "r.json"), "-q"]
+    assert cli.main(argv) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert {r["contender"] for r in report["latency"]} == {"PyTorch eager fp32", "AOTInductor", "AOTInductor int8", "ONNX Runtime int8"}
+    assert set(report["quantized_cosine"]) == {"AOTInductor int8", "ONNX Runtime int8"}
+    assert all(0.9 < cosine <= 1 for cosine in report["quantized_cosine"].values())
+    assert "AOTInductor int8" in capsys.readouterr().out

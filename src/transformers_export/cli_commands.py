@@ -78,7 +78,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def benchmark_main(argv: list[str]) -> int:
-    from .benchmark import CONTENDER_KEYS
+    from .benchmark import CONTENDER_KEYS, OPTIONAL_CONTENDERS
     from .optimize.presets import QUANTIZATIONS
 
     parser = Parser(
@@ -95,8 +95,8 @@ def benchmark_main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=None, help="Threads for PyTorch and ONNX Runtime (default: theirs).")
     parser.add_argument("--runs", type=int, default=20, help="Timed rounds per shape (default 20), after --warmup rounds.")
     parser.add_argument("--warmup", type=int, default=3, help="Untimed rounds first (default 3).")
-    parser.add_argument("--quantize", action="append", choices=QUANTIZATIONS, default=[], help="Add an ONNX variant quantized so (repeatable).")
-    parser.add_argument("--contenders", default=",".join(CONTENDER_KEYS), help=f"Which to race, comma-separated (default: {','.join(CONTENDER_KEYS)}; bf16 runs only where the CPU computes bf16 natively).")
+    parser.add_argument("--quantize", action="append", choices=QUANTIZATIONS, default=[], help="Add an ONNX variant quantized so (repeatable); int8 also adds an AOTInductor one when aot-inductor races.")
+    parser.add_argument("--contenders", default=",".join(CONTENDER_KEYS), help=f"Which to race, comma-separated (default: {','.join(CONTENDER_KEYS)}; bf16 runs only where the CPU computes bf16 natively; also {', '.join(OPTIONAL_CONTENDERS)}, with --quantize int8 its int8 package too).")
     parser.add_argument("--generate-tokens", type=int, default=32, help="New tokens per generation run (0: no generation timing).")
     parser.add_argument("--work-dir", type=Path, default=None, help="Keep the exports made for the race here (default: a temporary folder).")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results as JSON to this file.")
@@ -106,9 +106,9 @@ def benchmark_main(argv: list[str]) -> int:
     try:
         args = parser.parse_args(argv)
         contenders = tuple(name.strip() for name in args.contenders.split(",") if name.strip())
-        unknown = sorted(set(contenders) - set(CONTENDER_KEYS))
+        unknown = sorted(set(contenders) - set(CONTENDER_KEYS) - set(OPTIONAL_CONTENDERS))
         if unknown or not contenders:
-            raise InvalidArgumentError(f"unknown contender(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(CONTENDER_KEYS)}")
+            raise InvalidArgumentError(f"unknown contender(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(CONTENDER_KEYS + OPTIONAL_CONTENDERS)}")
         for name in ("sequence_length", "runs", "threads"):
             value = getattr(args, name)
             if value is not None and value < 1:

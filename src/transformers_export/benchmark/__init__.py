@@ -20,7 +20,9 @@ from .machine import has_native_bf16, machine
 from .measure import interleaved, resident_mib, summary
 from .report import BASELINE
 
-CONTENDER_KEYS = ("eager", "bf16", "torchscript", "exported-program", "onnx")
+CONTENDER_KEYS = ("eager", "bf16", "torchscript", "exported-program", "onnx")  # the default race
+# raced when named: compiling a package needs a C++ compiler and takes minutes for a large model
+OPTIONAL_CONTENDERS = ("aot-inductor",)
 
 
 @dataclass
@@ -74,10 +76,17 @@ def _contenders(request: BenchmarkRequest, work: Path, stage: Callable[[str], No
         import torch
 
         found.append(make.eager(source, feature, torch.bfloat16))
-    for format in ("torchscript", "exported-program"):
+    for format, label in make.TORCH_FORMATS.items():
         if format in request.contenders:
-            stage(f"exporting {task_of(feature)} as {make.TORCH_FORMATS[format]}")
+            stage(f"exporting {task_of(feature)} as {label}")
             found.append(make.torch_format(_export(source, work / format, task_of(feature), format=format), format))
+    if "aot-inductor" in request.contenders:
+        from ..formats import get_backend
+
+        for scheme in (s for s in request.quantize if s in get_backend("aot-inductor").quantizations):
+            stage(f"exporting {task_of(feature)} as AOTInductor, quantized ({scheme})")
+            folder = _export(source, work / f"aot-inductor-{scheme}", task_of(feature), format="aot-inductor", quantize=scheme, min_cosine=-1.0)
+            found.append(make.torch_format(folder, "aot-inductor", f"AOTInductor {scheme}"))
     found += [make.onnx(folder, name, request.threads) for name, folder in onnx_folders.items()]
     return source, feature, found
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..manifest import read_manifest
 from ..tasks import GENERATING_TASKS, auto_class, get_task, task_of
 
-TORCH_FORMATS = {"torchscript": "TorchScript", "exported-program": "torch.export"}
+TORCH_FORMATS = {"torchscript": "TorchScript", "exported-program": "torch.export", "aot-inductor": "AOTInductor"}
 
 
 @dataclass
@@ -82,7 +82,7 @@ def eager(source: str, feature: str, dtype=None) -> Contender:
     return Contender("PyTorch eager fp32" if dtype is None else "PyTorch eager bf16", open_)
 
 
-def torch_format(folder: Path, format: str) -> Contender:
+def torch_format(folder: Path, format: str, name: str | None = None) -> Contender:
     import torch
 
     from ..formats.pytorch import load
@@ -112,7 +112,7 @@ def torch_format(folder: Path, format: str) -> Contender:
 
         return Opened(prepare)
 
-    return Contender(TORCH_FORMATS[format], open_)
+    return Contender(name or TORCH_FORMATS[format], open_, folder if name else None)
 
 
 def onnx(folder: Path, name: str, threads: int | None = None) -> Contender:
