@@ -216,7 +216,7 @@ def test_exported_config_drops_auto_map(tiny_checkpoint, tmp_path):
 
 
 def test_full_disk_leaves_output_unchanged(tiny_checkpoint, existing_output, capsys, monkeypatch):
-    from transformers_export import staging
+    from transformers_export.output import staging
 
     real_link = staging._link_kept_files
 
@@ -343,9 +343,9 @@ def test_signal_during_a_slow_swap_lands_after_it(tmp_path, monkeypatch):
     """The swap is never cut in two: a signal that arrives during it is acted on once the new folder is in place."""
     import time
 
-    from transformers_export import staging
+    from transformers_export.output import staging
     from transformers_export.errors import Interrupted
-    from transformers_export.signals import handling_signals
+    from transformers_export.output.signals import handling_signals
 
     out = tmp_path / "out"
     out.mkdir()
@@ -366,7 +366,7 @@ def test_signal_during_a_slow_swap_lands_after_it(tmp_path, monkeypatch):
 
 
 def test_interrupt_during_the_onnxruntime_import_is_an_interrupt(monkeypatch, tmp_path):
-    from transformers_export import signals
+    from transformers_export.output import signals
     from transformers_export.errors import Interrupted
     from transformers_export.formats.onnx import open_session
 

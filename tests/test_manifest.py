@@ -5,7 +5,7 @@ import json
 import pytest
 
 from transformers_export.errors import CheckpointError
-from transformers_export.manifest import MANIFEST, VERSION, read_manifest, tensor_entry, write_manifest
+from transformers_export.output.manifest import MANIFEST, VERSION, read_manifest, tensor_entry, write_manifest
 
 
 def _example(tmp_path):

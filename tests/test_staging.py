@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from transformers_export import staging
+from transformers_export.output import staging
 from transformers_export.errors import OutputError
 
 

@@ -12,12 +12,12 @@ from .cli_common import Parser, fail, interrupted
 from .cli_commands import COMMANDS
 from .errors import ExportError, InvalidArgumentError, ValidationError
 from .console import Display, cli_logging
-from .signals import handling_signals
+from .output.signals import handling_signals
 
 def build_parser() -> argparse.ArgumentParser:
     from .formats import backend_names
     from .onnx.convert import DEFAULT_ENGINE, ENGINES
-    from .manifest import LAYOUTS
+    from .output.manifest import LAYOUTS
     from .optimize.presets import PRESETS, QUANTIZATIONS
     from .resolve import PREPROCESSOR_KINDS
 

@@ -12,7 +12,7 @@ from typing import Callable
 from .cli_common import Parser, fail, interrupted
 from .console import Display, cli_logging
 from .errors import ExportError, InvalidArgumentError
-from .signals import handling_signals
+from .output.signals import handling_signals
 
 
 def convert_tf_main(argv: list[str]) -> int:
@@ -56,7 +56,7 @@ def inspect_main(argv: list[str]) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="Show tracebacks.")
     try:
         args = parser.parse_args(argv)
-        from .inspection import describe, render
+        from .output.inspection import describe, render
 
         description = describe(args.path)
     except InvalidArgumentError as error:

@@ -17,11 +17,11 @@ from typing import Callable, Iterator
 
 from .cases import calibration_feeds
 from .errors import ValidationError
-from .manifest import MANIFEST, tensor_entry, versions, write_manifest
-from .manifest import LAYOUTS
+from .output.manifest import MANIFEST, tensor_entry, versions, write_manifest
+from .output.manifest import LAYOUTS
 from .plan import ExportPlan, ExportRequest, check_request, resolve
 from .optimize.presets import PRESETS, calibration_texts
-from .staging import staged_output
+from .output.staging import staged_output
 from .validate import check_export, compute_references, release_weights
 from .validation import RTOL, Tolerance, ValidationReport
 
@@ -238,7 +238,7 @@ def convert_tf(folder: str | os.PathLike, output: str | os.PathLike) -> Path:
     """`transformers-export convert-tf`: a PyTorch checkpoint for a TF one, written atomically like an export."""
     from .errors import InvalidArgumentError
     from .resolve import local_folder
-    from .staging import check_output
+    from .output.staging import check_output
     from .tf_checkpoint import convert_tf_checkpoint
 
     output = Path(output)

@@ -20,9 +20,9 @@ from .architectures import ArchitectureSpec, check_feature, get_spec, spec_for_f
 from .config import onnx_config_class
 from .errors import InvalidArgumentError, UnsupportedFeatureError
 from .formats import Backend, TraceOptions, backend_names, get_backend
-from .manifest import LAYOUTS
+from .output.manifest import LAYOUTS
 from .optimize.presets import QUANTIZATIONS
-from .staging import check_output
+from .output.staging import check_output
 from .tasks import GENERATING_TASKS, TASKS, WITH_PAST_SUFFIX, canonical_feature, get_task, infer_feature, task_of, transformers_model_class_name
 
 

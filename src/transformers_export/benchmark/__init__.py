@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..manifest import MANIFEST, read_manifest
+from ..output.manifest import MANIFEST, read_manifest
 from ..tasks import task_of
 from . import contenders as make
 from .machine import has_native_bf16, machine

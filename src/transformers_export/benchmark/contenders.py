@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..manifest import read_manifest
+from ..output.manifest import read_manifest
 from ..tasks import GENERATING_TASKS, auto_class, get_task, task_of
 
 TORCH_FORMATS = {"torchscript": "TorchScript", "exported-program": "torch.export", "aot-inductor": "AOTInductor"}

@@ -95,7 +95,7 @@ def open_session(path: Path):
     try:
         import onnxruntime
     except ImportError as error:
-        from ..signals import pending
+        from ..output.signals import pending
 
         if pending():  # an interrupt during the import surfaces as an ImportError
             raise pending() from error

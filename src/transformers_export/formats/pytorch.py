@@ -224,7 +224,7 @@ def load(path: Path, format: str, arguments: list[str] | None = None):
     if format == "torchscript":
         return torch.jit.load(str(path))
     if arguments is None:
-        from ..manifest import read_manifest
+        from ..output.manifest import read_manifest
 
         graph = read_manifest(Path(path).parent).graph(Path(path).name)
         arguments = [graph.inputs[name].argument for name in graph.inputs]

@@ -29,7 +29,7 @@ from .vision_language import OnnxModelForImageTextToText
 
 def from_pretrained(folder, **options) -> OnnxModel:
     """Open an exported ONNX folder with the class for its feature (read from export.json)."""
-    from ..manifest import read_manifest
+    from ..output.manifest import read_manifest
 
     return class_for_feature(read_manifest(folder).feature).from_pretrained(folder, **options)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import cache
-from ..manifest import read_manifest
+from ..output.manifest import read_manifest
 from .decoder import presents_as_past
 from .session import open_session
 from .inputs import check_prompt

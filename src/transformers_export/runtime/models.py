@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..manifest import Manifest, read_manifest
+from ..output.manifest import Manifest, read_manifest
 from ..tasks import get_task, task_of
 from .session import open_session
 

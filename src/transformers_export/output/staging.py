@@ -28,7 +28,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import ExportError, InvalidArgumentError, OutputError
+from ..errors import ExportError, InvalidArgumentError, OutputError
 from .signals import deferred
 
 logger = logging.getLogger(__name__)

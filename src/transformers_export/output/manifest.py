@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 
 MANIFEST = "export.json"
 VERSION = 2

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from .console import table
-from .errors import CheckpointError
+from ..console import table
+from ..errors import CheckpointError
 from .manifest import MANIFEST, read_manifest
 
 GRAPH_SUFFIXES = (".onnx", ".pt", ".pt2")
