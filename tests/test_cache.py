@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from transformers_export import cache, cache_objects
+from transformers_export.cache import names as cache, objects as cache_objects
 
 
 @pytest.mark.parametrize(

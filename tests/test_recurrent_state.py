@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from transformers_export import cache, cache_objects, export_model
+from transformers_export.cache import names as cache, objects as cache_objects
+from transformers_export import export_model
 from transformers_export.coverage import tiny_config
 from transformers_export.coverage_shrink import kept_layers
 

@@ -64,7 +64,7 @@ def test_only_the_cache_module_spells_cache_names():
     spelled = [
         path.relative_to(PACKAGE).as_posix()
         for path in PACKAGE.rglob("*.py")
-        if path.name != "cache.py" and pattern.search(path.read_text())
+        if path.relative_to(PACKAGE).as_posix() != "cache/names.py" and pattern.search(path.read_text())
     ]
     assert not spelled, spelled
 

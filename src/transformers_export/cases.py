@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import cache, cache_objects
+from .cache import names as cache, objects as cache_objects
 from .dummy_inputs import CALIBRATION_SIZES, VALIDATION_SIZES
 from .exportable import named_outputs
 from .padding import decoder_padding, padded_positions, without_padding

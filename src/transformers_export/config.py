@@ -17,7 +17,7 @@ from functools import cache as memoize, partial
 from itertools import chain
 from typing import Any, Callable, Iterator, Mapping, Optional
 
-from . import cache, cache_objects
+from .cache import names as cache, objects as cache_objects
 from .architectures.registry import DEFAULT_ONNX_OPSET, MIN_ONNX_OPSET, ArchitectureSpec
 from .dummy_inputs import DEFAULT_SIZES, input_axes, make_dummy_inputs
 from .errors import ExportError, TraceError, UnsupportedFeatureError

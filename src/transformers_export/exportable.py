@@ -17,7 +17,7 @@ from typing import Sequence
 
 import torch
 
-from . import cache, cache_objects
+from .cache import names as cache, objects as cache_objects
 from .errors import TraceError
 
 

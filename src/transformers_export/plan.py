@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import cache_objects
+from .cache import objects as cache_objects
 from .architectures import ArchitectureSpec, check_feature, get_spec, spec_for_feature
 from .config import onnx_config_class
 from .errors import InvalidArgumentError, UnsupportedFeatureError

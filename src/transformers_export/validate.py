@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import cache
+from .cache import names as cache
 from .cases import (
     Case,
     DecodeTrace,

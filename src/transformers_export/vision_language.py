@@ -19,7 +19,7 @@ from collections import OrderedDict
 
 import torch
 
-from . import cache, cache_objects
+from .cache import names as cache, objects as cache_objects
 from .config import OnnxConfig
 from .graph_config import GraphConfig, GraphModule
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import cache
+from ..cache import names as cache
 from .inputs import check_step
 from .session import open_session
 

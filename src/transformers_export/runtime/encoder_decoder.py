@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import cache
+from ..cache import names as cache
 from ..output.manifest import read_manifest
 from .decoder import presents_as_past
 from .session import open_session

@@ -10,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .. import cache
+from ..cache import names as cache
 
 
 def _as_array(name: str, value) -> np.ndarray:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .. import cache
+from ..cache import names as cache
 from .rotary_positions import prompt_positions, step_positions
 from .decoder import position_ids_from_mask, presents_as_past
 from .inputs import check_prompt

@@ -13,7 +13,7 @@ import functools
 import inspect
 from typing import Any, Mapping, Sequence
 
-from .cache import KINDS, PAST, STATE_KINDS, LayerShape, cache_name, parse_name, state_kind
+from .names import KINDS, PAST, STATE_KINDS, LayerShape, cache_name, parse_name, state_kind
 
 
 def cache_argument(model) -> str:
@@ -251,7 +251,7 @@ def probe_layer_shapes(model) -> list:
             output = model(**inputs, use_cache=True, return_dict=True)
     cache = model_cache(output)
     if cache is None or any(_is_state_layer(layer) and not _states_set(layer) for layer in getattr(cache, "layers", ())):
-        from .errors import UnsupportedFeatureError
+        from ..errors import UnsupportedFeatureError
 
         # RecurrentGemma: its temporal blocks hold their states as module attributes, which a graph would freeze
         raise UnsupportedFeatureError(
