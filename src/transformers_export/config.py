@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 
 from .cache import names as cache, objects as cache_objects
 from .architectures.registry import DEFAULT_ONNX_OPSET, MIN_ONNX_OPSET, ArchitectureSpec
-from .dummy_inputs import DEFAULT_SIZES, input_axes, make_dummy_inputs
+from .dummy_inputs.specs import DEFAULT_SIZES, input_axes, make_dummy_inputs
 from .errors import ExportError, TraceError, UnsupportedFeatureError
 from .tasks import TASKS, canonical_feature, task_of
 
@@ -473,7 +473,7 @@ class ArchitectureOnnxConfig:
 
     @property
     def inputs(self) -> Mapping[str, Mapping[int, str]]:
-        from .dummy_inputs import INPUT_SPECS
+        from .dummy_inputs.specs import INPUT_SPECS
 
         use_past = getattr(self, "use_past", False)
         seq2seq = self.is_seq2seq_graph

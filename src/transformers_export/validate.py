@@ -26,7 +26,7 @@ from .cases import (
     run_decode,
     run_seq2seq_decode,
 )
-from .dummy_inputs import DEFAULT_SIZES, VALIDATION_SIZES
+from .dummy_inputs.specs import DEFAULT_SIZES, VALIDATION_SIZES
 from .errors import ExportError
 from .validation import ShapeRun, Tolerance, ValidationReport, runtime_message
 

@@ -66,7 +66,7 @@ class _TorchBackend(Backend):
     def export(self, graph_name, module, onnx_config, path: Path, options: TraceOptions, preprocessor=None, progress=None) -> ExportedGraph:
         import torch
 
-        from ..dummy_inputs import DEFAULT_SIZES
+        from ..dummy_inputs.specs import DEFAULT_SIZES
         from ..exportable import ExportableModule, argument_name
 
         module.eval()

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
 
-from ..dummy_inputs import VALIDATION_SIZES
+from ..dummy_inputs.specs import VALIDATION_SIZES
 from ..errors import ValidationError
 from ..validation import RTOL, Tolerance, ValidationReport
 

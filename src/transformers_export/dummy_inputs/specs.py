@@ -15,7 +15,7 @@ from typing import Callable, Mapping
 
 import torch
 
-from .errors import InvalidArgumentError
+from ..errors import InvalidArgumentError
 from .fixed_sizes import fixed_sizes, reads_spectrogram
 
 # `samples`: raw audio (16 kHz), long enough for wav2vec2's convolutional feature encoder (400 samples a frame); 1920
