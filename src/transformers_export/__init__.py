@@ -26,7 +26,7 @@ _EXPORTS = {
     "run_export": "pipeline",
     "ExportRequest": "plan",
     "ExportResult": "pipeline",
-    "read_manifest": "manifest",
+    "read_manifest": "output.manifest",
     "ExportError": "errors",
     "InvalidArgumentError": "errors",
     "UnsupportedModelError": "errors",
