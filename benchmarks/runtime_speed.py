@@ -29,7 +29,7 @@ def main() -> None:
 
     from transformers_export import export_model
     from transformers_export.formats.pytorch import load
-    from transformers_export.plan import ExportRequest, resolve
+    from transformers_export.resolve.plan import ExportRequest, resolve
 
     work = Path(tempfile.mkdtemp(prefix="runtime-speed-"))
     gpt2 = AutoConfig.for_model("gpt2", n_embd=768, n_layer=12, n_head=12, vocab_size=50257, n_positions=1024)

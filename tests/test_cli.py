@@ -71,7 +71,7 @@ def test_auto_feature_of_a_generating_model_generates(model_type, base, tiny_che
     """A Llama gets causal-lm-with-past: the feature generation needs, as users expect."""
     from transformers import AutoConfig
 
-    from transformers_export.plan import default_feature
+    from transformers_export.resolve.plan import default_feature
 
     folder = tiny_checkpoint(model_type, base)
     assert AutoConfig.from_pretrained(folder).architectures[0].endswith(("ForCausalLM", "ForConditionalGeneration"))
@@ -335,7 +335,7 @@ def test_in_process_cli_leaves_the_callers_logging_as_it_was(workdir, capsys, ca
     expect_error(["-m", workdir / "missing", workdir / "out"], capsys, 2, "no such folder", workdir=workdir)
     assert (package_logger.handlers, package_logger.level, package_logger.propagate) == before
     with caplog.at_level("WARNING", logger="transformers_export"):
-        logging.getLogger("transformers_export.resolve").warning("seen by the caller")
+        logging.getLogger("transformers_export.resolve.loading").warning("seen by the caller")
     assert "seen by the caller" in caplog.text
 
 

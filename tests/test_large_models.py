@@ -40,7 +40,7 @@ def test_bf16_checkpoint_exports_an_fp32_graph_with_its_exact_values(bf16_checkp
 def test_widening_a_memory_mapped_checkpoint_keeps_every_value(bf16_checkpoint):
     from transformers import AutoModelForCausalLM
 
-    from transformers_export.resolve import load_model
+    from transformers_export.resolve.loading import load_model
 
     ours = load_model(str(bf16_checkpoint), "causal-lm", dtype="float32")
     reference = AutoModelForCausalLM.from_pretrained(bf16_checkpoint, dtype=torch.float32)

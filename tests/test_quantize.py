@@ -60,7 +60,7 @@ def test_fused_attention_computes_what_the_model_computes_and_is_undone(tiny_che
     from transformers_export.onnx.convert import export_onnx
     from transformers_export.onnx.fused_attention import fused_attention
     from transformers_export.features import FeaturesManager
-    from transformers_export.resolve import load_model
+    from transformers_export.resolve.loading import load_model
 
     model = load_model(str(tiny_checkpoint("bert", "default")), "default").eval()
     onnx_config = FeaturesManager.get_config("bert", "default")(model.config)

@@ -1,8 +1,8 @@
 import pytest
 
 from transformers_export.errors import UnsupportedFeatureError
-from transformers_export.plan import ExportRequest
-from transformers_export.plan import resolve as resolve_request
+from transformers_export.resolve.plan import ExportRequest
+from transformers_export.resolve.plan import resolve as resolve_request
 from transformers_export.tasks import canonical_feature
 
 

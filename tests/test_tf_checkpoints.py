@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from transformers_export import cli, export_model
-from transformers_export.tf_checkpoint import convert_tf_checkpoint
+from transformers_export.resolve.tf_checkpoint import convert_tf_checkpoint
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tf"
 # fixture -> the feature whose ONNX export reproduces the TF model's outputs

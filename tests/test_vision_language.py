@@ -240,7 +240,7 @@ def test_features_a_registry_entry_lacks_come_from_the_generic_path():
     classifier) stay the generic path's, as they were before the entry existed."""
     from transformers_export.architectures import spec_for_feature
     from transformers_export.errors import UnsupportedFeatureError
-    from transformers_export.plan import check_feature
+    from transformers_export.resolve.plan import check_feature
 
     assert not spec_for_feature("gemma3", "image-text-to-text-with-past").generic
     assert spec_for_feature("gemma3", "causal-lm-with-past").generic

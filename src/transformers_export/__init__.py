@@ -24,7 +24,7 @@ _EXPORTS = {
     "validate_onnx": "onnx.validate",
     "export_model": "pipeline",
     "run_export": "pipeline",
-    "ExportRequest": "plan",
+    "ExportRequest": "resolve.plan",
     "ExportResult": "pipeline",
     "read_manifest": "output.manifest",
     "ExportError": "errors",

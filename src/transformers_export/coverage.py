@@ -67,7 +67,7 @@ def _greedy_equal(checkpoint: Path, folder: Path, feature: str) -> bool:
     import numpy as np
     import torch
 
-    from .resolve import load_model
+    from .resolve.loading import load_model
     from .runtime import from_pretrained
     from .tasks import task_of
 
@@ -121,7 +121,7 @@ def check(model_type: str, work: Path) -> list[Outcome]:
 
     from .errors import UnsupportedFeatureError, UnsupportedModelError
     from .pipeline import export_model
-    from .plan import get_spec, spec_for_feature
+    from .resolve.plan import get_spec, spec_for_feature
     from .tasks import auto_class, get_task, task_of
 
     features = _features(model_type)

@@ -8,7 +8,7 @@ from typing import Callable
 from .architectures import all_specs, check_feature, get_spec, normalize_model_type
 from .config import OnnxConfig, onnx_config_class
 from .errors import UnsupportedFeatureError
-from .resolve import load_model
+from .resolve.loading import load_model
 from .tasks import TASKS, WITH_PAST_SUFFIX, auto_class, canonical_feature, get_task, task_of
 
 

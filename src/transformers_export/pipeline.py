@@ -19,7 +19,7 @@ from .cases import calibration_feeds
 from .errors import ValidationError
 from .output.manifest import MANIFEST, tensor_entry, versions, write_manifest
 from .output.manifest import LAYOUTS
-from .plan import ExportPlan, ExportRequest, check_request, resolve
+from .resolve.plan import ExportPlan, ExportRequest, check_request, resolve
 from .optimize.presets import PRESETS, calibration_texts
 from .output.staging import staged_output
 from .validate import check_export, compute_references, release_weights
@@ -237,9 +237,9 @@ def _dtype_name(dtype) -> str | None:
 def convert_tf(folder: str | os.PathLike, output: str | os.PathLike) -> Path:
     """`transformers-export convert-tf`: a PyTorch checkpoint for a TF one, written atomically like an export."""
     from .errors import InvalidArgumentError
-    from .resolve import local_folder
+    from .resolve.loading import local_folder
     from .output.staging import check_output
-    from .tf_checkpoint import convert_tf_checkpoint
+    from .resolve.tf_checkpoint import convert_tf_checkpoint
 
     output = Path(output)
     check_output(output)

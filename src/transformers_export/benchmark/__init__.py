@@ -57,7 +57,7 @@ def _contenders(request: BenchmarkRequest, work: Path, stage: Callable[[str], No
             raise ValueError(f"'{target}' holds a {manifest.format} export; benchmark an ONNX export or the checkpoint")
         onnx_folders = {f"ONNX Runtime{' ' + manifest.data['quantization'] if manifest.data.get('quantization') else ''}": target}
     else:
-        from ..plan import default_feature
+        from ..resolve.plan import default_feature
 
         source = request.model
         feature = request.feature or default_feature(source)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CheckpointError, MissingDependencyError, UnsupportedModelError
+from ..errors import CheckpointError, MissingDependencyError, UnsupportedModelError
 
 TF_WEIGHTS = "tf_model.h5"
 _LEAF_NAMES = {"kernel": "weight", "gamma": "weight", "beta": "bias", "embeddings": "weight"}

@@ -15,15 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cache import objects as cache_objects
-from .architectures import ArchitectureSpec, check_feature, get_spec, spec_for_feature
-from .config import onnx_config_class
-from .errors import InvalidArgumentError, UnsupportedFeatureError
-from .formats import Backend, TraceOptions, backend_names, get_backend
-from .output.manifest import LAYOUTS
-from .optimize.presets import QUANTIZATIONS
-from .output.staging import check_output
-from .tasks import GENERATING_TASKS, TASKS, WITH_PAST_SUFFIX, canonical_feature, get_task, infer_feature, task_of, transformers_model_class_name
+from ..cache import objects as cache_objects
+from ..architectures import ArchitectureSpec, check_feature, get_spec, spec_for_feature
+from ..config import onnx_config_class
+from ..errors import InvalidArgumentError, UnsupportedFeatureError
+from ..formats import Backend, TraceOptions, backend_names, get_backend
+from ..output.manifest import LAYOUTS
+from ..optimize.presets import QUANTIZATIONS
+from ..output.staging import check_output
+from ..tasks import (
+    GENERATING_TASKS,
+    TASKS,
+    WITH_PAST_SUFFIX,
+    canonical_feature,
+    get_task,
+    infer_feature,
+    task_of,
+    transformers_model_class_name,
+)
 
 
 
@@ -129,7 +138,7 @@ def _local_path(model) -> Path | None:
 
 
 def resolve(request: ExportRequest) -> ExportPlan:
-    from .resolve import load_config, load_model, load_preprocessor
+    from .loading import load_config, load_model, load_preprocessor
 
     options = check_request(request)
     backend = get_backend(request.format)
@@ -202,7 +211,7 @@ def auto_feature(config, spec: ArchitectureSpec) -> str:
 
 def default_feature(model, cache_dir=None) -> str:
     """`auto_feature` of a checkpoint folder or hub id."""
-    from .resolve import load_config
+    from .loading import load_config
 
     config = load_config(model, cache_dir)
     return auto_feature(config, get_spec(config.model_type))
@@ -244,12 +253,12 @@ def choose_layout(onnx_config, feature: str, spec: ArchitectureSpec, requested: 
 
 def plan_graphs(model, onnx_config, layout: str, preprocessor=None) -> list[PlannedGraph]:
     if layout == "vision-language":
-        from .vision_language import ROLES, vision_language_graphs
+        from ..vision_language import ROLES, vision_language_graphs
 
         graphs = vision_language_graphs(model, onnx_config, preprocessor)
         return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(ROLES, graphs)]
     if layout == "generation":
-        from .seq2seq import generation_graphs
+        from ..seq2seq import generation_graphs
 
         roles = ("encoder", "decoder")
         return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(roles, generation_graphs(model, onnx_config))]

@@ -12,11 +12,11 @@ import re
 import tempfile
 from pathlib import Path
 
-from .architectures import get_spec
-from .errors import CheckpointError, InvalidArgumentError, PreprocessorError, UnsupportedModelError
+from ..architectures import get_spec
+from ..errors import CheckpointError, InvalidArgumentError, PreprocessorError, UnsupportedModelError
 from .hub import hub_options, hub_reachable
 from .precision import to_dtype_in_place
-from .tasks import auto_class, get_task
+from ..tasks import auto_class, get_task
 from .tf_checkpoint import TF_WEIGHTS, convert_tf_checkpoint, has_only_tf_weights
 
 logger = logging.getLogger(__name__)
