@@ -31,7 +31,7 @@ def graphs(work: Path) -> dict[str, Path]:
 
     from transformers_export import export_model
     from transformers_export.features import FeaturesManager
-    from transformers_export.onnx.convert import export_onnx
+    from transformers_export.formats.onnx.convert import export_onnx
     from transformers_export.optimize import PRESETS, quantize_graph
     from transformers_export.optimize.presets import calibration_texts
     from transformers_export.resolve.loading import load_model

@@ -51,7 +51,7 @@ def main() -> int:
 
     from transformers_export import export_model
     from transformers_export.features import FeaturesManager
-    from transformers_export.onnx.convert import export_onnx
+    from transformers_export.formats.onnx.convert import export_onnx
     from transformers_export.resolve.loading import load_model
     from transformers_export.optimize import quantize_graph
     from transformers_export.optimize.presets import calibration_texts

@@ -237,7 +237,7 @@ def test_error_tensorflow_weights(tmp_path, tiny_checkpoint, workdir, capsys):
 def test_error_validation_failure_leaves_nothing(tiny_checkpoint, workdir, capsys, monkeypatch):
     import onnx
 
-    from transformers_export.onnx import convert
+    from transformers_export.formats.onnx import convert
 
     real_export = convert.export_onnx
 

@@ -5,7 +5,7 @@ import torch
 
 from transformers_export import export_model
 from transformers_export.config import PatchingSpec
-from transformers_export.exportable import argument_name
+from transformers_export.formats.exportable import argument_name
 from transformers_export.validation import OutputCheck, ShapeRun, ValidationReport
 
 
@@ -87,7 +87,7 @@ def test_booleans_that_torch_counts_as_integers_get_a_cast_in_the_onnx_graph(tmp
     import onnx
     import onnxruntime
 
-    from transformers_export.onnx.trace_gaps import count_bools_as_integers
+    from transformers_export.formats.onnx.trace_gaps import count_bools_as_integers
 
     class LeftPadding(torch.nn.Module):
         def forward(self, mask):
@@ -112,7 +112,7 @@ def test_repeat_interleave_exports_with_the_sizes_read_at_run_time(tmp_path):
     import numpy as np
     import onnxruntime
 
-    from transformers_export.onnx.trace_gaps import traceable_ops
+    from transformers_export.formats.onnx.trace_gaps import traceable_ops
 
     class Interleave(torch.nn.Module):
         def forward(self, x):

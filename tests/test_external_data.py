@@ -7,7 +7,7 @@ import onnxruntime
 from onnx.external_data_helper import uses_external_data
 
 from transformers_export import export_model
-from transformers_export.onnx import weights
+from transformers_export.formats.onnx import weights
 
 
 def _run(folder, feed):

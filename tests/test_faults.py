@@ -384,7 +384,7 @@ def test_interrupt_during_the_onnxruntime_import_is_an_interrupt(monkeypatch, tm
 def test_capture_chain_falls_back_to_dynamo_and_names_both_failures(tiny_checkpoint, tmp_path, monkeypatch, caplog):
     from transformers_export import export_model
     from transformers_export.errors import TraceError
-    from transformers_export.onnx import convert
+    from transformers_export.formats.onnx import convert
 
     real = convert.export_onnx
 

@@ -116,7 +116,7 @@ def test_a_50m_parameter_decoder_with_external_weights_passes_the_default_tolera
     lowered), streamed writes, weights released before validation, and the default tolerance."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from transformers_export.onnx import weights
+    from transformers_export.formats.onnx import weights
 
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=32000, hidden_size=512, intermediate_size=1376, num_hidden_layers=6,

@@ -8,7 +8,7 @@ import torch
 
 from transformers_export import export_model
 from transformers_export.architectures import all_specs
-from transformers_export.exportable import named_outputs
+from transformers_export.formats.exportable import named_outputs
 from transformers_export.resolve.loading import load_model
 
 PAIRS = [(spec.model_type, feature) for spec in all_specs() for feature in spec.features]

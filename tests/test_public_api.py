@@ -37,3 +37,18 @@ def test_unknown_names_are_attribute_errors():
 )
 def test_kept_public_paths(path, name):
     assert hasattr(importlib.import_module(path), name)
+
+
+def test_seed_imports_with_the_package_renamed():
+    # the seed's `from transformers.onnx import ...` lines, with transformers.onnx -> transformers_export.onnx
+    from transformers_export.onnx import (  # noqa: F401
+        FeaturesManager,
+        OnnxConfig,
+        OnnxConfigWithPast,
+        OnnxSeq2SeqConfigWithPast,
+        export,
+        validate_model_outputs,
+    )
+    from transformers_export.config import OnnxConfig as config_class
+
+    assert OnnxConfig is config_class

@@ -57,8 +57,8 @@ def test_fused_attention_computes_what_the_model_computes_and_is_undone(tiny_che
     import onnxruntime
     import torch
 
-    from transformers_export.onnx.convert import export_onnx
-    from transformers_export.onnx.fused_attention import fused_attention
+    from transformers_export.formats.onnx.convert import export_onnx
+    from transformers_export.formats.onnx.fused_attention import fused_attention
     from transformers_export.features import FeaturesManager
     from transformers_export.resolve.loading import load_model
 
@@ -155,7 +155,7 @@ def test_a_graph_the_quantizer_cannot_handle_is_a_one_line_error(tiny_checkpoint
 @pytest.mark.parametrize("model_type,base,feature", [("bert", "default", "default"), ("t5", "seq2seq-lm", "seq2seq-lm-with-past")])
 def test_quantized_graphs_above_the_protobuf_limit_keep_external_weights(model_type, base, feature, tiny_checkpoint, tmp_path, monkeypatch):
     """Graphs above the inline limit keep their weights in one external file; simulated with a limit of 0."""
-    from transformers_export.onnx import weights
+    from transformers_export.formats.onnx import weights
 
     monkeypatch.setattr(weights, "INLINE_LIMIT", 0)
     result = export_model(str(tiny_checkpoint(model_type, base)), tmp_path / "out", feature=feature, quantize="int8")

@@ -68,7 +68,7 @@ FAULTS = [
 
 @pytest.mark.parametrize("model_type,feature,fault", FAULTS, ids=[fault.__name__.strip("_") for _, _, fault in FAULTS])
 def test_seeded_fault_fails_at_the_default_tolerance(model_type, feature, fault, tiny_checkpoint, tmp_path, monkeypatch):
-    from transformers_export.onnx import convert
+    from transformers_export.formats.onnx import convert
 
     real_export = convert.export_onnx
 

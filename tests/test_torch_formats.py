@@ -8,7 +8,7 @@ import torch
 from transformers_export import cli, export_model
 from transformers_export.architectures import all_specs
 from transformers_export.errors import TraceError, ValidationError
-from transformers_export.exportable import named_outputs
+from transformers_export.formats.exportable import named_outputs
 from transformers_export.resolve.plan import ExportRequest, resolve
 from transformers_export.formats.pytorch import load
 

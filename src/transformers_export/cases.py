@@ -14,7 +14,7 @@ import numpy as np
 
 from .cache import names as cache, objects as cache_objects
 from .dummy_inputs.specs import CALIBRATION_SIZES, VALIDATION_SIZES
-from .exportable import named_outputs
+from .formats.exportable import named_outputs
 from .padding import decoder_padding, padded_positions, without_padding
 from .runtime.decoder import position_ids_from_mask
 from .validation import ShapeRun, Tolerance, compare, runtime_message

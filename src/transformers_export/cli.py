@@ -16,7 +16,7 @@ from .output.signals import handling_signals
 
 def build_parser() -> argparse.ArgumentParser:
     from .formats import backend_names
-    from .onnx.convert import DEFAULT_ENGINE, ENGINES
+    from .formats.onnx.convert import DEFAULT_ENGINE, ENGINES
     from .output.manifest import LAYOUTS
     from .optimize.presets import PRESETS, QUANTIZATIONS
     from .resolve.loading import PREPROCESSOR_KINDS

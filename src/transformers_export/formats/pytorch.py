@@ -67,7 +67,7 @@ class _TorchBackend(Backend):
         import torch
 
         from ..dummy_inputs.specs import DEFAULT_SIZES
-        from ..exportable import ExportableModule, argument_name
+        from .exportable import ExportableModule, argument_name
 
         module.eval()
         onnx_config.bind_model(module)

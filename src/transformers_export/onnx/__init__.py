@@ -1,22 +1,30 @@
-"""The ONNX format: `export` (trace + write) and `validate_model_outputs` (run in ONNX Runtime, compare to PyTorch).
+"""The seed's face, `transformers.onnx` renamed: `from transformers_export.onnx import OnnxConfig, export,
+validate_model_outputs` works as the seed's imports did. The engine lives in `formats/onnx/`, validation in
+`validation/`; this module only names them.
 
 Lazy, so that the CLI can read engine names without importing torch.
 """
 
 from importlib import import_module
 
+# public name -> module, relative to the package
 _EXPORTS = {
-    "ENGINES": "convert",
-    "DEFAULT_ENGINE": "convert",
-    "export": "convert",
-    "export_onnx": "convert",
-    "validate_model_outputs": "validate",
-    "validate_onnx": "validate",
+    "ENGINES": "formats.onnx.convert",
+    "DEFAULT_ENGINE": "formats.onnx.convert",
+    "export": "formats.onnx.convert",
+    "export_onnx": "formats.onnx.convert",
+    "validate_model_outputs": "onnx.validate",
+    "validate_onnx": "onnx.validate",
+    "OnnxConfig": "config",
+    "OnnxConfigWithPast": "config",
+    "OnnxSeq2SeqConfigWithPast": "config",
+    "PatchingSpec": "config",
+    "FeaturesManager": "features",
 }
 __all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        return getattr(import_module(f"{__package__.rsplit('.', 1)[0]}.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module 'transformers_export.onnx' has no attribute '{name}'")

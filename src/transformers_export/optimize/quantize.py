@@ -21,7 +21,7 @@ def quantize_graphs(paths: list[Path], shared_weights: str | None, preset: str, 
         import onnx  # noqa: F401
     except ImportError as error:
         raise MissingDependencyError("quantization needs onnx: pip install onnx") from error
-    from ..onnx.convert import store_shared_weights
+    from ..formats.onnx.convert import store_shared_weights
 
     folder = paths[0].parent
     with tempfile.TemporaryDirectory(dir=folder) as scratch:

@@ -24,7 +24,7 @@ def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iter
     import onnx
     from onnx.external_data_helper import uses_external_data
 
-    from ..onnx.weights import INLINE_LIMIT
+    from ..formats.onnx.weights import INLINE_LIMIT
 
     proto = onnx.load(str(source), load_external_data=False)
     graph = proto.graph

@@ -13,9 +13,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, MissingDependencyError, TraceError
-from ..optimize.presets import QUANTIZATIONS
-from .base import Backend, ExportedGraph, TraceOptions, register_backend
+from ...errors import InvalidArgumentError, MissingDependencyError, TraceError
+from ...optimize.presets import QUANTIZATIONS
+from ..base import Backend, ExportedGraph, TraceOptions, register_backend
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +31,14 @@ class OnnxBackend(Backend):
     quantizations = QUANTIZATIONS
 
     def check_options(self, options: TraceOptions) -> None:
-        from ..onnx.convert import ENGINES
+        from .convert import ENGINES
 
         super().check_options(options)
         if options.engine is not None and options.engine not in ENGINES:
             raise InvalidArgumentError(f"unknown ONNX engine '{options.engine}'; choose one of {', '.join(ENGINES)}")
 
     def export(self, graph_name, module, onnx_config, path: Path, options: TraceOptions, preprocessor=None, progress=None) -> ExportedGraph:
-        from ..onnx.convert import default_opset, export_onnx
+        from .convert import default_opset, export_onnx
 
         engines = (options.engine,) if options.engine else CAPTURE_CHAIN
         failures = []
@@ -80,13 +80,13 @@ class OnnxBackend(Backend):
 
     def finish(self, exported: list[ExportedGraph]) -> None:
         if len(exported) > 1:
-            from ..onnx.convert import store_shared_weights
+            from .convert import store_shared_weights
 
             store_shared_weights([graph.path for graph in exported])
 
     def quantize(self, exported: list[ExportedGraph], preset, calibration) -> None:
-        from ..onnx.convert import SHARED_WEIGHTS
-        from ..optimize import quantize_graphs
+        from .convert import SHARED_WEIGHTS
+        from ...optimize import quantize_graphs
 
         quantize_graphs([graph.path for graph in exported], SHARED_WEIGHTS if len(exported) > 1 else None, preset.name, calibration)
 
@@ -95,7 +95,7 @@ def open_session(path: Path):
     try:
         import onnxruntime
     except ImportError as error:
-        from ..output.signals import pending
+        from ...output.signals import pending
 
         if pending():  # an interrupt during the import surfaces as an ImportError
             raise pending() from error

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from ..errors import InvalidArgumentError, TraceError
+from ...errors import InvalidArgumentError, TraceError
 from .fused_attention import fused_attention
 from .trace_gaps import count_bools_as_integers, traceable_ops
 

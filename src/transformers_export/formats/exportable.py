@@ -17,8 +17,8 @@ from typing import Sequence
 
 import torch
 
-from .cache import names as cache, objects as cache_objects
-from .errors import TraceError
+from ..cache import names as cache, objects as cache_objects
+from ..errors import TraceError
 
 
 def argument_name(input_name: str) -> str:
