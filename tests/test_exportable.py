@@ -6,7 +6,7 @@ import torch
 from transformers_export import export_model
 from transformers_export.config import PatchingSpec
 from transformers_export.formats.exportable import argument_name
-from transformers_export.validation import OutputCheck, ShapeRun, ValidationReport
+from transformers_export.validation.report import OutputCheck, ShapeRun, ValidationReport
 
 
 def test_argument_names():

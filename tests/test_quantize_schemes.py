@@ -94,7 +94,7 @@ def test_per_row_embedding_rows_keep_their_own_scale():
 def test_calibration_reads_the_shipped_text_through_the_tokenizer(tiny_checkpoint):
     from transformers import AutoModel, AutoTokenizer
 
-    from transformers_export.cases import calibration_feeds
+    from transformers_export.validation.cases import calibration_feeds
     from transformers_export.features import FeaturesManager
     from transformers_export.optimize.presets import calibration_texts
 

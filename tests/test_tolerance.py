@@ -11,7 +11,7 @@ from onnx import helper, numpy_helper
 
 from transformers_export import export_model
 from transformers_export.errors import ValidationError
-from transformers_export.validation import Tolerance
+from transformers_export.validation.report import Tolerance
 
 
 def test_bound_is_relative_to_the_largest_magnitude():

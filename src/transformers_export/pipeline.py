@@ -15,15 +15,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .cases import calibration_feeds
+from .validation.cases import calibration_feeds
 from .errors import ValidationError
 from .output.manifest import MANIFEST, tensor_entry, versions, write_manifest
 from .output.manifest import LAYOUTS
 from .resolve.plan import ExportPlan, ExportRequest, check_request, resolve
 from .optimize.presets import PRESETS, calibration_texts
 from .output.staging import staged_output
-from .validate import check_export, compute_references, release_weights
-from .validation import RTOL, Tolerance, ValidationReport
+from .validation.loop import check_export, compute_references, release_weights
+from .validation.report import RTOL, Tolerance, ValidationReport
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cache import names as cache
+from ..cache import names as cache
 from .cases import (
     Case,
     DecodeTrace,
@@ -26,9 +26,9 @@ from .cases import (
     run_decode,
     run_seq2seq_decode,
 )
-from .dummy_inputs.specs import DEFAULT_SIZES, VALIDATION_SIZES
-from .errors import ExportError
-from .validation import ShapeRun, Tolerance, ValidationReport, runtime_message
+from ..dummy_inputs.specs import DEFAULT_SIZES, VALIDATION_SIZES
+from ..errors import ExportError
+from .report import ShapeRun, Tolerance, ValidationReport, runtime_message
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .cache import names as cache
+from ..cache import names as cache
 
 Padding = dict  # output name -> (axis, padded: bool array (batch, length))
 

@@ -12,12 +12,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .cache import names as cache, objects as cache_objects
-from .dummy_inputs.specs import CALIBRATION_SIZES, VALIDATION_SIZES
-from .formats.exportable import named_outputs
+from ..cache import names as cache, objects as cache_objects
+from ..dummy_inputs.specs import CALIBRATION_SIZES, VALIDATION_SIZES
+from ..formats.exportable import named_outputs
 from .padding import decoder_padding, padded_positions, without_padding
-from .runtime.decoder import position_ids_from_mask
-from .validation import ShapeRun, Tolerance, compare, runtime_message
+from ..runtime.decoder import position_ids_from_mask
+from .report import ShapeRun, Tolerance, compare, runtime_message
 
 DECODE_BATCH, DECODE_PROMPT, DECODE_STEPS = 3, 6, 3
 
@@ -246,7 +246,7 @@ def reference_seq2seq_decode(config, model, graph: str, unpadded=False) -> Decod
 def _seq2seq_source(config, model, rng, unpadded) -> dict[str, np.ndarray]:
     """The encoder's inputs for a reference decode: token ids with the first row padded, or (an encoder that reads
     audio) the dummy inputs of its inputs at the decode batch."""
-    from .dummy_inputs.specs import make_dummy_inputs
+    from ..dummy_inputs.specs import make_dummy_inputs
 
     encoder_inputs = {name: axes for name, axes in config.inputs.items() if not name.startswith("decoder_") and not cache.is_past(name)}
     if "input_ids" not in encoder_inputs:

@@ -1,4 +1,4 @@
-"""The seed's ONNX validation API over the one validation loop (`transformers_export.validate`).
+"""The seed's ONNX validation API over the one validation loop (`transformers_export.validation.loop`).
 
 `validate_onnx` returns a report and never raises on a mismatch; the seed's `validate_model_outputs` logs the same
 lines and raises `ValidationError` on the first failing check.
@@ -13,7 +13,7 @@ from typing import Sequence
 
 from ..dummy_inputs.specs import VALIDATION_SIZES
 from ..errors import ValidationError
-from ..validation import RTOL, Tolerance, ValidationReport
+from .report import RTOL, Tolerance, ValidationReport
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def validate_onnx(
 ) -> ValidationReport:
     """Outputs must be within `atol` of PyTorch's, or, with `min_cosine` (quantized graphs), at least that similar."""
     from ..formats import ExportedGraph, get_backend
-    from ..validate import validate_export
+    from .loop import validate_export
 
     onnx_path = Path(onnx_path)
     exported = ExportedGraph(onnx_path.stem, onnx_path, list(onnx_config.inputs), list(onnx_named_outputs), {}, "trace")
