@@ -126,7 +126,7 @@ def test_other_vision_language_families_generate_like_pytorch(model_type, tmp_pa
     from transformers import AutoModelForImageTextToText
 
     from transformers_export.coverage import tiny_config
-    from transformers_export.vision_language import VisionGraph
+    from transformers_export.layouts.vision_language import VisionGraph
 
     config = tiny_config(model_type)
     config.image_token_id = config.get_text_config().vocab_size - 2
@@ -160,7 +160,7 @@ def test_families_reading_token_types_generate_like_pytorch(model_type, tmp_path
     from transformers import AutoModelForImageTextToText
 
     from transformers_export.coverage import tiny_config
-    from transformers_export.vision_language import VisionGraph
+    from transformers_export.layouts.vision_language import VisionGraph
 
     config = tiny_config(model_type)
     torch.manual_seed(0)

@@ -88,7 +88,7 @@ def _greedy_equal_with_image(model, folder: Path, prompt) -> bool:
 
     from .runtime import from_pretrained
     from .runtime.vision_language import image_token_id
-    from .vision_language import VisionGraph, reads_patch_grids
+    from .layouts.vision_language import VisionGraph, reads_patch_grids
 
     exported = from_pretrained(folder)
     vision = model.config.vision_config

@@ -253,12 +253,12 @@ def choose_layout(onnx_config, feature: str, spec: ArchitectureSpec, requested: 
 
 def plan_graphs(model, onnx_config, layout: str, preprocessor=None) -> list[PlannedGraph]:
     if layout == "vision-language":
-        from ..vision_language import ROLES, vision_language_graphs
+        from ..layouts.vision_language import ROLES, vision_language_graphs
 
         graphs = vision_language_graphs(model, onnx_config, preprocessor)
         return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(ROLES, graphs)]
     if layout == "generation":
-        from ..seq2seq import generation_graphs
+        from ..layouts.generation import generation_graphs
 
         roles = ("encoder", "decoder")
         return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(roles, generation_graphs(model, onnx_config))]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import OnnxConfig
+from ..config import OnnxConfig
 
 
 class GraphModule(torch.nn.Module):

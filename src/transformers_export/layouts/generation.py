@@ -20,9 +20,9 @@ from collections import OrderedDict
 
 import torch
 
-from .cache import names as cache, objects as cache_objects
-from .config import OnnxConfig
-from .graph_config import GraphConfig, GraphModule
+from ..cache import names as cache, objects as cache_objects
+from ..config import OnnxConfig
+from .graph import GraphConfig, GraphModule
 
 # graph names; each format gives them its own suffix
 ENCODER_GRAPH, DECODER_GRAPH = "encoder_model", "decoder_model"
@@ -130,7 +130,7 @@ class DecoderGraphConfig(GraphConfig):
         if frames != "encoder_sequence":
             # a mask over audio frames: the cached encoder states are as long as the encoder makes them from that
             # many frames (Speech2Text's convolutions subsample by 4)
-            from .dummy_inputs.specs import DEFAULT_SIZES
+            from ..dummy_inputs.specs import DEFAULT_SIZES
 
             length = torch.tensor(sizes.get(frames, DEFAULT_SIZES[frames]))
             states = self.model.get_encoder()._get_feat_extract_output_lengths(length)

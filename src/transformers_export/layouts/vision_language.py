@@ -19,9 +19,9 @@ from collections import OrderedDict
 
 import torch
 
-from .cache import names as cache, objects as cache_objects
-from .config import OnnxConfig
-from .graph_config import GraphConfig, GraphModule
+from ..cache import names as cache, objects as cache_objects
+from ..config import OnnxConfig
+from .graph import GraphConfig, GraphModule
 
 VISION_GRAPH, EMBED_GRAPH, DECODER_GRAPH = "vision_encoder", "embed_tokens", "decoder_model"
 ROLES = ("vision", "embed", "decoder")
