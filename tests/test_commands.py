@@ -16,7 +16,7 @@ def exported(tiny_checkpoint, tmp_path_factory):
 
 
 def test_help_lists_every_subcommand(capsys):
-    from transformers_export.cli_commands import COMMANDS
+    from transformers_export.cli.commands import COMMANDS
 
     with pytest.raises(SystemExit) as exit_:
         cli.main(["--help"])

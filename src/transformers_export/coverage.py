@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="With --json: skip the model types that file already has.")
     parser.add_argument("--merge", type=Path, nargs="*", default=None, help="Render from these --json files instead of sweeping (a later file's model types replace an earlier one's).")
     args = parser.parse_args(argv)
-    from .console import cli_logging
+    from .cli.console import cli_logging
 
     types = args.model_types.split(",") if args.model_types else model_types()
     if args.shard:

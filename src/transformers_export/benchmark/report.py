@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..console import table
+from ..cli.console import table
 
 BASELINE = "PyTorch eager fp32"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ..console import table
+from ..cli.console import table
 from ..errors import CheckpointError
 from .manifest import MANIFEST, read_manifest
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .cli_common import Parser, fail, interrupted
+from .common import Parser, fail, interrupted
 from .console import Display, cli_logging
-from .errors import ExportError, InvalidArgumentError
-from .output.signals import handling_signals
+from ..errors import ExportError, InvalidArgumentError
+from ..output.signals import handling_signals
 
 
 def convert_tf_main(argv: list[str]) -> int:
@@ -34,7 +34,7 @@ def convert_tf_main(argv: list[str]) -> int:
 
 def _convert_tf(args) -> int:
     try:
-        from .pipeline import convert_tf
+        from ..pipeline import convert_tf
 
         convert_tf(args.folder, args.output)
     except ExportError as error:
@@ -56,7 +56,7 @@ def inspect_main(argv: list[str]) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="Show tracebacks.")
     try:
         args = parser.parse_args(argv)
-        from .output.inspection import describe, render
+        from ..output.inspection import describe, render
 
         description = describe(args.path)
     except InvalidArgumentError as error:
@@ -78,8 +78,8 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def benchmark_main(argv: list[str]) -> int:
-    from .benchmark import CONTENDER_KEYS, OPTIONAL_CONTENDERS
-    from .optimize.presets import QUANTIZATIONS
+    from ..benchmark import CONTENDER_KEYS, OPTIONAL_CONTENDERS
+    from ..optimize.presets import QUANTIZATIONS
 
     parser = Parser(
         prog="transformers-export benchmark",
@@ -123,8 +123,8 @@ def benchmark_main(argv: list[str]) -> int:
 
 
 def _benchmark(args, batch_sizes, contenders) -> int:
-    from .benchmark import BenchmarkRequest, run_benchmark
-    from .benchmark.report import plot, render
+    from ..benchmark import BenchmarkRequest, run_benchmark
+    from ..benchmark.report import plot, render
 
     request = BenchmarkRequest(
         model=args.model, feature=args.feature, batch_sizes=batch_sizes, sequence_length=args.sequence_length,

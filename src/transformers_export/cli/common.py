@@ -6,7 +6,7 @@ import argparse
 import sys
 import traceback
 
-from .errors import Interrupted, InvalidArgumentError
+from ..errors import Interrupted, InvalidArgumentError
 
 
 class Parser(argparse.ArgumentParser):

@@ -7,19 +7,19 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from .cli_common import Parser, fail, interrupted
-from .cli_commands import COMMANDS
-from .errors import ExportError, InvalidArgumentError, ValidationError
+from .. import __version__
+from .common import Parser, fail, interrupted
+from .commands import COMMANDS
+from ..errors import ExportError, InvalidArgumentError, ValidationError
 from .console import Display, cli_logging
-from .output.signals import handling_signals
+from ..output.signals import handling_signals
 
 def build_parser() -> argparse.ArgumentParser:
-    from .formats import backend_names
-    from .formats.onnx.convert import DEFAULT_ENGINE, ENGINES
-    from .output.manifest import LAYOUTS
-    from .optimize.presets import PRESETS, QUANTIZATIONS
-    from .resolve.loading import PREPROCESSOR_KINDS
+    from ..formats import backend_names
+    from ..formats.onnx.convert import DEFAULT_ENGINE, ENGINES
+    from ..output.manifest import LAYOUTS
+    from ..optimize.presets import PRESETS, QUANTIZATIONS
+    from ..resolve.loading import PREPROCESSOR_KINDS
 
     commands = "; ".join(f"'{name}': {command.summary}" for name, command in COMMANDS.items())
     parser = Parser(
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export(args) -> int:
     try:
-        from .pipeline import ExportRequest, run_export
+        from ..pipeline import ExportRequest, run_export
 
         request = ExportRequest(
             model=args.model,
