@@ -1,106 +1,19 @@
-"""`transformers-export` / `python -m transformers_export`: argument parsing and the report. No export logic here."""
+"""`transformers-export` / `python -m transformers_export`: the table of commands. `export` (the default command)
+is in `export.py`, the others in `commands.py`."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from pathlib import Path
 
-from .. import __version__
-from .common import Parser, fail, interrupted
-from .commands import COMMANDS
-from ..errors import ExportError, InvalidArgumentError, ValidationError
-from .console import Display, cli_logging
+from ..errors import InvalidArgumentError
 from ..output.signals import handling_signals
+from .commands import COMMANDS
+from .common import fail
+from .console import cli_logging
+from .export import build_parser, export
 
-def build_parser() -> argparse.ArgumentParser:
-    from ..formats import backend_names
-    from ..formats.onnx.convert import DEFAULT_ENGINE, ENGINES
-    from ..output.manifest import LAYOUTS
-    from ..optimize.presets import PRESETS, QUANTIZATIONS
-    from ..resolve.loading import PREPROCESSOR_KINDS
-
-    commands = "; ".join(f"'{name}': {command.summary}" for name, command in COMMANDS.items())
-    parser = Parser(
-        prog="transformers-export",
-        description="Export a 🤗 Transformers model to ONNX for a feature (task), validated against PyTorch. "
-        f"Other commands ({{transformers-export COMMAND --help}}): {commands}.",
-    )
-    parser.add_argument("--version", action="version", version=f"transformers-export {__version__}")
-    parser.add_argument("-m", "--model", required=True, help="Model ID on huggingface.co or path on disk to load model from.")
-    parser.add_argument(
-        "--feature",
-        default="default",
-        help="The feature (task) to export the model for: default, masked-lm, sequence-classification, ... or "
-        "modern names (feature-extraction, fill-mask, text-classification, ...); 'auto' infers it from config.json.",
-    )
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: the model's default).")
-    parser.add_argument(
-        "--dtype",
-        choices=("fp32", "fp16", "bf16"),
-        default="fp32",
-        help="Float precision of the exported graph (default fp32: ONNX Runtime's CPU kernels are fp32). bf16 is for "
-        "torchscript / exported-program; the checkpoint may be stored in any precision.",
-    )
-    parser.add_argument("--atol", type=float, default=None, help="Absolute difference tolerance when validating the model.")
-    parser.add_argument("--framework", choices=["pt", "tf"], default=None, help="Framework of the checkpoint weights.")
-    parser.add_argument("--preprocessor", choices=PREPROCESSOR_KINDS, default="auto", help="Which preprocessor to use.")
-    parser.add_argument("--cache_dir", "--cache-dir", default=None, help="Path to a folder for cached downloads.")
-    parser.add_argument(
-        "--format",
-        choices=backend_names(),
-        default="onnx",
-        help="onnx (model.onnx), torchscript (model.pt, torch.jit.trace), exported-program (model.pt2, torch.export) or "
-        "aot-inductor (model.pt2, the torch.export program compiled by AOTInductor; needs a C++ compiler).",
-    )
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default=None,
-        help=f"ONNX only. torch.onnx exporter: 'trace' (TorchScript-based, fast) or 'dynamo' (torch.export-based). Default: {DEFAULT_ENGINE}.",
-    )
-    parser.add_argument(
-        "--tracer",
-        default=None,
-        help="TorchScript only. module:function used instead of torch.jit.trace, e.g. torch_neuronx:trace for AWS Neuron.",
-    )
-    parser.add_argument(
-        "--untie-weights",
-        action="store_true",
-        help="TorchScript only. Clone tied output embeddings (the seed's torchscript=True); the result must not be trained.",
-    )
-    parser.add_argument("--batch-size", type=int, default=None, help="Batch size of the dummy input the model is traced with (default 2).")
-    parser.add_argument(
-        "--sequence-length", type=int, default=None, help="Sequence length of the dummy input the model is traced with (default 8)."
-    )
-    parser.add_argument(
-        "--layout",
-        choices=LAYOUTS,
-        default=None,
-        help="Encoder-decoder models with a cache: 'generation' (default) writes encoder_model.onnx + decoder_model.onnx "
-        "with a KV cache that also serves the first step; 'monolith' writes the seed's single model.onnx, which takes "
-        "the cross-attention cache as an input. Everything else is one model.onnx.",
-    )
-    parser.add_argument(
-        "--quantize",
-        choices=QUANTIZATIONS,
-        default=None,
-        help="After validation, quantize with a preset and validate again by cosine similarity to PyTorch. --format onnx: every preset; --format aot-inductor: int8 "
-        "(per-token int8 products compiled by inductor). "
-        + "; ".join(f"{preset.name}: {preset.summary}" for preset in PRESETS.values()) + ".",
-    )
-    parser.add_argument(
-        "--min-cosine",
-        type=float,
-        default=None,
-        help="Lowest accepted cosine similarity between a quantized graph's outputs and PyTorch's, per example and "
-        "output; below it nothing is written (default: the preset's, " + ", ".join(f"{p.name} {p.min_cosine}" for p in PRESETS.values()) + ").",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs, tracebacks and every validation line.")
-    parser.add_argument("-q", "--quiet", action="store_true", help="Print one summary line (errors stay one line).")
-    parser.add_argument("output", type=Path, help="Folder to write model.onnx, config, preprocessor and export.json to.")
-    return parser
+__all__ = ["build_parser", "main", "run"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,77 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidArgumentError as error:
         return fail(error, False, error.exit_code)
     with cli_logging(args.verbose), handling_signals():
-        return _export(args)
-
-
-def _export(args) -> int:
-    try:
-        from ..pipeline import ExportRequest, run_export
-
-        request = ExportRequest(
-            model=args.model,
-            output=args.output,
-            feature=args.feature,
-            opset=args.opset,
-            atol=args.atol,
-            preprocessor=args.preprocessor,
-            cache_dir=args.cache_dir,
-            framework=args.framework,
-            engine=args.engine,
-            layout=args.layout,
-            format=args.format,
-            tracer=args.tracer,
-            untie_weights=args.untie_weights,
-            batch_size=args.batch_size,
-            sequence_length=args.sequence_length,
-            quantize=args.quantize,
-            min_cosine=args.min_cosine,
-            dtype=args.dtype,
-        )
-        display = Display()
-        try:
-            result = run_export(request, None if args.quiet else display.stage, None if args.quiet else display.progress)
-        finally:
-            display.close()
-    except ValidationError as error:
-        if error.report is not None and not args.quiet:
-            print("\n".join(_capped(error.report.lines(), args.verbose)))
-        return fail(error, args.verbose, error.exit_code)
-    except ExportError as error:
-        return fail(error, args.verbose, error.exit_code)
-    except KeyboardInterrupt as interrupt:
-        return interrupted(interrupt)
-    except Exception as error:  # a bug or an environment problem: still one line unless --verbose
-        return fail(error, args.verbose, 1, prefix=f"unexpected {type(error).__name__}: ")
-
-    if args.quiet:
-        runs = len(result.validation.runs)
-        print(f"All good: {result.model_path} ({result.format}, {result.feature}, validated on {runs} runs)")
-        return 0
-    print("\n".join(_capped(result.validation.lines(), args.verbose)))
-    specialized = result.validation.specialized_to
-    if specialized:
-        shape = ", ".join(f"{axis}={size}" for axis, size in specialized.items())
-        print(
-            f"Note: this trace only runs at the shape it was traced at ({shape}): pad inputs to exactly that shape, or "
-            "re-export with --batch-size/--sequence-length set to the size you will pad to."
-        )
-    print(f"All good, model saved at: {result.model_path}")
-    return 0
-
-
-VALIDATION_LINES_SHOWN = 40
-
-
-def _capped(lines: list[str], verbose: bool) -> list[str]:
-    """Validation detail, capped unless --verbose (a 12-layer decoder's report is hundreds of lines)."""
-    if verbose or len(lines) <= VALIDATION_LINES_SHOWN:
-        return lines
-    # every run keeps its header line (which shapes or decode step); the per-output detail is what is capped
-    rest = lines[VALIDATION_LINES_SHOWN:]
-    headers = [line for line in rest if line.startswith("Validating ")]
-    note = f"\t... {len(rest) - len(headers)} lines of per-output detail not shown (--verbose shows them; export.json has every run)"
-    return [*lines[:VALIDATION_LINES_SHOWN], note, *headers]
+        return export(args)
 
 
 def run() -> None:
@@ -194,7 +37,3 @@ def run() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-if __name__ == "__main__":
-    run()
