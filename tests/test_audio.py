@@ -91,7 +91,7 @@ def test_sew_with_its_default_feature_encoder_is_right_at_both_frame_parities(tm
     (320 samples a frame) is traced at 1920 samples (5 frames) and validated at 2240 (6) and 1040 (3)."""
     from transformers import AutoModelForCTC
 
-    from transformers_export.coverage import tiny_config
+    from transformers_export.coverage.sweep import tiny_config
 
     torch.manual_seed(0)
     AutoModelForCTC.from_config(tiny_config("sew")).save_pretrained(tmp_path / "checkpoint")

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from transformers_export import export_model
-from transformers_export.coverage import check, shrink, tiny_config
-from transformers_export.coverage_report import summary
+from transformers_export.coverage.sweep import check, shrink, tiny_config
+from transformers_export.coverage.report import summary
 
 # decoders with no registry entry: a plain one, Gemma 3 (sliding and global layers), mixture-of-experts, and
 # DeepSeek-V3's latent attention (its cache: keys of qk_nope + qk_rope width, values of v_head_dim, every head), and

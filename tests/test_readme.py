@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from transformers_export.support_table import END, START, render
+from transformers_export.coverage.support_table import END, START, render
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -8,7 +8,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_support_table_in_readme_is_current():
     text = README.read_text()
     table = text.split(START, 1)[1].split(END, 1)[0].strip()
-    assert table == render(), "run: python -m transformers_export.support_table --update README.md"
+    assert table == render(), "run: python -m transformers_export.coverage.support_table --update README.md"
 
 
 def test_readme_install_commands_pin_torch_and_ci_uses_them():

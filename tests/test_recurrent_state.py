@@ -10,8 +10,8 @@ import torch
 
 from transformers_export.cache import names as cache, objects as cache_objects
 from transformers_export import export_model
-from transformers_export.coverage import tiny_config
-from transformers_export.coverage_shrink import kept_layers
+from transformers_export.coverage.sweep import tiny_config
+from transformers_export.coverage.shrink import kept_layers
 
 # Mamba: recurrent state only (no attention layer reads a mask). Qwen3-Next: gated delta-rule layers and attention
 # layers. Nemotron-H: Mamba-2 and attention layers, and MLP-only layers that keep nothing. Falcon-H1: every layer

@@ -125,7 +125,7 @@ def test_other_vision_language_families_generate_like_pytorch(model_type, tmp_pa
     per feature."""
     from transformers import AutoModelForImageTextToText
 
-    from transformers_export.coverage import tiny_config
+    from transformers_export.coverage.sweep import tiny_config
     from transformers_export.layouts.vision_language import VisionGraph
 
     config = tiny_config(model_type)
@@ -159,7 +159,7 @@ def test_families_reading_token_types_generate_like_pytorch(model_type, tmp_path
     without the types differ."""
     from transformers import AutoModelForImageTextToText
 
-    from transformers_export.coverage import tiny_config
+    from transformers_export.coverage.sweep import tiny_config
     from transformers_export.layouts.vision_language import VisionGraph
 
     config = tiny_config(model_type)
@@ -202,7 +202,7 @@ def test_patch_grid_families_generate_like_pytorch(model_type, tmp_path):
     test is sensitive to those positions: PyTorch's logits with text positions differ."""
     from transformers import AutoModelForImageTextToText
 
-    from transformers_export.coverage import tiny_config
+    from transformers_export.coverage.sweep import tiny_config
 
     config = tiny_config(model_type)
     torch.manual_seed(0)

@@ -142,7 +142,7 @@ def tiny_config(model_type: str, **extra):
     from transformers import AutoConfig
 
     if model_type in SHRUNK:
-        from transformers_export.coverage import tiny_config as shrunk_config
+        from transformers_export.coverage.sweep import tiny_config as shrunk_config
 
         config = shrunk_config(model_type)
         config.image_token_id = config.get_text_config().vocab_size - 2  # inside the shrunk vocabulary

@@ -20,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .coverage_report import Outcome, render, summary, update_readme
-from .coverage_shrink import shrink, tiny_config
+from .report import Outcome, render, summary, update_readme
+from .shrink import shrink, tiny_config
 
 __all__ = ["check", "main", "model_types", "shrink", "sweep", "tiny_config"]
 
@@ -34,7 +34,7 @@ def model_types() -> list[str]:
     """Model types with at least one Auto model class, in the installed transformers."""
     from transformers.models.auto import modeling_auto
 
-    from .tasks import TASKS
+    from ..tasks import TASKS
 
     types = set()
     for task in TASKS.values():
@@ -44,7 +44,7 @@ def model_types() -> list[str]:
 
 
 def _features(model_type: str) -> list[str]:
-    from .tasks import GENERATING_TASKS, TASKS, transformers_model_class_name
+    from ..tasks import GENERATING_TASKS, TASKS, transformers_model_class_name
 
     features = []
     for name, task in TASKS.items():
@@ -67,9 +67,9 @@ def _greedy_equal(checkpoint: Path, folder: Path, feature: str) -> bool:
     import numpy as np
     import torch
 
-    from .resolve.loading import load_model
-    from .runtime import from_pretrained
-    from .tasks import task_of
+    from ..resolve.loading import load_model
+    from ..runtime import from_pretrained
+    from ..tasks import task_of
 
     model = load_model(str(checkpoint), feature).eval()  # as the export loaded it (an encoder's LM head as a decoder)
     vocab = model.config.get_text_config().vocab_size
@@ -86,9 +86,9 @@ def _greedy_equal_with_image(model, folder: Path, prompt) -> bool:
     """An image per prompt, its image tokens after the first text token (as many as the vision graph gives)."""
     import torch
 
-    from .runtime import from_pretrained
-    from .runtime.vision_language import image_token_id
-    from .layouts.vision_language import VisionGraph, reads_patch_grids
+    from ..runtime import from_pretrained
+    from ..runtime.vision_language import image_token_id
+    from ..layouts.vision_language import VisionGraph, reads_patch_grids
 
     exported = from_pretrained(folder)
     vision = model.config.vision_config
@@ -119,10 +119,10 @@ def _greedy_equal_with_image(model, folder: Path, prompt) -> bool:
 def check(model_type: str, work: Path) -> list[Outcome]:
     import torch
 
-    from .errors import UnsupportedFeatureError, UnsupportedModelError
-    from .pipeline import export_model
-    from .resolve.plan import get_spec, spec_for_feature
-    from .tasks import auto_class, get_task, task_of
+    from ..errors import UnsupportedFeatureError, UnsupportedModelError
+    from ..pipeline import export_model
+    from ..resolve.plan import get_spec, spec_for_feature
+    from ..tasks import auto_class, get_task, task_of
 
     features = _features(model_type)
     try:
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="With --json: skip the model types that file already has.")
     parser.add_argument("--merge", type=Path, nargs="*", default=None, help="Render from these --json files instead of sweeping (a later file's model types replace an earlier one's).")
     args = parser.parse_args(argv)
-    from .cli.console import cli_logging
+    from ..cli.console import cli_logging
 
     types = args.model_types.split(",") if args.model_types else model_types()
     if args.shard:
@@ -240,5 +240,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # also python -m transformers_export.coverage (__main__.py)
     sys.exit(main())

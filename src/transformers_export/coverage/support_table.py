@@ -1,4 +1,4 @@
-"""The README's architecture x feature table, generated from the registry (`python -m transformers_export.support_table`)."""
+"""The README's architecture x feature table, generated from the registry (`python -m transformers_export.coverage.support_table`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .architectures import all_specs
-from .tasks import TASKS, WITH_PAST_SUFFIX
+from ..architectures import all_specs
+from ..tasks import TASKS, WITH_PAST_SUFFIX
 
 START, END = "<!-- support-table:start -->", "<!-- support-table:end -->"
 
@@ -19,7 +19,7 @@ def _columns(specs) -> list[str]:
 
 def _dynamic_axes(spec) -> str:
     """The input axes that stay dynamic (images: height and width only where the architecture allows it)."""
-    from .config import onnx_config_class
+    from ..config import onnx_config_class
     from transformers import AutoConfig
 
     names = []

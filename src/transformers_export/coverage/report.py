@@ -35,7 +35,7 @@ _MARK = {"validated": "✓", "validated-generic": "✓ᵍ", "failed": "✗", "n/
 
 
 def render(outcomes: list[Outcome], command: str) -> str:
-    from .tasks import GENERATING_TASKS, TASKS
+    from ..tasks import GENERATING_TASKS, TASKS
 
     counts = summary(outcomes)
     columns = [f"{n}-with-past" if n in GENERATING_TASKS else n for n in TASKS]
