@@ -87,7 +87,7 @@ def _greedy_equal_with_image(model, folder: Path, prompt) -> bool:
     import torch
 
     from ..runtime import from_pretrained
-    from ..runtime.vision_language import image_token_id
+    from ..runtime.image_text_to_text import image_token_id
     from ..layouts.vision_language import VisionGraph, reads_patch_grids
 
     exported = from_pretrained(folder)

@@ -1,7 +1,7 @@
 """Exported ONNX folders used like transformers models: a class per task (`OnnxModelFor*.from_pretrained(folder)`),
 `transformers.pipeline()` support, and generation (greedy, beam search, sampling) in ONNX Runtime without PyTorch."""
 
-from .classes import (
+from .heads import (
     OnnxModelForAudioClassification,
     OnnxModelForAudioFrameClassification,
     OnnxModelForCTC,
@@ -20,11 +20,11 @@ from .classes import (
 from .decoder import OnnxDecoder
 from .encoder_decoder import OnnxEncoderDecoder
 from .generation import greedy_generate
-from .language_models import OnnxModelForCausalLM, OnnxModelForSeq2SeqLM
-from .models import OnnxModel, class_for_feature
+from .text_generation import OnnxModelForCausalLM, OnnxModelForSeq2SeqLM
+from .base import OnnxModel, class_for_feature
 from .rules import GenerationSettings
 from .speech import OnnxModelForSpeechSeq2Seq
-from .vision_language import OnnxModelForImageTextToText
+from .image_text_to_text import OnnxModelForImageTextToText
 
 
 def from_pretrained(folder, **options) -> OnnxModel:

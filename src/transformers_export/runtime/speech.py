@@ -17,8 +17,8 @@ import numpy as np
 
 from .encoder_decoder import OnnxEncoderDecoder
 from .inputs import check_ids, check_mask
-from .language_models import GeneratingModel, streaming_to
-from .models import _is_torch, as_numpy, like_inputs
+from .text_generation import GeneratingModel, streaming_to
+from .base import _is_torch, as_numpy, like_inputs
 
 # Whisper's generation-config entries that only shape the prompt (or that the runtime refuses when set to a value
 # that needs timestamps)

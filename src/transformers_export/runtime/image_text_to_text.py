@@ -17,8 +17,8 @@ from ..cache import names as cache
 from .rotary_positions import prompt_positions, step_positions
 from .decoder import position_ids_from_mask, presents_as_past
 from .inputs import check_prompt
-from .language_models import GeneratingModel, streaming_to
-from .models import _is_torch, as_numpy, like_inputs
+from .text_generation import GeneratingModel, streaming_to
+from .base import _is_torch, as_numpy, like_inputs
 from .session import open_session
 
 

@@ -15,7 +15,7 @@ from .decoder import OnnxDecoder, position_ids_from_mask
 from .encoder_decoder import OnnxEncoderDecoder
 from .generation import causal_steps, greedy_search
 from .inputs import check_max_new_tokens, check_prompt
-from .models import OnnxModel, _is_torch, as_numpy, like_inputs
+from .base import OnnxModel, _is_torch, as_numpy, like_inputs
 
 
 def streaming_to(streamer, torch_inputs: bool):

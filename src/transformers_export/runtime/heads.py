@@ -5,7 +5,7 @@ Each names the export features it opens and transformers' output class it return
 
 from __future__ import annotations
 
-from .models import OnnxModel
+from .base import OnnxModel
 
 
 class OnnxModelForFeatureExtraction(OnnxModel):
