@@ -136,3 +136,20 @@ def test_gemm_and_a_head_through_a_transposed_table_are_quantized(preset, tmp_pa
     got = _run(tmp_path / "q.onnx", x)
     cosine = (got * expected).sum() / np.linalg.norm(got) / np.linalg.norm(expected)
     assert cosine > 0.999
+
+
+@pytest.mark.parametrize("preset", ["int8", "int8-dynamic"])
+def test_integer_products_keep_weights_where_16_bit_pair_sums_cannot_saturate(preset, tmp_path):
+    """MatMulInteger's AVX2 kernel (no VNNI) adds pairs of uint8 x int8 products in 16 bits: weights stay within
+    +-64, so 2 * 255 * 64 fits and the graph gives the same result on every x86 CPU, not only on the exporting one."""
+    rng = np.random.default_rng(7)
+    weight = rng.normal(size=(24, 32)) * np.linspace(0.1, 5, 32)  # K < N (the int8 preset's per-tensor products)
+    _product_graph(tmp_path / "float.onnx", weight)
+    quantize_graph(tmp_path / "float.onnx", tmp_path / "q.onnx", PRESETS[preset])
+    model = onnx.load(str(tmp_path / "q.onnx"))
+    initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    integer_weights = [initializers[node.input[1]] for node in model.graph.node if node.op_type == "MatMulInteger"]
+    assert integer_weights, "the product was not quantized to MatMulInteger"
+    for levels in integer_weights:
+        assert levels.dtype == np.int8
+        assert np.abs(levels.astype(np.int32)).max() <= 32767 // (2 * 255)  # the 16-bit pair sum bound

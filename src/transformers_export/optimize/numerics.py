@@ -5,11 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 
-def per_column_int8(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 with one scale per output column (`max |W[:, n]| / 127`)."""
+# The largest weight level of products that run as ONNX Runtime's MatMulInteger (uint8 activations x int8 weights).
+# On x86 CPUs without VNNI (AVX2 only) its kernel adds pairs of u8 x s8 products in 16 bits, which saturate unless
+# 2 * 255 * largest <= 32767: 64 levels a side is ONNX Runtime's `reduce_range`, exact on every CPU, so a graph
+# quantized on one machine gives the same results on any other.
+MATMUL_INTEGER_LARGEST = 64
+
+
+def per_column_int8(matrix: np.ndarray, largest: int = 127) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 with one scale per output column (`max |W[:, n]| / largest`)."""
     absmax = np.abs(matrix).max(axis=0).astype(np.float32)
-    scale = np.where(absmax > 0, absmax / 127, 1).astype(np.float32)
-    return np.clip(np.round(matrix / scale), -127, 127).astype(np.int8), scale
+    scale = np.where(absmax > 0, absmax / largest, 1).astype(np.float32)
+    return np.clip(np.round(matrix / scale), -largest, largest).astype(np.int8), scale
 
 
 def per_tensor_uint8(table: np.ndarray) -> tuple[np.ndarray, np.float32, np.uint8]:

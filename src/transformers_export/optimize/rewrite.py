@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .numerics import blockwise, per_column_int8, per_row_int8, per_tensor_uint8, smoothing_factors
+from .numerics import MATMUL_INTEGER_LARGEST, blockwise, per_column_int8, per_row_int8, per_tensor_uint8, smoothing_factors
 from .calibrate import channel_absmax
 from .presets import Preset
 from .storage import WeightReader, WeightWriter
@@ -255,7 +255,7 @@ class _Rewrite:
 
 
 def _per_column(matrix) -> list:
-    values, scale = per_column_int8(np.asarray(matrix, np.float32))
+    values, scale = per_column_int8(np.asarray(matrix, np.float32), MATMUL_INTEGER_LARGEST)
     return [("quantized", values), ("scale", scale)]
 
 
