@@ -137,7 +137,7 @@ def run_export(request: ExportRequest, on_stage: StageCallback | None = None, on
     return ExportResult(
         output_dir=plan.output,
         files=files,
-        layout=plan.layout,
+        layout=plan.layout.name,
         format=backend.name,
         graph_files=[written.path.name for written in exported],
         model_type=plan.model_type,
@@ -219,7 +219,7 @@ def _manifest(plan: ExportPlan, exported, report: ValidationReport, folder: Path
         "model_class": type(plan.model).__name__,
         "feature": plan.feature,
         "architecture": "generic" if plan.spec.generic else "registered",
-        "layout": plan.layout,
+        "layout": plan.layout.name,
         "engine": exported[0].engine,
         "opset": exported[0].opset,
         "files": sorted(path.name for path in folder.iterdir() if suffix in path.name),

@@ -22,6 +22,7 @@ import torch
 
 from ..cache import names as cache, objects as cache_objects
 from ..config import OnnxConfig
+from .base import ENCODER_DECODER, Decode, Layout, PlannedGraph, image_text_only, is_image_text, uses_cache
 from .graph import GraphConfig, GraphModule
 
 # graph names; each format gives them its own suffix
@@ -150,3 +151,30 @@ def generation_graphs(model, parent_config: OnnxConfig) -> list[tuple[str, torch
     encoder_config, decoder_config = EncoderGraphConfig(parent_config), DecoderGraphConfig(parent_config, main_output)
     encoder_config.bind_model(encoder)
     return [(ENCODER_GRAPH, encoder, encoder_config), (DECODER_GRAPH, decoder, decoder_config)]
+
+
+class GenerationLayout(Layout):
+    """Encoder-decoder models with a cache: the encoder graph, then the decoder graph step by step."""
+
+    roles = ("encoder", "decoder")
+
+    def is_default(self, onnx_config, feature: str) -> bool:
+        return not is_image_text(feature) and onnx_config.is_seq2seq_graph and uses_cache(onnx_config)
+
+    def refusal(self, onnx_config, feature: str, model_key: str) -> str | None:
+        if is_image_text(feature):
+            return image_text_only(feature, model_key)
+        if not onnx_config.is_seq2seq_graph:
+            return (
+                f"--layout {self.name} is for encoder-decoder models; {model_key} --feature {feature} "
+                "is not one (its -with-past export is already a single graph that generates)"
+            )
+        if not uses_cache(onnx_config):
+            return f"--layout {self.name} needs a cache: use --feature {feature}-with-past"
+        return None
+
+    def graphs(self, model, onnx_config, preprocessor=None) -> list[PlannedGraph]:
+        return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(self.roles, generation_graphs(model, onnx_config))]
+
+    def decode(self, graphs, backend) -> Decode:
+        return Decode(ENCODER_DECODER, 0)

@@ -21,6 +21,7 @@ import torch
 
 from ..cache import names as cache, objects as cache_objects
 from ..config import OnnxConfig
+from .base import DECODER, Decode, Layout, PlannedGraph, image_text_only, is_image_text, uses_cache
 from .graph import GraphConfig, GraphModule
 
 VISION_GRAPH, EMBED_GRAPH, DECODER_GRAPH = "vision_encoder", "embed_tokens", "decoder_model"
@@ -216,3 +217,27 @@ def vision_language_graphs(model, parent_config: OnnxConfig, preprocessor=None) 
         config.bind_model(module)
         graphs.append((name, module, config))
     return graphs
+
+
+class VisionLanguageLayout(Layout):
+    """Image-text-to-text with a cache: the vision graph per image, the embedding graph, then the decoder over
+    embeddings step by step."""
+
+    roles = ROLES
+
+    def is_default(self, onnx_config, feature: str) -> bool:
+        return is_image_text(feature)
+
+    def refusal(self, onnx_config, feature: str, model_key: str) -> str | None:
+        if not is_image_text(feature):
+            return f"--layout {self.name} is for image-text-to-text models; {model_key} --feature {feature} is not one"
+        if not uses_cache(onnx_config):
+            return image_text_only(feature, model_key)
+        return None
+
+    def graphs(self, model, onnx_config, preprocessor=None) -> list[PlannedGraph]:
+        graphs = vision_language_graphs(model, onnx_config, preprocessor)
+        return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(self.roles, graphs)]
+
+    def decode(self, graphs, backend) -> Decode:
+        return Decode(DECODER, len(graphs) - 1)  # the decoder over embeddings, last of the three graphs

@@ -38,8 +38,9 @@ from ..errors import CheckpointError
 
 MANIFEST = "export.json"
 VERSION = 2
-# monolith: one graph, as transformers.onnx wrote it. generation: an encoder graph + a decoder graph with a KV cache,
-# for encoder-decoder models (see seq2seq.py).
+# The layouts' names, spelled here only: the registry (`layouts/`) binds each to its object. monolith: one graph, as
+# transformers.onnx wrote it; generation: an encoder graph + a decoder graph with a KV cache, for encoder-decoder
+# models; vision-language: vision + embedding + decoder graphs.
 LAYOUTS = ("monolith", "generation", "vision-language")
 
 
@@ -85,6 +86,10 @@ class Manifest:
 
     def graph(self, file: str) -> GraphInfo:
         return self.graphs[file]
+
+    def has_role(self, role: str) -> bool:
+        """Readers ask for the graphs they need (an encoder graph, a vision graph), never for a layout's name."""
+        return any(info.role == role for info in self.graphs.values())
 
     def role(self, role: str) -> GraphInfo:
         """The graph with this role; a clear error when the export has none (e.g. a model without a decoder)."""

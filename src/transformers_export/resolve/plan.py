@@ -20,7 +20,7 @@ from ..architectures import ArchitectureSpec, check_feature, get_spec, spec_for_
 from ..config import onnx_config_class
 from ..errors import InvalidArgumentError, UnsupportedFeatureError
 from ..formats import Backend, TraceOptions, backend_names, get_backend
-from ..output.manifest import LAYOUTS
+from ..layouts import Layout, PlannedGraph, choose_layout, get_layout
 from ..optimize.presets import QUANTIZATIONS
 from ..output.staging import check_output
 from ..tasks import (
@@ -65,14 +65,6 @@ DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 @dataclass(frozen=True)
-class PlannedGraph:
-    name: str  # without suffix: model, encoder_model, decoder_model
-    role: str  # model, encoder, decoder (as export.json records it)
-    module: Any  # torch.nn.Module
-    config: Any  # OnnxConfig
-
-
-@dataclass(frozen=True)
 class ExportPlan:
     source: str
     output: Path
@@ -82,7 +74,7 @@ class ExportPlan:
     spec: ArchitectureSpec
     feature: str
     onnx_config: Any
-    layout: str
+    layout: Layout
     backend: Backend
     graphs: tuple[PlannedGraph, ...]
     options: TraceOptions
@@ -97,8 +89,8 @@ def check_request(request: ExportRequest) -> TraceOptions:
     check_output(Path(request.output), _local_path(request.model))
     if request.atol is not None and not (math.isfinite(request.atol) and request.atol > 0):
         raise InvalidArgumentError(f"--atol must be a positive finite number, got {request.atol}")
-    if request.layout not in (None, *LAYOUTS):
-        raise InvalidArgumentError(f"unknown layout '{request.layout}'; choose one of {', '.join(LAYOUTS)}")
+    if request.layout is not None:
+        get_layout(request.layout)
     if request.quantize not in (None, *QUANTIZATIONS):
         raise InvalidArgumentError(f"unknown quantization '{request.quantize}'; choose one of {', '.join(QUANTIZATIONS)}")
     if request.min_cosine is not None:
@@ -163,7 +155,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
     )
     _traceable_experts(model)
     onnx_config = build_onnx_config(spec, feature, model.config)
-    layout = choose_layout(onnx_config, feature, spec, request.layout)
+    layout = choose_layout(onnx_config, feature, spec.key, request.layout)
     backend.prepare(model, options)
     return ExportPlan(
         source=str(request.model),
@@ -176,7 +168,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
         onnx_config=onnx_config,
         layout=layout,
         backend=backend,
-        graphs=tuple(plan_graphs(model, onnx_config, layout, preprocessor)),
+        graphs=tuple(layout.graphs(model, onnx_config, preprocessor)),
         options=options,
         atol=request.atol,
         quantize=request.quantize,
@@ -222,47 +214,6 @@ def build_onnx_config(spec: ArchitectureSpec, feature: str, model_config):
     if feature.endswith(WITH_PAST_SUFFIX):
         return config_class.with_past(model_config, task=task_of(feature))
     return config_class.from_model_config(model_config, task=feature)
-
-
-def choose_layout(onnx_config, feature: str, spec: ArchitectureSpec, requested: str | None) -> str:
-    """Encoder-decoder `-with-past` features default to the generation layout; everything else is one graph."""
-    seq2seq = onnx_config.is_seq2seq_graph
-    with_past = getattr(onnx_config, "use_past", False)
-    if task_of(feature) == "image-text-to-text":
-        if requested not in (None, "vision-language") or not with_past:
-            raise InvalidArgumentError(f"{spec.key} exports '{feature}' only as the vision-language layout: use --feature image-text-to-text-with-past")
-        return "vision-language"
-    if requested == "monolith" and with_past and task_of(feature) == "speech2seq-lm":
-        raise InvalidArgumentError(
-            f"{spec.key} --feature {feature} exports the generation layout only (the seed's single graph with a cache "
-            "is for text encoder-decoders); drop --layout"
-        )
-    if requested == "vision-language":
-        raise InvalidArgumentError(f"--layout vision-language is for image-text-to-text models; {spec.key} --feature {feature} is not one")
-    if requested == "generation" and not seq2seq:
-        raise InvalidArgumentError(
-            f"--layout generation is for encoder-decoder models; {spec.key} --feature {feature} "
-            "is not one (its -with-past export is already a single graph that generates)"
-        )
-    if requested == "generation" and not with_past:
-        raise InvalidArgumentError(f"--layout generation needs a cache: use --feature {feature}-with-past")
-    if requested is not None:
-        return requested
-    return "generation" if seq2seq and with_past else "monolith"
-
-
-def plan_graphs(model, onnx_config, layout: str, preprocessor=None) -> list[PlannedGraph]:
-    if layout == "vision-language":
-        from ..layouts.vision_language import ROLES, vision_language_graphs
-
-        graphs = vision_language_graphs(model, onnx_config, preprocessor)
-        return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(ROLES, graphs)]
-    if layout == "generation":
-        from ..layouts.generation import generation_graphs
-
-        roles = ("encoder", "decoder")
-        return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(roles, generation_graphs(model, onnx_config))]
-    return [PlannedGraph("model", "model", model, onnx_config)]
 
 
 _POSITION_LIMITS = ("max_position_embeddings", "n_positions", "max_sequence_length")

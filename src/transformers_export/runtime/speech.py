@@ -39,7 +39,7 @@ class OnnxModelForSpeechSeq2Seq(GeneratingModel):
 
     def _open(self, provider, session_options, threads) -> None:
         super()._open(provider, session_options, threads)
-        if self.manifest.layout != "generation":
+        if not self.manifest.has_role("encoder"):
             raise ValueError(
                 f"'{self.folder}' holds one graph without a cache; export with --feature speech2seq-lm-with-past "
                 "to generate with this runtime"

@@ -136,7 +136,7 @@ class OnnxModelForSeq2SeqLM(GeneratingModel):
 
     def _open(self, provider, session_options, threads) -> None:
         super()._open(provider, session_options, threads)
-        if self.manifest.layout == "generation":
+        if self.manifest.has_role("encoder"):  # encoder + decoder graphs with a cache
             self.model = OnnxEncoderDecoder(self.folder, provider, session_options, threads)
             self.session = self.model.decoder
         else:

@@ -28,6 +28,7 @@ from .cases import (
 )
 from ..dummy_inputs.specs import DEFAULT_SIZES, VALIDATION_SIZES
 from ..errors import ExportError
+from ..layouts.base import DECODER, ENCODER_DECODER, SEQ2SEQ_GRAPH, Layout
 from .report import ShapeRun, Tolerance, ValidationReport, runtime_message
 
 
@@ -39,10 +40,11 @@ class References:
     cases: list[list[Case]]
     at_trace: list[list[Case]] | None
     decode: DecodeTrace | None
-    kind: str | None  # decoder, seq2seq (the seed's single graph), generation, or None
+    kind: str | None  # the layout's decode kind (layouts.base: DECODER, ENCODER_DECODER, SEQ2SEQ_GRAPH) or None
+    graph: int = 0  # the graph that decodes
 
 
-def compute_references(graphs, exported, backend, preprocessor, layout: str, unpadded=False, sizes=VALIDATION_SIZES) -> References:
+def compute_references(graphs, exported, backend, preprocessor, layout: Layout, unpadded=False, sizes=VALIDATION_SIZES) -> References:
     """Phase 1: PyTorch alone. `graphs` are anything with `.module` and `.config`."""
     cases = [reference_cases(g.config, g.module, preprocessor, w.path.name, sizes, unpadded) for g, w in zip(graphs, exported)]
     at_trace = None
@@ -51,21 +53,17 @@ def compute_references(graphs, exported, backend, preprocessor, layout: str, unp
             reference_cases(g.config, g.module, preprocessor, w.path.name, [{**DEFAULT_SIZES, **w.trace_sizes}])
             for g, w in zip(graphs, exported)
         ]
-    main = graphs[0].config
-    kind, decode = None, None
-    if layout == "generation":
-        kind = "generation"
-        decode = reference_seq2seq_decode(main.parent, graphs[0].module.model, "encoder + decoder", unpadded)  # runs both graphs
-    elif getattr(main, "use_past", False) and main.is_seq2seq_graph and backend.decodes_seq2seq_monolith:
-        kind = "seq2seq"
-        decode = reference_seq2seq_decode(main, graphs[0].module, exported[0].path.name, unpadded)
-    elif layout == "vision-language":  # the decoder over embeddings, last of the three graphs
-        kind = "decoder"
-        decode = reference_decode(graphs[-1].config, graphs[-1].module, exported[-1].path.name, unpadded)
-    elif getattr(main, "use_past", False) and not main.is_seq2seq_graph:
-        kind = "decoder"
-        decode = reference_decode(main, graphs[0].module, exported[0].path.name, unpadded)
-    return References(cases, at_trace, decode, kind)
+    planned = layout.decode(graphs, backend)
+    if planned is None:
+        return References(cases, at_trace, None, None)
+    graph, name = graphs[planned.graph], exported[planned.graph].path.name
+    if planned.kind == ENCODER_DECODER:  # the encoder graph's model runs both graphs
+        decode = reference_seq2seq_decode(graph.config.parent, graph.module.model, "encoder + decoder", unpadded)
+    elif planned.kind == SEQ2SEQ_GRAPH:
+        decode = reference_seq2seq_decode(graph.config, graph.module, name, unpadded)
+    else:
+        decode = reference_decode(graph.config, graph.module, name, unpadded)
+    return References(cases, at_trace, decode, planned.kind, planned.graph)
 
 
 def check_export(references: References, exported, backend, tolerance: Tolerance, progress=None) -> ValidationReport:
@@ -104,9 +102,9 @@ def check_export(references: References, exported, backend, tolerance: Tolerance
     decode = references.decode
     if decode is None or not report.passed or report.specialized_to:
         return report
-    if references.kind == "decoder":
-        report.runs.extend(run_decode(decode, runner(len(exported) - 1), tolerance))
-    elif references.kind == "generation":
+    if references.kind == DECODER:
+        report.runs.extend(run_decode(decode, runner(references.graph), tolerance))
+    elif references.kind == ENCODER_DECODER:
         encoder, decoder = runner(0), runner(1)
 
         def encode(source):
@@ -130,7 +128,7 @@ def check_export(references: References, exported, backend, tolerance: Tolerance
     return report
 
 
-def validate_export(graphs, exported, backend, preprocessor, layout: str, tolerance: Tolerance, sizes=VALIDATION_SIZES) -> ValidationReport:
+def validate_export(graphs, exported, backend, preprocessor, layout: Layout, tolerance: Tolerance, sizes=VALIDATION_SIZES) -> ValidationReport:
     """Both phases, for callers that keep the model (the seed's API)."""
     references = compute_references(graphs, exported, backend, preprocessor, layout, tolerance.min_cosine is not None, sizes)
     return check_export(references, exported, backend, tolerance)

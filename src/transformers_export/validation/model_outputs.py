@@ -31,13 +31,14 @@ def validate_onnx(
 ) -> ValidationReport:
     """Outputs must be within `atol` of PyTorch's, or, with `min_cosine` (quantized graphs), at least that similar."""
     from ..formats import ExportedGraph, get_backend
+    from ..layouts import SINGLE_GRAPH
     from .loop import validate_export
 
     onnx_path = Path(onnx_path)
     exported = ExportedGraph(onnx_path.stem, onnx_path, list(onnx_config.inputs), list(onnx_named_outputs), {}, "trace")
     graph = SimpleNamespace(module=reference_model, config=onnx_config)
     tolerance = Tolerance(atol, rtol, min_cosine)
-    return validate_export([graph], [exported], get_backend("onnx"), preprocessor, "monolith", tolerance, sizes=sizes)
+    return validate_export([graph], [exported], get_backend("onnx"), preprocessor, SINGLE_GRAPH, tolerance, sizes=sizes)
 
 
 def validate_model_outputs(
