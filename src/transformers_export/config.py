@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 from .cache import names as cache, objects as cache_objects
 from .architectures.registry import DEFAULT_ONNX_OPSET, MIN_ONNX_OPSET, ArchitectureSpec
 from .dummy_inputs.specs import DEFAULT_SIZES, input_axes, make_dummy_inputs
-from .errors import ExportError, TraceError, UnsupportedFeatureError
+from .errors import ExportError, TraceError, UnsupportedFeatureError, first_line
 from .tasks import TASKS, canonical_feature, task_of
 
 EXTERNAL_DATA_FORMAT_SIZE_LIMIT = 2 * 1024 * 1024 * 1024
@@ -292,7 +292,7 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
                 except (KeyboardInterrupt, MemoryError, ExportError):
                     raise
                 except Exception as error:  # the model's own forward: its failure is the model's, named as such
-                    first = (str(error).strip().splitlines() or [""])[0]
+                    first = first_line(error)
                     raise TraceError(
                         f"{type(model).__name__} fails on a one-token forward with a cache ({type(error).__name__}: "
                         f"{first}); export the feature without -with-past"

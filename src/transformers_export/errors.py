@@ -75,3 +75,10 @@ class Interrupted(KeyboardInterrupt):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+def first_line(error: BaseException) -> str:
+    """The first non-blank line of an error's message, or its type's name when the message is empty: what a one-line
+    report quotes of an error raised by a library."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__

@@ -6,7 +6,7 @@ import argparse
 import sys
 import traceback
 
-from ..errors import Interrupted, InvalidArgumentError
+from ..errors import Interrupted, InvalidArgumentError, first_line
 
 
 class Parser(argparse.ArgumentParser):
@@ -28,7 +28,7 @@ def interrupted(interrupt: KeyboardInterrupt) -> int:
 def fail(error: BaseException, verbose: bool, code: int, prefix: str = "") -> int:
     if verbose:
         traceback.print_exception(error)
-    message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    message = first_line(error)
     hint = "" if verbose else " (run with --verbose for details)" if prefix else ""
     print(f"error: {prefix}{message}{hint}", file=sys.stderr)
     return code

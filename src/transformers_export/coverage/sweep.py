@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .report import Outcome, render, summary, update_readme
 from .shrink import shrink, tiny_config
+from ..errors import first_line
 
 __all__ = ["check", "main", "model_types", "shrink", "sweep", "tiny_config"]
 
@@ -59,8 +60,7 @@ class _Timeout(Exception):
 
 
 def _first_line(error: BaseException) -> str:
-    text = (str(error).strip().splitlines() or [""])[0]
-    return f"{type(error).__name__}: {text}"[:200]
+    return f"{type(error).__name__}: {first_line(error)}"[:200]
 
 
 def _greedy_equal(checkpoint: Path, folder: Path, feature: str) -> bool:

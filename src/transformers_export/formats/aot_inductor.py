@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from ..errors import MissingDependencyError, TraceError
+from ..errors import MissingDependencyError, TraceError, first_line
 from .base import ExportedGraph, register_backend
 from .pytorch import ExportedProgramBackend, load_package, program_dynamic_shapes
 
@@ -32,7 +32,7 @@ def compile_package(program, path: Path) -> None:
     except (OSError, KeyboardInterrupt):
         raise
     except Exception as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        first = first_line(error)
         if "InvalidCxxCompiler" in (type(error).__name__, first.partition(":")[0]):  # raised itself, or wrapped by inductor
             raise MissingDependencyError(
                 "--format aot-inductor needs a working C++ compiler: install g++ or clang++, or set CXX to one"
@@ -76,7 +76,7 @@ class AotInductorBackend(ExportedProgramBackend):
             except (OSError, KeyboardInterrupt):
                 raise
             except Exception as error:
-                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                first = first_line(error)
                 raise TraceError(f"could not quantize {graph.path.name}: {first}; export without --quantize") from error
             del program, module
             compile_package(quantized, graph.path)

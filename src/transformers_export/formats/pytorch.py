@@ -22,7 +22,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, MissingDependencyError, TraceError
+from ..errors import InvalidArgumentError, MissingDependencyError, TraceError, first_line
 from .base import Backend, ExportedGraph, TraceOptions, register_backend
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class _TorchBackend(Backend):
             except (TraceError, InvalidArgumentError, MissingDependencyError, OSError, KeyboardInterrupt):
                 raise
             except Exception as error:
-                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                first = first_line(error)
                 raise TraceError(f"tracing {type(module).__name__} for {self.name} failed: {first}") from error
         return ExportedGraph(
             name=graph_name,

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ..architectures import get_spec
-from ..errors import CheckpointError, InvalidArgumentError, PreprocessorError, UnsupportedModelError
+from ..errors import CheckpointError, InvalidArgumentError, PreprocessorError, UnsupportedModelError, first_line
 from .hub import hub_options, hub_reachable
 from .precision import to_dtype_in_place
 from ..tasks import auto_class, get_task
@@ -32,11 +32,6 @@ _PREPROCESSOR_CLASSES = {
     "image_processor": "AutoImageProcessor",
     "processor": "AutoProcessor",
 }
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 def local_folder(model: str) -> Path | None:
@@ -60,7 +55,7 @@ def load_config(model: str, cache_dir: str | None = None):
         try:
             raw = json.loads((folder / "config.json").read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise CheckpointError(f"config.json in '{model}' is not valid JSON: {_first_line(error)}") from error
+            raise CheckpointError(f"config.json in '{model}' is not valid JSON: {first_line(error)}") from error
         except RecursionError as error:
             raise CheckpointError(f"config.json in '{model}' is nested too deeply to be a model config") from error
         if not isinstance(raw, dict) or "model_type" not in raw:
@@ -81,7 +76,7 @@ def load_config(model: str, cache_dir: str | None = None):
         return AutoConfig.from_pretrained(model, **hub_options(model, cache_dir))
     except OSError as error:
         if folder is not None:
-            raise CheckpointError(f"cannot read the config in '{model}': {_first_line(error)}") from error
+            raise CheckpointError(f"cannot read the config in '{model}': {first_line(error)}") from error
         unreachable = hub_reachable()
         if unreachable:
             raise CheckpointError(
@@ -89,10 +84,10 @@ def load_config(model: str, cache_dir: str | None = None):
                 f"{unreachable}"
             ) from error
         raise CheckpointError(
-            f"'{model}' is not a local folder and could not be fetched from the hub: {_first_line(error)}"
+            f"'{model}' is not a local folder and could not be fetched from the hub: {first_line(error)}"
         ) from error
     except (ValueError, KeyError, TypeError, RecursionError) as error:
-        raise CheckpointError(f"cannot read the config of '{model}': {_first_line(error)}") from error
+        raise CheckpointError(f"cannot read the config of '{model}': {first_line(error)}") from error
 
 
 _SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -150,10 +145,8 @@ def _from_pretrained(model_class, model, config, cache_dir, feature, dtype="floa
             model, config=config, **hub_options(model, cache_dir), dtype="auto", output_loading_info=True, ignore_mismatched_sizes=True
         )
         to_dtype_in_place(loaded, getattr(torch, dtype))
-    except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
-        raise CheckpointError(f"cannot load the weights of '{model}': {_first_line(error)}") from error
-    except Exception as error:  # safetensors and torch.load raise their own types on corrupt files
-        raise CheckpointError(f"cannot load the weights of '{model}': {_first_line(error)}") from error
+    except Exception as error:  # OSError, ValueError, and safetensors' and torch.load's own types on corrupt files
+        raise CheckpointError(f"cannot load the weights of '{model}': {first_line(error)}") from error
     mismatched = info.get("mismatched_keys") or []
     if mismatched:
         name, *shapes = sorted(mismatched)[0]
@@ -238,4 +231,4 @@ def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = No
                     transformers.__version__, gone, type(tokenizer).__name__,
                 )
                 return tokenizer
-        raise PreprocessorError(f"cannot load a {kind.replace('_', ' ')} from '{model}': {_first_line(error)}") from error
+        raise PreprocessorError(f"cannot load a {kind.replace('_', ' ')} from '{model}': {first_line(error)}") from error

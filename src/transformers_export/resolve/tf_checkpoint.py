@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError, MissingDependencyError, UnsupportedModelError
+from ..errors import CheckpointError, MissingDependencyError, UnsupportedModelError, first_line
 
 TF_WEIGHTS = "tf_model.h5"
 _LEAF_NAMES = {"kernel": "weight", "gamma": "weight", "beta": "bias", "embeddings": "weight"}
@@ -106,7 +106,7 @@ def load_strictly(folder: Path, model_class, source: Path):
     try:
         model, info = model_class.from_pretrained(folder, output_loading_info=True)
     except (OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{source}: {str(error).splitlines()[0]}") from error
+        raise CheckpointError(f"{source}: {first_line(error)}") from error
     problems = []
     for key, label in (("missing_keys", "no value for"), ("unexpected_keys", "unused h5 tensors for"), ("mismatched_keys", "wrong shapes for")):
         names = sorted(str(name) for name in info.get(key) or [])

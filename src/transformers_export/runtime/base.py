@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..errors import first_line
 from ..output.manifest import Manifest, read_manifest
 from ..tasks import get_task, task_of
 from .session import open_session
@@ -239,7 +240,7 @@ class OnnxModel:
             values = self.session.run(self.output_names, dict(feed))
         except Exception as error:  # ONNX Runtime's own messages: wrong rank, wrong fixed size
             if type(error).__module__.startswith("onnxruntime"):
-                raise ValueError(f"ONNX Runtime refused the inputs: {str(error).splitlines()[0]}") from error
+                raise ValueError(f"ONNX Runtime refused the inputs: {first_line(error)}") from error
             raise
         return dict(zip(self.output_names, values))
 

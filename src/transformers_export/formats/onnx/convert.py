@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from ...errors import InvalidArgumentError, TraceError
+from ...errors import InvalidArgumentError, TraceError, first_line
 from .fused_attention import fused_attention
 from .trace_gaps import count_bools_as_integers, traceable_ops
 
@@ -152,7 +152,7 @@ def export_onnx(
         except (TraceError, InvalidArgumentError, OSError, KeyboardInterrupt):
             raise
         except Exception as error:
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            first = first_line(error)
             raise TraceError(f"exporting {type(model).__name__} with the {engine} engine failed: {first}") from error
 
     graph_inputs = _name_output_axes(output, onnx_config.outputs, rename=engine == "dynamo")
