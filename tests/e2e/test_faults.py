@@ -17,7 +17,7 @@ import pytest
 
 from transformers_export import cli
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1]  # tests/: slow_stages.py and the helpers it imports
 
 
 def snapshot(folder: Path) -> dict:

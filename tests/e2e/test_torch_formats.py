@@ -11,6 +11,8 @@ from transformers_export.errors import TraceError, ValidationError
 from transformers_export.formats.exportable import named_outputs
 from transformers_export.resolve.plan import ExportRequest, resolve
 from transformers_export.formats.pytorch import load
+from transformers_export.layouts import LAYOUTS
+from transformers_export.output.manifest import LAYOUTS as LAYOUT_NAMES
 
 # Every architecture, through its base feature and its generating feature: what differs between formats is tracing
 # the model body and the cache, not the task heads (those are covered per feature by the ONNX matrix).
@@ -40,6 +42,15 @@ NOT_CAPTURED = {
 }
 
 
+def _default_layout(feature: str) -> str:
+    """What the registry picks when no layout is asked for, spelled out: encoder-decoders with a cache get two
+    graphs, image-text-to-text gets three, everything else one."""
+    monolith, generation, vision_language = LAYOUT_NAMES
+    if feature.startswith("image-text-to-text"):
+        return vision_language
+    return generation if feature in ("seq2seq-lm-with-past", "speech2seq-lm-with-past") else monolith
+
+
 @pytest.mark.parametrize("format", FORMATS)
 @pytest.mark.parametrize(
     "model_type,feature,layout", CASES, ids=[f"{m}-{f}" + (f"-{layout}" if layout else "") for m, f, layout in CASES]
@@ -57,9 +68,11 @@ def test_torch_format_round_trip(model_type, feature, layout, format, tiny_check
         assert not (tmp_path / "out").exists()
         return
     result = export_model(str(folder), tmp_path / "out", feature=feature, format=format, layout=layout)
-    assert result.layout == (layout or result.layout)
+    assert result.layout == (layout or _default_layout(feature))
     assert result.validation.passed
     manifest = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert manifest["layout"] == result.layout
+    assert sorted(g["role"] for g in manifest["graphs"].values()) == sorted(LAYOUTS[result.layout].roles)
     assert manifest["format"] == format
     if format == "exported-program":
         assert result.validation.specialized_to is None, "torch.export programs must run at every shape"

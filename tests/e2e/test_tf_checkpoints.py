@@ -12,7 +12,7 @@ import torch
 from transformers_export import cli, export_model
 from transformers_export.resolve.tf_checkpoint import convert_tf_checkpoint
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tf"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
 # fixture -> the feature whose ONNX export reproduces the TF model's outputs
 FEATURES = {
     "bert": "default",

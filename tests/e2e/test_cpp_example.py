@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cpp"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cpp"
 
 
 def test_cpp_example_runs_the_minilm_torchscript_export(minilm_path, tmp_path):
