@@ -29,16 +29,16 @@ def argument_name(input_name: str) -> str:
     return name
 
 
-def named_outputs(model_output, output_names: Sequence[str], onnx_config) -> dict[str, torch.Tensor]:
+def named_outputs(model_output, output_names: Sequence[str], export_config) -> dict[str, torch.Tensor]:
     """Pick `output_names` from a `ModelOutput`, flattening collections (the cache -> `present.{i}.*`)."""
     available: dict[str, torch.Tensor] = {}
     for name, value in model_output.items():
         if isinstance(value, torch.Tensor):
             available[name] = value
         elif cache_objects.is_cache_field(name) and value is not None:
-            available.update(onnx_config.flatten_output_collection_property(cache.PRESENT, cache_objects.layer_tensors(value)))
+            available.update(export_config.flatten_output_collection_property(cache.PRESENT, cache_objects.layer_tensors(value)))
         elif value is not None:
-            available.update(onnx_config.flatten_output_collection_property(name, value))
+            available.update(export_config.flatten_output_collection_property(name, value))
     missing = [name for name in output_names if name not in available]
     if missing:
         raise TraceError(
@@ -49,20 +49,20 @@ def named_outputs(model_output, output_names: Sequence[str], onnx_config) -> dic
 
 
 class _Exportable(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module, input_names: Sequence[str], output_names: Sequence[str], onnx_config):
+    def __init__(self, model: torch.nn.Module, input_names: Sequence[str], output_names: Sequence[str], export_config):
         super().__init__()
         self.model = model
         self.input_names = list(input_names)
         self.output_names = list(output_names)
-        self.onnx_config = onnx_config
+        self.export_config = export_config
         # Exporters toggle train/eval on the module they are given and restore it afterwards, recursively; a fresh
         # wrapper is in training mode and would leave the wrapped model in training mode (dropout on) after export.
         self.eval()
 
     def _run(self, tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        kwargs = self.onnx_config.model_inputs(dict(zip(self.input_names, tensors)), self.model)
+        kwargs = self.export_config.model_inputs(dict(zip(self.input_names, tensors)), self.model)
         output = self.model(**kwargs, return_dict=True)
-        return tuple(named_outputs(output, self.output_names, self.onnx_config).values())
+        return tuple(named_outputs(output, self.output_names, self.export_config).values())
 
 
 @functools.cache
@@ -74,10 +74,10 @@ def _class_for(arguments: tuple[str, ...]) -> type:
     return type("ExportableModule", (_Exportable,), {"forward": namespace["forward"], "__module__": __name__})
 
 
-def ExportableModule(model, input_names: Sequence[str], output_names: Sequence[str], onnx_config) -> torch.nn.Module:
+def ExportableModule(model, input_names: Sequence[str], output_names: Sequence[str], export_config) -> torch.nn.Module:
     """A module whose `forward` takes the graph's inputs by their names (positionally or as keywords) and returns
     the outputs named `output_names`, in that order."""
     arguments = tuple(argument_name(name) for name in input_names)
     if len(set(arguments)) != len(arguments):
         raise TraceError(f"input names {list(input_names)} collide once made into Python argument names")
-    return _class_for(arguments)(model, input_names, output_names, onnx_config)
+    return _class_for(arguments)(model, input_names, output_names, export_config)

@@ -63,23 +63,23 @@ def untie_weights(model) -> bool:
 class _TorchBackend(Backend):
     may_specialise = False
 
-    def export(self, graph_name, module, onnx_config, path: Path, options: TraceOptions, preprocessor=None, progress=None) -> ExportedGraph:
+    def export(self, graph_name, module, export_config, path: Path, options: TraceOptions, preprocessor=None, progress=None) -> ExportedGraph:
         import torch
 
         from ..dummy_inputs.specs import DEFAULT_SIZES
         from .exportable import ExportableModule, argument_name
 
         module.eval()
-        onnx_config.bind_model(module)
+        export_config.bind_model(module)
         sizes = {**DEFAULT_SIZES, **dict(options.trace_sizes)}
-        inputs = onnx_config.generate_dummy_inputs_for_sizes(sizes)
-        input_names, output_names = list(onnx_config.inputs), list(onnx_config.outputs)
-        wrapper = ExportableModule(module, input_names, output_names, onnx_config)
+        inputs = export_config.generate_dummy_inputs_for_sizes(sizes)
+        input_names, output_names = list(export_config.inputs), list(export_config.outputs)
+        wrapper = ExportableModule(module, input_names, output_names, export_config)
         arguments = {name: argument_name(name) for name in input_names}
-        with torch.no_grad(), onnx_config.patched(module), warnings.catch_warnings():
+        with torch.no_grad(), export_config.patched(module), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                self._trace_and_save(wrapper, {arguments[name]: inputs[name] for name in input_names}, onnx_config, path, options)
+                self._trace_and_save(wrapper, {arguments[name]: inputs[name] for name in input_names}, export_config, path, options)
             except (TraceError, InvalidArgumentError, MissingDependencyError, OSError, KeyboardInterrupt):
                 raise
             except Exception as error:
@@ -132,7 +132,7 @@ class TorchScriptBackend(_TorchBackend):
         if options.untie_weights:
             untie_weights(model)
 
-    def _trace_and_save(self, wrapper, kwargs, onnx_config, path, options):
+    def _trace_and_save(self, wrapper, kwargs, export_config, path, options):
         import torch
 
         args = tuple(kwargs.values())
@@ -158,14 +158,14 @@ class ExportedProgramBackend(_TorchBackend):
     runtime = "torch.export"
     engine = "torch.export"
 
-    def _trace_and_save(self, wrapper, kwargs, onnx_config, path, options):
+    def _trace_and_save(self, wrapper, kwargs, export_config, path, options):
         import torch
 
         # DYNAMIC, not named Dims: torch infers the ranges (e.g. sequence <= max positions) and the equalities between
         # inputs itself, where named unbounded Dims would be rejected as too general.
         dynamic = {
-            argument: {axis: torch.export.Dim.DYNAMIC for axis in onnx_config.inputs[name]}
-            for name, argument in zip(onnx_config.inputs, kwargs)
+            argument: {axis: torch.export.Dim.DYNAMIC for axis in export_config.inputs[name]}
+            for name, argument in zip(export_config.inputs, kwargs)
         }
         program = torch.export.export(wrapper, (), kwargs=kwargs, dynamic_shapes=dynamic, strict=False)
         self._save(program, path, options)

@@ -37,16 +37,16 @@ class OnnxBackend(Backend):
         if options.engine is not None and options.engine not in ENGINES:
             raise InvalidArgumentError(f"unknown ONNX engine '{options.engine}'; choose one of {', '.join(ENGINES)}")
 
-    def export(self, graph_name, module, onnx_config, path: Path, options: TraceOptions, preprocessor=None, progress=None) -> ExportedGraph:
+    def export(self, graph_name, module, export_config, path: Path, options: TraceOptions, preprocessor=None, progress=None) -> ExportedGraph:
         from .convert import default_opset, export_onnx
 
         engines = (options.engine,) if options.engine else CAPTURE_CHAIN
         failures = []
         for engine in engines:
-            opset = options.opset if options.opset is not None else default_opset(onnx_config, engine)
+            opset = options.opset if options.opset is not None else default_opset(export_config, engine)
             try:
                 written = export_onnx(
-                    module, onnx_config, opset, path, engine=engine, preprocessor=preprocessor, trace_sizes=options.trace_sizes,
+                    module, export_config, opset, path, engine=engine, preprocessor=preprocessor, trace_sizes=options.trace_sizes,
                     progress=progress, fuse_attention=bool(options.quantize),
                 )
             except TraceError as error:
