@@ -22,11 +22,10 @@ SINGLE_GRAPH_WITH_CACHE = [
 CASES = [(*pair, None) for pair in PAIRS] + [(*pair, "monolith") for pair in SINGLE_GRAPH_WITH_CACHE]
 
 
-def run_onnx_against_pytorch(folder, output_dir, feature, sizes):
+def run_onnx_against_pytorch(model, output_dir, feature, sizes):
     """Our own comparison (not the library's validator) on a shape neither the trace nor the validator used."""
     from transformers_export.features import FeaturesManager
 
-    model = load_model(str(folder), feature)
     onnx_config = FeaturesManager.get_config(model.config.model_type, feature)(model.config)
     onnx_config.bind_model(model)
     inputs = onnx_config.generate_dummy_inputs(None, **sizes)
@@ -61,13 +60,15 @@ def test_export_runs_on_fresh_shapes(model_type, feature, layout, tiny_checkpoin
         dims = graph_input.type.tensor_type.shape.dim
         assert dims[0].dim_param.endswith("batch"), f"{graph_input.name} has a fixed batch axis"
     sizes = dict(batch_size=4, seq_length=7, num_choices=2, past_length=3, decoder_length=2)
-    run_onnx_against_pytorch(folder, tmp_path / "out", feature, sizes)
+    # the test's one PyTorch model for both of its checks (the export loaded, and released, its own)
+    model = load_model(str(folder), feature).eval()  # as exported: an encoder's LM head as a decoder
+    run_onnx_against_pytorch(model, tmp_path / "out", feature, sizes)
     if feature.endswith("-with-past"):
         steps = [run.sizes for run in result.validation.runs if "step" in run.sizes]
         first_past = steps[0].get("past_sequence", steps[0].get("past_decoder_sequence"))
         assert first_past == 0 and len(steps) == 4, "the decode run must start from an empty past"
     if feature == "causal-lm-with-past":
-        assert_greedy_generation_matches(folder, tmp_path / "out")
+        assert_greedy_generation_matches(model, tmp_path / "out")
 
 
 def check_generation_layout(folder, output_dir, feature, result):
@@ -111,11 +112,10 @@ def assert_seq2seq_generation_matches(folder, output_dir):
     assert got.tolist() == expected.tolist()
 
 
-def assert_greedy_generation_matches(folder, output_dir):
+def assert_greedy_generation_matches(model, output_dir):
     """The package's ONNX Runtime loop, without PyTorch, gives generate()'s tokens: batch 2, left padding, 20 tokens."""
     from transformers_export.runtime import OnnxModelForCausalLM
 
-    model = load_model(str(folder), "causal-lm-with-past").eval()  # as exported: an encoder's LM head as a decoder
     pad = model.config.pad_token_id
     prompt = np.array([[pad, pad, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14]])
     mask = (prompt != pad).astype(np.int64)
