@@ -143,7 +143,9 @@ class OnnxConfig(ABC):
 
     @staticmethod
     def use_external_data_format(num_parameters: int) -> bool:
-        return compute_serialized_parameters_size(num_parameters, ParameterFormat.Float) >= EXTERNAL_DATA_FORMAT_SIZE_LIMIT
+        return (
+            compute_serialized_parameters_size(num_parameters, ParameterFormat.Float) >= EXTERNAL_DATA_FORMAT_SIZE_LIMIT
+        )
 
     @classmethod
     def flatten_output_collection_property(cls, name: str, field) -> dict[str, Any]:
@@ -323,7 +325,11 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
     def _extra_dummy_inputs(self, sizes):
         if not self.use_past:
             return {}
-        lengths = {None: sizes["past_sequence"], "decoder": sizes["past_sequence"], "encoder": sizes["encoder_sequence"]}
+        lengths = {
+            None: sizes["past_sequence"],
+            "decoder": sizes["past_sequence"],
+            "encoder": sizes["encoder_sequence"],
+        }
         return cache.dummy_past(sizes["batch"], self.layer_shapes(), lengths)
 
     def model_inputs(self, inputs, model):
@@ -351,7 +357,9 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
             return dict(axes)
         fixed = {}
         for name, name_axes in axes.items():
-            name_axes = {axis: label.replace("+ sequence", "+ 1") for axis, label in name_axes.items() if label != "sequence"}
+            name_axes = {
+                axis: label.replace("+ sequence", "+ 1") for axis, label in name_axes.items() if label != "sequence"
+            }
             fixed[name] = name_axes
         return fixed
 
@@ -379,7 +387,9 @@ class OnnxConfigWithPast(OnnxConfig, ABC):
             )
         # decoder_layers: the decoder-only head of an encoder-decoder type (BartForCausalLM)
         config = self._config
-        return getattr(config, "decoder_layers", None) or getattr(config, "num_layers", None) or config.num_hidden_layers
+        return (
+            getattr(config, "decoder_layers", None) or getattr(config, "num_layers", None) or config.num_hidden_layers
+        )
 
     @property
     def num_attention_heads(self) -> int:
@@ -442,7 +452,10 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
     @property
     def num_layers(self) -> tuple[int, int]:
         config = self._config
-        for encoder, decoder in (("encoder_layers", "decoder_layers"), ("encoder_num_hidden_layers", "decoder_num_hidden_layers")):
+        for encoder, decoder in (
+            ("encoder_layers", "decoder_layers"),
+            ("encoder_num_hidden_layers", "decoder_num_hidden_layers"),
+        ):
             if hasattr(config, encoder) and hasattr(config, decoder):
                 return getattr(config, encoder), getattr(config, decoder)
         if hasattr(config, "num_layers"):
@@ -455,7 +468,10 @@ class OnnxSeq2SeqConfigWithPast(OnnxConfigWithPast):
     @property
     def num_attention_heads(self) -> tuple[int, int]:
         config = self._config
-        for encoder, decoder in (("encoder_attention_heads", "decoder_attention_heads"), ("encoder_num_attention_heads", "decoder_num_attention_heads")):
+        for encoder, decoder in (
+            ("encoder_attention_heads", "decoder_attention_heads"),
+            ("encoder_num_attention_heads", "decoder_num_attention_heads"),
+        ):
             if hasattr(config, encoder) and hasattr(config, decoder):
                 return getattr(config, encoder), getattr(config, decoder)
         if hasattr(config, "num_attention_heads"):
@@ -487,7 +503,10 @@ class ArchitectureOnnxConfig:
                 continue  # an encoder's LM head decoding one segment: the model's own zeros (the runtime feeds none)
             axes = dict(self.spec.input_axes.get(name) or input_axes(name, self.task))
             if seq2seq:
-                axes = {axis: "encoder_sequence" if axis_name == "sequence" else axis_name for axis, axis_name in axes.items()}
+                axes = {
+                    axis: "encoder_sequence" if axis_name == "sequence" else axis_name
+                    for axis, axis_name in axes.items()
+                }
                 if use_past and name == "decoder_attention_mask":
                     axes = {0: "batch", 1: "past_decoder_sequence + decoder_sequence"}
             elif use_past and name == "attention_mask":
@@ -517,7 +536,9 @@ class ArchitectureOnnxConfig:
                 # "module:Class" patches a class attribute, "module:" a module-level function
                 module = importlib.import_module(module_name)
                 owner = getattr(module, class_name) if class_name else module
-                self._spec_patches.append(PatchingSpec(owner, attribute, replacement, orig_op=getattr(owner, attribute)))
+                self._spec_patches.append(
+                    PatchingSpec(owner, attribute, replacement, orig_op=getattr(owner, attribute))
+                )
         return [*super()._all_patching_specs(), *self._spec_patches]
 
     @property
@@ -560,5 +581,9 @@ def _generated_class(spec: ArchitectureSpec, decoder_of_seq2seq: bool) -> type[O
     return type(
         name,
         (ArchitectureOnnxConfig, base),
-        {"spec": spec, "__module__": f"transformers_export.models.{package}", "__doc__": f"Export config for {spec.key}."},
+        {
+            "spec": spec,
+            "__module__": f"transformers_export.models.{package}",
+            "__doc__": f"Export config for {spec.key}.",
+        },
     )

@@ -62,7 +62,9 @@ class FeaturesManager:
     @staticmethod
     def get_model_class_for_feature(feature: str, framework: str = "pt") -> type:
         if framework not in ("pt", "tf"):
-            raise ValueError(f"Only two frameworks are supported for ONNX export: pt or tf, but {framework} was provided.")
+            raise ValueError(
+                f"Only two frameworks are supported for ONNX export: pt or tf, but {framework} was provided."
+            )
         return auto_class(get_task(feature))
 
     @staticmethod

@@ -73,7 +73,9 @@ class _Stages:
             self.on_stage(name, self.seconds[name])
 
 
-def export_model(model, output, feature: str = "default", on_stage: StageCallback | None = None, **options) -> ExportResult:
+def export_model(
+    model, output, feature: str = "default", on_stage: StageCallback | None = None, **options
+) -> ExportResult:
     """Export `model` (folder or hub id) for `feature` into the folder `output`, validated; options as the CLI's
     (`opset`, `atol`, `format`, `engine`, `layout`, `quantize`, ...; see `ExportRequest`)."""
     known = {f.name for f in fields(ExportRequest)}
@@ -88,7 +90,9 @@ def export_model(model, output, feature: str = "default", on_stage: StageCallbac
     return run_export(ExportRequest(model=str(model), output=output, feature=feature, **options), on_stage)
 
 
-def run_export(request: ExportRequest, on_stage: StageCallback | None = None, on_progress: ProgressCallback | None = None) -> ExportResult:
+def run_export(
+    request: ExportRequest, on_stage: StageCallback | None = None, on_progress: ProgressCallback | None = None
+) -> ExportResult:
     stage = _Stages(on_stage)
 
     def progress(name: str, unit: str):
@@ -103,8 +107,13 @@ def run_export(request: ExportRequest, on_stage: StageCallback | None = None, on
         with stage("trace"):
             exported = [
                 backend.export(
-                    graph.name, graph.module, graph.config, staging / backend.file_name(graph.name), plan.options,
-                    plan.preprocessor, progress("trace", "B"),
+                    graph.name,
+                    graph.module,
+                    graph.config,
+                    staging / backend.file_name(graph.name),
+                    plan.options,
+                    plan.preprocessor,
+                    progress("trace", "B"),
                 )
                 for graph in plan.graphs
             ]
@@ -115,10 +124,14 @@ def run_export(request: ExportRequest, on_stage: StageCallback | None = None, on
             references = compute_references(plan.graphs, exported, backend, plan.preprocessor, plan.layout)
             quantized_references, calibration = None, []
             if plan.quantize:
-                quantized_references = compute_references(plan.graphs, exported, backend, plan.preprocessor, plan.layout, unpadded=True)
+                quantized_references = compute_references(
+                    plan.graphs, exported, backend, plan.preprocessor, plan.layout, unpadded=True
+                )
                 if PRESETS[plan.quantize].needs_calibration:
                     texts = calibration_texts()
-                    calibration = [calibration_feeds(graph.config, graph.module, plan.preprocessor, texts) for graph in plan.graphs]
+                    calibration = [
+                        calibration_feeds(graph.config, graph.module, plan.preprocessor, texts) for graph in plan.graphs
+                    ]
             _write_companions(plan, staging)
             release_weights(plan.model)
             report = check_export(references, exported, backend, tolerance, progress("validate", "runs"))
@@ -201,7 +214,9 @@ def _manifest(plan: ExportPlan, exported, report: ValidationReport, folder: Path
             "opset": written.opset,
             "external_data": shared or (data_file if (folder / data_file).exists() else None),
             "inputs": {
-                name: tensor_entry(config.inputs[name], _dtype_name(written.traced_dtypes.get(name)), arguments.get(name))
+                name: tensor_entry(
+                    config.inputs[name], _dtype_name(written.traced_dtypes.get(name)), arguments.get(name)
+                )
                 for name in written.input_names
             },
             "outputs": {

@@ -104,7 +104,12 @@ TASKS: dict[str, Task] = {
             (("logits_per_image", ((0, "batch"),)), ("logits_per_text", ((0, "batch"),))),
         ),
         # Speech encoders: `frames` is the audio length after the convolutional feature encoder.
-        Task("audio-classification", "AutoModelForAudioClassification", "MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES", (("logits", ((0, "batch"),)),)),
+        Task(
+            "audio-classification",
+            "AutoModelForAudioClassification",
+            "MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES",
+            (("logits", ((0, "batch"),)),),
+        ),
         Task("ctc", "AutoModelForCTC", "MODEL_FOR_CTC_MAPPING_NAMES", (("logits", ((0, "batch"), (1, "frames"))),)),
         Task(
             "audio-frame-classification",
@@ -155,7 +160,9 @@ def get_task(name: str) -> Task:
     task = task_of(canonical_feature(name))
     if task not in TASKS:
         known = ", ".join(sorted(TASKS))
-        raise UnsupportedFeatureError(f"unknown feature '{name}'; known features: {known} (aliases: {', '.join(ALIASES)})")
+        raise UnsupportedFeatureError(
+            f"unknown feature '{name}'; known features: {known} (aliases: {', '.join(ALIASES)})"
+        )
     return TASKS[task]
 
 

@@ -88,13 +88,23 @@ register(
     decoder("olmo", "Olmo", display="OLMo"),
     decoder("smollm3", "SmolLM3"),
     decoder(
-        "deepseek_v2", "DeepseekV2", display="DeepSeek-V2", patches=complex_rotary(
-            "transformers.models.deepseek_v2.modeling_deepseek_v2", "DeepseekV2RotaryEmbedding", _rotate_heads_first,
+        "deepseek_v2",
+        "DeepseekV2",
+        display="DeepSeek-V2",
+        patches=complex_rotary(
+            "transformers.models.deepseek_v2.modeling_deepseek_v2",
+            "DeepseekV2RotaryEmbedding",
+            _rotate_heads_first,
         ),
     ),
     decoder(
-        "llama4_text", "Llama4Text", display="Llama 4 (text)", patches=complex_rotary(
-            "transformers.models.llama4.modeling_llama4", "Llama4TextRotaryEmbedding", _rotate_heads_second,
+        "llama4_text",
+        "Llama4Text",
+        display="Llama 4 (text)",
+        patches=complex_rotary(
+            "transformers.models.llama4.modeling_llama4",
+            "Llama4TextRotaryEmbedding",
+            _rotate_heads_second,
         ),
     ),
 )

@@ -6,8 +6,8 @@ signature, the tasks from the heads it has. The cache layout is probed from the 
 and the export is validated exactly like a registered one (fresh shapes, real decode steps). A registry entry stays
 the way to correct a model this gets wrong. Speech encoders that take the raw waveform (`input_values`) get the
 audio spec of `audio.py`, image encoders (`pixel_values`, an image head or a vision tower) the vision spec of
-`vision.py`, contrastive image-text models (a zero-shot image classification class) its CLIP spec. Encoder-decoder and other composite models are not guessed: they need the knowledge their registry
-entries carry.
+`vision.py`, contrastive image-text models (a zero-shot image classification class) its CLIP spec. Encoder-decoder
+and other composite models are not guessed: they need the knowledge their registry entries carry.
 """
 
 from __future__ import annotations
@@ -60,8 +60,10 @@ def _is_image_model(model_type: str) -> bool:
 
 def _required_besides(parameters, *names: str) -> list[str]:
     return [
-        other for other, parameter in parameters.items()
-        if other not in ("self", *names) and parameter.default is inspect.Parameter.empty
+        other
+        for other, parameter in parameters.items()
+        if other not in ("self", *names)
+        and parameter.default is inspect.Parameter.empty
         and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     ]
 
@@ -110,8 +112,13 @@ def generic_spec(model_type: str) -> ArchitectureSpec | None:
     # an encoder's LM head decoding with a cache takes the positions generate() derives from the mask
     past_inputs = ("position_ids",) if not decoder and "position_ids" in parameters else ()
     return declare(
-        model_type, name or model_type, inputs, DECODER_TASKS if decoder else ENCODER_TASKS, generic=True,
-        config_overrides=overrides, past_inputs=past_inputs,
+        model_type,
+        name or model_type,
+        inputs,
+        DECODER_TASKS if decoder else ENCODER_TASKS,
+        generic=True,
+        config_overrides=overrides,
+        past_inputs=past_inputs,
     )
 
 

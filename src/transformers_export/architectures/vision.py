@@ -15,7 +15,9 @@ ANY_SIZE = {"pixel_values": {0: "batch", 2: "height", 3: "width"}}
 
 
 def vision(model_type: str, name: str, outputs=TOKENS, **deviations) -> ArchitectureSpec:
-    return declare(model_type, name, PIXELS, VISION_TASKS, output_axes=outputs, atol=deviations.pop("atol", 1e-4), **deviations)
+    return declare(
+        model_type, name, PIXELS, VISION_TASKS, output_axes=outputs, atol=deviations.pop("atol", 1e-4), **deviations
+    )
 
 
 def convnet(model_type: str, name: str, **deviations) -> ArchitectureSpec:
@@ -44,7 +46,12 @@ register(
     vision("yolos", "Yolos", display="YOLOS"),
     # a convolutional backbone and a set-prediction transformer: any image size, with a mask for padded images
     declare(
-        "detr", "Detr", ("pixel_values", "pixel_mask"), VISION_TASKS, display="DETR", atol=1e-4,
+        "detr",
+        "Detr",
+        ("pixel_values", "pixel_mask"),
+        VISION_TASKS,
+        display="DETR",
+        atol=1e-4,
         input_axes={**ANY_SIZE, "pixel_mask": {0: "batch", 1: "height", 2: "width"}},
         output_axes={"default": {"last_hidden_state": {0: "batch"}}},
     ),
@@ -68,8 +75,14 @@ _CONTRASTIVE_INPUTS = {
 def contrastive(model_type: str, name: str, inputs, **deviations) -> ArchitectureSpec:
     outputs = {"default": _CONTRASTIVE_OUTPUTS, "zero-shot-image-classification": _CONTRASTIVE_OUTPUTS}
     return declare(
-        model_type, name, inputs, ("default", "zero-shot-image-classification"), output_axes=outputs,
-        input_axes=_CONTRASTIVE_INPUTS, atol=1e-4, **deviations,
+        model_type,
+        name,
+        inputs,
+        ("default", "zero-shot-image-classification"),
+        output_axes=outputs,
+        input_axes=_CONTRASTIVE_INPUTS,
+        atol=1e-4,
+        **deviations,
     )
 
 

@@ -55,7 +55,9 @@ def _contenders(request: BenchmarkRequest, work: Path, stage: Callable[[str], No
         source, feature = manifest.data["source"], manifest.feature
         if manifest.format != "onnx":
             raise ValueError(f"'{target}' holds a {manifest.format} export; benchmark an ONNX export or the checkpoint")
-        onnx_folders = {f"ONNX Runtime{' ' + manifest.data['quantization'] if manifest.data.get('quantization') else ''}": target}
+        onnx_folders = {
+            f"ONNX Runtime{' ' + manifest.data['quantization'] if manifest.data.get('quantization') else ''}": target
+        }
     else:
         from ..resolve.plan import default_feature
 
@@ -68,7 +70,9 @@ def _contenders(request: BenchmarkRequest, work: Path, stage: Callable[[str], No
     for scheme in request.quantize:
         stage(f"exporting {feature} to ONNX, quantized ({scheme})")
         # raced whatever its cosine to PyTorch (random-weight checkpoints fail int4's check): the report shows it
-        onnx_folders[f"ONNX Runtime {scheme}"] = _export(source, work / f"onnx-{scheme}", feature, quantize=scheme, min_cosine=-1.0)
+        onnx_folders[f"ONNX Runtime {scheme}"] = _export(
+            source, work / f"onnx-{scheme}", feature, quantize=scheme, min_cosine=-1.0
+        )
     found = []
     if "eager" in request.contenders or not request.contenders:
         found.append(make.eager(source, feature))
@@ -85,7 +89,14 @@ def _contenders(request: BenchmarkRequest, work: Path, stage: Callable[[str], No
 
         for scheme in (s for s in request.quantize if s in get_backend("aot-inductor").quantizations):
             stage(f"exporting {task_of(feature)} as AOTInductor, quantized ({scheme})")
-            folder = _export(source, work / f"aot-inductor-{scheme}", task_of(feature), format="aot-inductor", quantize=scheme, min_cosine=-1.0)
+            folder = _export(
+                source,
+                work / f"aot-inductor-{scheme}",
+                task_of(feature),
+                format="aot-inductor",
+                quantize=scheme,
+                min_cosine=-1.0,
+            )
             found.append(make.torch_format(folder, "aot-inductor", f"AOTInductor {scheme}"))
     found += [make.onnx(folder, name, request.threads) for name, folder in onnx_folders.items()]
     return source, feature, found
@@ -120,10 +131,16 @@ def run_benchmark(request: BenchmarkRequest, stage: Callable[[str], None] = lamb
             stage(f"opening {contender.name}")
             before = resident_mib()
             opened[contender.name] = contender.open()
-            opened[contender.name].prepare(inputs[shapes[0]])()  # arenas and lazy set-up count as the contender's memory
+            opened[contender.name].prepare(
+                inputs[shapes[0]]
+            )()  # arenas and lazy set-up count as the contender's memory
             memory[contender.name] = resident_mib() - before
-        generating = {name: o.generate for name, o in opened.items() if o.generate is not None and request.generate_tokens > 0}
-        total = len(shapes) * (request.warmup + request.runs) * len(contenders) + len(request.batch_sizes) * 4 * len(generating)
+        generating = {
+            name: o.generate for name, o in opened.items() if o.generate is not None and request.generate_tokens > 0
+        }
+        total = len(shapes) * (request.warmup + request.runs) * len(contenders) + len(request.batch_sizes) * 4 * len(
+            generating
+        )
         tick = progress(total) if progress else (lambda: None)
         latency = []
         for shape in shapes:
@@ -134,16 +151,33 @@ def run_benchmark(request: BenchmarkRequest, stage: Callable[[str], None] = lamb
             base = results.get(BASELINE)
             for name, result in results.items():
                 speedup = base["p50_ms"] / result["p50_ms"] if base else float("nan")
-                latency.append({"contender": name, "batch": shape[0], "sequence": shape[1], **result, "speedup": speedup, "memory_mib": memory[name]})
+                latency.append(
+                    {
+                        "contender": name,
+                        "batch": shape[0],
+                        "sequence": shape[1],
+                        **result,
+                        "speedup": speedup,
+                        "memory_mib": memory[name],
+                    }
+                )
         generation = _generation(request, generating, config, tick, stage)
         cosines = {c.name: _lowest_cosine(c.folder) for c in contenders if c.folder is not None}
     finally:
         if temporary is not None:
             temporary.cleanup()
     return {
-        "model": request.model, "feature": feature, "source": source, "machine": machine(), "threads": torch.get_num_threads(),
-        "runs": request.runs, "warmup": request.warmup, "latency": latency, "generation": generation,
-        "generation_tokens": request.generate_tokens, "generation_prompt": min(request.sequence_length, 32),
+        "model": request.model,
+        "feature": feature,
+        "source": source,
+        "machine": machine(),
+        "threads": torch.get_num_threads(),
+        "runs": request.runs,
+        "warmup": request.warmup,
+        "latency": latency,
+        "generation": generation,
+        "generation_tokens": request.generate_tokens,
+        "generation_prompt": min(request.sequence_length, 32),
         "quantized_cosine": {name: cosine for name, cosine in cosines.items() if cosine is not None},
     }
 
@@ -156,7 +190,10 @@ def _lowest_cosine(folder: Path) -> float | None:
         return None
     runs = data.get("validation", {}).get("runs", [])
     return min(
-        output["cosine"] for run in runs if run["graph"].endswith(f"({preset})") for output in run["outputs"].values()
+        output["cosine"]
+        for run in runs
+        if run["graph"].endswith(f"({preset})")
+        for output in run["outputs"].values()
         if output.get("cosine") is not None
     )
 
@@ -169,10 +206,20 @@ def _generation(request, generating, config, tick, stage) -> list[dict]:
     for batch in request.batch_sizes:
         stage(f"generating at batch {batch}")
         ids = make.make_inputs(["input_ids"], config, batch, prompt, seed=1)["input_ids"]
-        runners = {name: (lambda generate=generate: generate(ids, request.generate_tokens)) for name, generate in generating.items()}
+        runners = {
+            name: (lambda generate=generate: generate(ids, request.generate_tokens))
+            for name, generate in generating.items()
+        }
         times = interleaved(runners, 3, 1, tick)
         rates = {name: batch * request.generate_tokens / sorted(seconds)[1] for name, seconds in times.items()}
         base = rates.get(BASELINE)
-        results += [{"contender": name, "batch": batch, "tokens_per_second": rate, "speedup": rate / base if base else float("nan")}
-                    for name, rate in rates.items()]
+        results += [
+            {
+                "contender": name,
+                "batch": batch,
+                "tokens_per_second": rate,
+                "speedup": rate / base if base else float("nan"),
+            }
+            for name, rate in rates.items()
+        ]
     return results

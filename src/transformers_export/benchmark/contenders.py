@@ -65,7 +65,10 @@ def eager(source: str, feature: str, dtype=None) -> Contender:
         model = auto_class(get_task(task_of(feature))).from_pretrained(source, dtype=dtype or torch.float32).eval()
 
         def prepare(inputs):
-            tensors = {k: torch.from_numpy(v).to(dtype) if v.dtype == np.float32 and dtype else torch.from_numpy(v) for k, v in inputs.items()}
+            tensors = {
+                k: torch.from_numpy(v).to(dtype) if v.dtype == np.float32 and dtype else torch.from_numpy(v)
+                for k, v in inputs.items()
+            }
 
             def run():
                 with torch.inference_mode():
@@ -75,7 +78,9 @@ def eager(source: str, feature: str, dtype=None) -> Contender:
 
         def generate(ids, tokens):
             with torch.inference_mode():
-                return model.generate(torch.from_numpy(ids), do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens)
+                return model.generate(
+                    torch.from_numpy(ids), do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens
+                )
 
         return Opened(prepare, generate if task_of(feature) in GENERATING_TASKS else None)
 

@@ -24,7 +24,9 @@ def percentile(values: list[float], fraction: float) -> float:
 SETTLE_SECONDS = 0.05
 
 
-def interleaved(runners: dict[str, Callable[[], object]], runs: int, warmup: int, tick: Callable[[], None]) -> dict[str, list[float]]:
+def interleaved(
+    runners: dict[str, Callable[[], object]], runs: int, warmup: int, tick: Callable[[], None]
+) -> dict[str, list[float]]:
     """Seconds per run of each runner: `warmup` untimed rounds, then `runs` rounds, each round running every runner
     once in turn (a slow phase of the machine then slows all of them, not one)."""
     times: dict[str, list[float]] = {name: [] for name in runners}

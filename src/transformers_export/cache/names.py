@@ -32,7 +32,9 @@ PAST, PRESENT = "past_key_values", "present"
 KINDS = ("key", "value")
 STATE_KINDS = ("conv", "recurrent")
 SIDES = ("decoder", "encoder")  # self-attention, cross-attention
-_NAME = re.compile(r"^(past_key_values|present)\.(\d+)\.(?:(decoder|encoder)\.)?(key|value|(?:conv|recurrent)(?:_\d+)?)$")
+_NAME = re.compile(
+    r"^(past_key_values|present)\.(\d+)\.(?:(decoder|encoder)\.)?(key|value|(?:conv|recurrent)(?:_\d+)?)$"
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,9 @@ def past_axes(direction: str, encoder_decoder: bool) -> dict[str, dict[int, str]
     }
 
 
-def cache_entries(direction: str, layers: int | Sequence, encoder_decoder: bool, sides: Sequence[str] = SIDES) -> dict[str, dict[int, str]]:
+def cache_entries(
+    direction: str, layers: int | Sequence, encoder_decoder: bool, sides: Sequence[str] = SIDES
+) -> dict[str, dict[int, str]]:
     """Name -> axes of every cache tensor, in graph order (per layer: keys and values, decoder side then encoder side,
     then recurrent states). `layers` is a layer count (attention layers only) or the per-layer shapes."""
     entries = {}
@@ -147,7 +151,11 @@ def flatten(direction: str, layers: Sequence) -> dict[str, Any]:
         if isinstance(tensors, Mapping):
             named.update({cache_name(direction, i, kind): tensor for kind, tensor in tensors.items()})
             continue
-        parts = [(None, kind) for kind in KINDS] if len(tensors) == 2 else [(side, kind) for side in SIDES for kind in KINDS]
+        parts = (
+            [(None, kind) for kind in KINDS]
+            if len(tensors) == 2
+            else [(side, kind) for side in SIDES for kind in KINDS]
+        )
         for (side, kind), tensor in zip(parts, tensors):
             named[cache_name(direction, i, kind, side)] = tensor
     return named
@@ -169,7 +177,9 @@ def dummy_past(batch: int, layer_shapes: Sequence, lengths: Mapping[str | None, 
         for side, shape in sides:
             if shape.key is not None:
                 for kind, (heads, dim) in zip(KINDS, (shape.key, shape.value)):
-                    tensors[cache_name(PAST, i, kind, side)] = torch.randn(batch, heads, lengths[side], dim, generator=generator)
+                    tensors[cache_name(PAST, i, kind, side)] = torch.randn(
+                        batch, heads, lengths[side], dim, generator=generator
+                    )
             for kind, state_shape in shape.states:
                 tensors[cache_name(PAST, i, kind)] = torch.randn(batch, *state_shape, generator=generator)
     return tensors
@@ -180,7 +190,9 @@ def past_dims(layer_shapes: Sequence) -> dict[str, tuple[int, ...]]:
     dims = {}
     for i, shape in enumerate(layer_shapes):
         if shape.key is not None:
-            dims.update({cache_name(PAST, i, kind): kind_dims for kind, kind_dims in zip(KINDS, (shape.key, shape.value))})
+            dims.update(
+                {cache_name(PAST, i, kind): kind_dims for kind, kind_dims in zip(KINDS, (shape.key, shape.value))}
+            )
         dims.update({cache_name(PAST, i, kind): state_shape for kind, state_shape in shape.states})
     return dims
 
@@ -199,6 +211,5 @@ def empty_past(dims: Mapping[str, tuple[int, ...]], batch: int, dtype) -> dict[s
 def initial_past(presents: Mapping[str, Any]) -> dict[str, Any]:
     """The first step's past for a decode whose later steps return `presents`: the same names and fixed sizes."""
     return {
-        name: value[:, :, :0] if not is_state(name) else value * 0
-        for name, value in presents_as_past(presents).items()
+        name: value[:, :, :0] if not is_state(name) else value * 0 for name, value in presents_as_past(presents).items()
     }

@@ -62,7 +62,9 @@ def cache_from_named(named: Mapping[str, Any], step_rows=None):
     layers = len({p.layer for p in parsed})
 
     def pairs(side):
-        return [(named[cache_name(PAST, i, "key", side)], named[cache_name(PAST, i, "value", side)]) for i in range(layers)]
+        return [
+            (named[cache_name(PAST, i, "key", side)], named[cache_name(PAST, i, "value", side)]) for i in range(layers)
+        ]
 
     if not any(p.side for p in parsed):
         return cache_from_pairs(pairs(None))
@@ -74,7 +76,12 @@ def cache_from_named(named: Mapping[str, Any], step_rows=None):
 def _stepped_cache(named: Mapping[str, Any], parsed: Sequence, step_rows):
     """A `DynamicCache` whose layers hold the given keys/values and recurrent states, ready for a one-token step."""
     from transformers import DynamicCache
-    from transformers.cache_utils import DummyLayer, DynamicLayer, LinearAttentionAndFullAttentionLayer, LinearAttentionLayer
+    from transformers.cache_utils import (
+        DummyLayer,
+        DynamicLayer,
+        LinearAttentionAndFullAttentionLayer,
+        LinearAttentionLayer,
+    )
 
     by_layer: dict[int, dict[str, Any]] = {}
     for name in parsed:
@@ -142,7 +149,9 @@ def layer_tensors(cache) -> list[tuple[Any, ...]]:
     if hasattr(cache, "cross_attention_cache"):
         return [
             (*self_pair, *cross_pair)
-            for self_pair, cross_pair in zip(pairs_from_cache(cache.self_attention_cache), pairs_from_cache(cache.cross_attention_cache))
+            for self_pair, cross_pair in zip(
+                pairs_from_cache(cache.self_attention_cache), pairs_from_cache(cache.cross_attention_cache)
+            )
         ]
     layers = getattr(cache, "layers", None)
     if layers is not None and any(_is_state_layer(layer) or getattr(layer, "keys", 0) is None for layer in layers):
@@ -247,10 +256,15 @@ def probe_layer_shapes(model) -> list:
                 **{cache_argument(model): empty_encoder_decoder_cache()},
             )
         else:
-            inputs = {"input_ids": torch.zeros(1, 1, dtype=torch.int64), "attention_mask": torch.ones(1, 1, dtype=torch.int64)}
+            inputs = {
+                "input_ids": torch.zeros(1, 1, dtype=torch.int64),
+                "attention_mask": torch.ones(1, 1, dtype=torch.int64),
+            }
             output = model(**inputs, use_cache=True, return_dict=True)
     cache = model_cache(output)
-    if cache is None or any(_is_state_layer(layer) and not _states_set(layer) for layer in getattr(cache, "layers", ())):
+    if cache is None or any(
+        _is_state_layer(layer) and not _states_set(layer) for layer in getattr(cache, "layers", ())
+    ):
         from ..errors import UnsupportedFeatureError
 
         # RecurrentGemma: its temporal blocks hold their states as module attributes, which a graph would freeze
@@ -262,7 +276,11 @@ def probe_layer_shapes(model) -> list:
     # an encoder class used as a decoder (MegatronBERT, RemBERT) keeps an encoder-decoder cache with no cross part
     layers = [t[:2] if not isinstance(t, Mapping) and len(t) == 4 and t[2] is None else t for t in layers]
     return [
-        _parts_shape(t) if isinstance(t, Mapping) else _shape(*t) if len(t) == 2 else (_shape(t[0], t[1]), _shape(t[2], t[3]))
+        _parts_shape(t)
+        if isinstance(t, Mapping)
+        else _shape(*t)
+        if len(t) == 2
+        else (_shape(t[0], t[1]), _shape(t[2], t[3]))
         for t in layers
     ]
 
@@ -273,5 +291,8 @@ def unexportable_cache(config) -> str | None:
     DeepSeek sparse attention (DeepSeek-V3.2, GLM-MoE-DSA, ...) keeps an indexer key cache beside keys and values,
     which the contract does not carry."""
     if getattr(config, "index_topk", None) is not None:
-        return "its sparse attention keeps an indexer key cache beside keys and values, which the exported cache inputs cannot carry yet"
+        return (
+            "its sparse attention keeps an indexer key cache beside keys and values, which the exported cache "
+            "inputs cannot carry yet"
+        )
     return None

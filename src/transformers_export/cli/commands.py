@@ -49,7 +49,8 @@ def inspect_main(argv: list[str]) -> int:
     parser = Parser(
         prog="transformers-export inspect",
         description="Show what an exported folder or graph file holds: inputs and outputs with their axes, opset, file "
-        "sizes and external data, an operator histogram, and the export.json summary (feature, validation, quantization).",
+        "sizes and external data, an operator histogram, and the export.json summary (feature, validation, "
+        "quantization).",
     )
     parser.add_argument("path", type=Path, help="An exported folder, or one graph file (.onnx, .pt, .pt2).")
     parser.add_argument("--json", action="store_true", help="Print the description as JSON instead of text.")
@@ -92,15 +93,41 @@ def benchmark_main(argv: list[str]) -> int:
     parser.add_argument("--feature", default=None, help="Checkpoints only: the feature to export (default: auto).")
     parser.add_argument("--batch-size", default="1,8", help="Batch sizes, comma-separated (default 1,8).")
     parser.add_argument("--sequence-length", type=int, default=128, help="Tokens per row (default 128).")
-    parser.add_argument("--threads", type=int, default=None, help="Threads for PyTorch and ONNX Runtime (default: theirs).")
-    parser.add_argument("--runs", type=int, default=20, help="Timed rounds per shape (default 20), after --warmup rounds.")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="Threads for PyTorch and ONNX Runtime (default: theirs)."
+    )
+    parser.add_argument(
+        "--runs", type=int, default=20, help="Timed rounds per shape (default 20), after --warmup rounds."
+    )
     parser.add_argument("--warmup", type=int, default=3, help="Untimed rounds first (default 3).")
-    parser.add_argument("--quantize", action="append", choices=QUANTIZATIONS, default=[], help="Add an ONNX variant quantized so (repeatable); int8 also adds an AOTInductor one when aot-inductor races.")
-    parser.add_argument("--contenders", default=",".join(CONTENDER_KEYS), help=f"Which to race, comma-separated (default: {','.join(CONTENDER_KEYS)}; bf16 runs only where the CPU computes bf16 natively; also {', '.join(OPTIONAL_CONTENDERS)}, with --quantize int8 its int8 package too).")
-    parser.add_argument("--generate-tokens", type=int, default=32, help="New tokens per generation run (0: no generation timing).")
-    parser.add_argument("--work-dir", type=Path, default=None, help="Keep the exports made for the race here (default: a temporary folder).")
+    parser.add_argument(
+        "--quantize",
+        action="append",
+        choices=QUANTIZATIONS,
+        default=[],
+        help="Add an ONNX variant quantized so (repeatable); int8 also adds an AOTInductor one when aot-inductor "
+        "races.",
+    )
+    parser.add_argument(
+        "--contenders",
+        default=",".join(CONTENDER_KEYS),
+        help=f"Which to race, comma-separated (default: {','.join(CONTENDER_KEYS)}; bf16 runs only where the CPU "
+        f"computes bf16 natively; also {', '.join(OPTIONAL_CONTENDERS)}, "
+        "with --quantize int8 its int8 package too).",
+    )
+    parser.add_argument(
+        "--generate-tokens", type=int, default=32, help="New tokens per generation run (0: no generation timing)."
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="Keep the exports made for the race here (default: a temporary folder).",
+    )
     parser.add_argument("--json", type=Path, default=None, help="Also write the results as JSON to this file.")
-    parser.add_argument("--plot", type=Path, default=None, help="Also draw the speed-ups as a bar chart (PNG, needs matplotlib).")
+    parser.add_argument(
+        "--plot", type=Path, default=None, help="Also draw the speed-ups as a bar chart (PNG, needs matplotlib)."
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="No progress display.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs and tracebacks.")
     try:
@@ -108,7 +135,10 @@ def benchmark_main(argv: list[str]) -> int:
         contenders = tuple(name.strip() for name in args.contenders.split(",") if name.strip())
         unknown = sorted(set(contenders) - set(CONTENDER_KEYS) - set(OPTIONAL_CONTENDERS))
         if unknown or not contenders:
-            raise InvalidArgumentError(f"unknown contender(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(CONTENDER_KEYS + OPTIONAL_CONTENDERS)}")
+            raise InvalidArgumentError(
+                f"unknown contender(s) {', '.join(unknown) or '(none given)'}; choose from "
+                f"{', '.join(CONTENDER_KEYS + OPTIONAL_CONTENDERS)}"
+            )
         for name in ("sequence_length", "runs", "threads"):
             value = getattr(args, name)
             if value is not None and value < 1:
@@ -127,13 +157,23 @@ def _benchmark(args, batch_sizes, contenders) -> int:
     from ..benchmark.report import plot, render
 
     request = BenchmarkRequest(
-        model=args.model, feature=args.feature, batch_sizes=batch_sizes, sequence_length=args.sequence_length,
-        threads=args.threads, runs=args.runs, warmup=args.warmup, quantize=tuple(args.quantize), contenders=contenders,
-        generate_tokens=args.generate_tokens, work_dir=args.work_dir,
+        model=args.model,
+        feature=args.feature,
+        batch_sizes=batch_sizes,
+        sequence_length=args.sequence_length,
+        threads=args.threads,
+        runs=args.runs,
+        warmup=args.warmup,
+        quantize=tuple(args.quantize),
+        contenders=contenders,
+        generate_tokens=args.generate_tokens,
+        work_dir=args.work_dir,
     )
     display = Display()
     try:
-        report = run_benchmark(request, (lambda text: None) if args.quiet else display.note, None if args.quiet else display.counter)
+        report = run_benchmark(
+            request, (lambda text: None) if args.quiet else display.note, None if args.quiet else display.counter
+        )
     except (ExportError, ValueError, OSError) as error:
         return fail(error, args.verbose, getattr(error, "exit_code", 1))
     except KeyboardInterrupt as interrupt:
@@ -158,7 +198,14 @@ class Command:
 
 
 COMMANDS = {
-    "convert-tf": Command("read a TensorFlow checkpoint folder and write a PyTorch one (no TensorFlow needed)", convert_tf_main),
-    "inspect": Command("show an exported folder's or graph's inputs, outputs, operators, sizes and validation", inspect_main),
-    "benchmark": Command("race PyTorch, TorchScript, torch.export and ONNX Runtime on a model, with a table, JSON and a plot", benchmark_main),
+    "convert-tf": Command(
+        "read a TensorFlow checkpoint folder and write a PyTorch one (no TensorFlow needed)", convert_tf_main
+    ),
+    "inspect": Command(
+        "show an exported folder's or graph's inputs, outputs, operators, sizes and validation", inspect_main
+    ),
+    "benchmark": Command(
+        "race PyTorch, TorchScript, torch.export and ONNX Runtime on a model, with a table, JSON and a plot",
+        benchmark_main,
+    ),
 }

@@ -17,6 +17,7 @@ STAGE_LABELS = {
     "write-without-preprocessor": ("writing config and export.json", "wrote config and export.json"),
 }
 
+
 class _StderrHandler(logging.StreamHandler):
     """Writes to `sys.stderr` as it is when a message is logged, not when the handler was made (notebooks and test
     runners replace it)."""
@@ -103,8 +104,16 @@ class Display:
             scale = unit == "B"
             if self.live:
                 print("\r\033[K", end="", file=sys.stderr, flush=True)  # the ticker's line makes way for the bar
-            self.bar = tqdm(total=total, desc=label, unit=unit, unit_scale=scale, unit_divisor=1024 if scale else 1000,
-                            file=sys.stderr, disable=None, leave=False)
+            self.bar = tqdm(
+                total=total,
+                desc=label,
+                unit=unit,
+                unit_scale=scale,
+                unit_divisor=1024 if scale else 1000,
+                file=sys.stderr,
+                disable=None,
+                leave=False,
+            )
         self.bar.total = total
         self.bar.update(done - self.bar.n)
 
@@ -140,7 +149,10 @@ def table(rows: list[list[str]], header: list[str], right_aligned: bool = False)
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
 
     def line(row):
-        cells = [str(cell).rjust(width) if right_aligned and i else str(cell).ljust(width) for i, (cell, width) in enumerate(zip(row, widths))]
+        cells = [
+            str(cell).rjust(width) if right_aligned and i else str(cell).ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths))
+        ]
         return "  ".join(cells).rstrip()
 
     return [line(header), line(["-" * width for width in widths]), *(line(row) for row in rows)]

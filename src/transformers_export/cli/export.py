@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"Other commands ({{transformers-export COMMAND --help}}): {commands}.",
     )
     parser.add_argument("--version", action="version", version=f"transformers-export {__version__}")
-    parser.add_argument("-m", "--model", required=True, help="Model ID on huggingface.co or path on disk to load model from.")
+    parser.add_argument(
+        "-m", "--model", required=True, help="Model ID on huggingface.co or path on disk to load model from."
+    )
     parser.add_argument(
         "--feature",
         default="default",
@@ -41,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Float precision of the exported graph (default fp32: ONNX Runtime's CPU kernels are fp32). bf16 is for "
         "torchscript / exported-program; the checkpoint may be stored in any precision.",
     )
-    parser.add_argument("--atol", type=float, default=None, help="Absolute difference tolerance when validating the model.")
+    parser.add_argument(
+        "--atol", type=float, default=None, help="Absolute difference tolerance when validating the model."
+    )
     parser.add_argument("--framework", choices=["pt", "tf"], default=None, help="Framework of the checkpoint weights.")
     parser.add_argument("--preprocessor", choices=PREPROCESSOR_KINDS, default="auto", help="Which preprocessor to use.")
     parser.add_argument("--cache_dir", "--cache-dir", default=None, help="Path to a folder for cached downloads.")
@@ -49,34 +53,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=backend_names(),
         default="onnx",
-        help="onnx (model.onnx), torchscript (model.pt, torch.jit.trace), exported-program (model.pt2, torch.export) or "
+        help="onnx (model.onnx), torchscript (model.pt, torch.jit.trace), exported-program (model.pt2, torch.export) "
+        "or "
         "aot-inductor (model.pt2, the torch.export program compiled by AOTInductor; needs a C++ compiler).",
     )
     parser.add_argument(
         "--engine",
         choices=ENGINES,
         default=None,
-        help=f"ONNX only. torch.onnx exporter: 'trace' (TorchScript-based, fast) or 'dynamo' (torch.export-based). Default: {DEFAULT_ENGINE}.",
+        help="ONNX only. torch.onnx exporter: 'trace' (TorchScript-based, fast) or 'dynamo' (torch.export-based). "
+        f"Default: {DEFAULT_ENGINE}.",
     )
     parser.add_argument(
         "--tracer",
         default=None,
-        help="TorchScript only. module:function used instead of torch.jit.trace, e.g. torch_neuronx:trace for AWS Neuron.",
+        help="TorchScript only. module:function used instead of torch.jit.trace, e.g. torch_neuronx:trace for AWS "
+        "Neuron.",
     )
     parser.add_argument(
         "--untie-weights",
         action="store_true",
-        help="TorchScript only. Clone tied output embeddings (the seed's torchscript=True); the result must not be trained.",
+        help="TorchScript only. Clone tied output embeddings (the seed's torchscript=True); the result must not be "
+        "trained.",
     )
-    parser.add_argument("--batch-size", type=int, default=None, help="Batch size of the dummy input the model is traced with (default 2).")
     parser.add_argument(
-        "--sequence-length", type=int, default=None, help="Sequence length of the dummy input the model is traced with (default 8)."
+        "--batch-size",
+        type=int,
+        default=None,
+        help="Batch size of the dummy input the model is traced with (default 2).",
+    )
+    parser.add_argument(
+        "--sequence-length",
+        type=int,
+        default=None,
+        help="Sequence length of the dummy input the model is traced with (default 8).",
     )
     parser.add_argument(
         "--layout",
         choices=LAYOUTS,
         default=None,
-        help="Encoder-decoder models with a cache: 'generation' (default) writes encoder_model.onnx + decoder_model.onnx "
+        help="Encoder-decoder models with a cache: 'generation' (default) writes encoder_model.onnx + "
+        "decoder_model.onnx "
         "with a KV cache that also serves the first step; 'monolith' writes the seed's single model.onnx, which takes "
         "the cross-attention cache as an input. Everything else is one model.onnx.",
     )
@@ -84,20 +101,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--quantize",
         choices=QUANTIZATIONS,
         default=None,
-        help="After validation, quantize with a preset and validate again by cosine similarity to PyTorch. --format onnx: every preset; --format aot-inductor: int8 "
+        help="After validation, quantize with a preset and validate again by cosine similarity to PyTorch. --format "
+        "onnx: every preset; --format aot-inductor: int8 "
         "(per-token int8 products compiled by inductor). "
-        + "; ".join(f"{preset.name}: {preset.summary}" for preset in PRESETS.values()) + ".",
+        + "; ".join(f"{preset.name}: {preset.summary}" for preset in PRESETS.values())
+        + ".",
     )
     parser.add_argument(
         "--min-cosine",
         type=float,
         default=None,
         help="Lowest accepted cosine similarity between a quantized graph's outputs and PyTorch's, per example and "
-        "output; below it nothing is written (default: the preset's, " + ", ".join(f"{p.name} {p.min_cosine}" for p in PRESETS.values()) + ").",
+        "output; below it nothing is written (default: the preset's, "
+        + ", ".join(f"{p.name} {p.min_cosine}" for p in PRESETS.values())
+        + ").",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="Show library logs, tracebacks and every validation line.")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="Show library logs, tracebacks and every validation line."
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="Print one summary line (errors stay one line).")
-    parser.add_argument("output", type=Path, help="Folder to write model.onnx, config, preprocessor and export.json to.")
+    parser.add_argument(
+        "output", type=Path, help="Folder to write model.onnx, config, preprocessor and export.json to."
+    )
     return parser
 
 
@@ -127,7 +152,9 @@ def export(args) -> int:
         )
         display = Display()
         try:
-            result = run_export(request, None if args.quiet else display.stage, None if args.quiet else display.progress)
+            result = run_export(
+                request, None if args.quiet else display.stage, None if args.quiet else display.progress
+            )
         finally:
             display.close()
     except ValidationError as error:
@@ -167,5 +194,8 @@ def _capped(lines: list[str], verbose: bool) -> list[str]:
     # every run keeps its header line (which shapes or decode step); the per-output detail is what is capped
     rest = lines[VALIDATION_LINES_SHOWN:]
     headers = [line for line in rest if line.startswith("Validating ")]
-    note = f"\t... {len(rest) - len(headers)} lines of per-output detail not shown (--verbose shows them; export.json has every run)"
+    note = (
+        f"\t... {len(rest) - len(headers)} lines of per-output detail not shown "
+        "(--verbose shows them; export.json has every run)"
+    )
     return [*lines[:VALIDATION_LINES_SHOWN], note, *headers]

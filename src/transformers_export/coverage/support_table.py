@@ -1,4 +1,5 @@
-"""The README's architecture x feature table, generated from the registry (`python -m transformers_export.coverage.support_table`)."""
+"""The README's architecture x feature table, generated from the registry
+(`python -m transformers_export.coverage.support_table`)."""
 
 from __future__ import annotations
 
@@ -48,13 +49,15 @@ def render() -> str:
             else:
                 cells.append(" ")
         name = spec.display_name or spec.model_type
-        rows.append("| " + " | ".join([name, f"`{spec.model_type}`", *cells, f"{spec.atol:g}", _dynamic_axes(spec)]) + " |")
+        rows.append(
+            "| " + " | ".join([name, f"`{spec.model_type}`", *cells, f"{spec.atol:g}", _dynamic_axes(spec)]) + " |"
+        )
     legend = [
         "",
         "✅ exported and validated in CI on a tiny random model · – transformers has no such head for this model type",
         "",
         "Model types not in this table: text encoders and decoders that the installed transformers can load export "
-        "through the **generic path** (marked `\"architecture\": \"generic\"` in `export.json`); "
+        'through the **generic path** (marked `"architecture": "generic"` in `export.json`); '
         "[COVERAGE.md](COVERAGE.md) has every model type's outcome.",
     ]
     legend += [f"[^{number}]: not exportable: {reason}." for reason, number in reasons.items()]

@@ -78,7 +78,9 @@ def _greedy_equal(checkpoint: Path, folder: Path, feature: str) -> bool:
         return _greedy_equal_with_image(model, folder, prompt)
     with torch.no_grad():
         expected = model.generate(prompt, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
-    got = from_pretrained(folder).generate(prompt, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
+    got = from_pretrained(folder).generate(
+        prompt, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS
+    )
     return got.tolist() == expected.tolist()
 
 
@@ -94,11 +96,15 @@ def _greedy_equal_with_image(model, folder: Path, prompt) -> bool:
     vision = model.config.vision_config
     if reads_patch_grids(model.config):  # Qwen2-VL-style: two images of the export's grid, flattened patches
         height, width, patches, merge = exported.patch_grid
-        pixels = torch.randn(2 * patches, exported.vision.get_inputs()[0].shape[1], generator=torch.Generator().manual_seed(0))
-        count = patches // merge ** 2
+        pixels = torch.randn(
+            2 * patches, exported.vision.get_inputs()[0].shape[1], generator=torch.Generator().manual_seed(0)
+        )
+        count = patches // merge**2
     else:
         size = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
-        pixels = torch.randn(2, getattr(vision, "num_channels", 3), size, size, generator=torch.Generator().manual_seed(0))
+        pixels = torch.randn(
+            2, getattr(vision, "num_channels", 3), size, size, generator=torch.Generator().manual_seed(0)
+        )
         with torch.no_grad():
             count = VisionGraph(model)(pixels[:1])["image_features"].shape[1]
     image = torch.full((2, count), image_token_id(model.config))
@@ -111,7 +117,9 @@ def _greedy_equal_with_image(model, folder: Path, prompt) -> bool:
     if "token_type_ids" in exported.decoder_inputs:  # PaliGemma, Gemma 3: one type for the whole prompt
         inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
     with torch.no_grad():
-        expected = model.generate(**inputs, **torch_only, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
+        expected = model.generate(
+            **inputs, **torch_only, do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS
+        )
     got = exported.generate(**inputs, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS)
     return got.tolist() == expected.tolist()
 
@@ -128,7 +136,9 @@ def check(model_type: str, work: Path) -> list[Outcome]:
     try:
         spec = get_spec(model_type)
     except UnsupportedModelError as error:
-        return [Outcome(model_type, f, "n/a", str(error).split(":")[0] + ": outside the generic path") for f in features]
+        return [
+            Outcome(model_type, f, "n/a", str(error).split(":")[0] + ": outside the generic path") for f in features
+        ]
     except Exception as error:  # noqa: BLE001 - a crash of the spec look-up is a failure of the tool: recorded
         return [Outcome(model_type, f, "failed", f"spec look-up: {_first_line(error)}") for f in features]
     try:
@@ -152,7 +162,9 @@ def check(model_type: str, work: Path) -> list[Outcome]:
             with torch.device("meta"):  # sizes the shrinking missed would build a model that does not fit
                 parameters = sum(p.numel() for p in model_class.from_config(feature_config).parameters())
             if parameters > MAX_PARAMETERS:
-                raise ValueError(f"the shrunk model still has {parameters / 1e6:.0f}M parameters (sizes the shrinking does not know)")
+                raise ValueError(
+                    f"the shrunk model still has {parameters / 1e6:.0f}M parameters (sizes the shrinking does not know)"
+                )
             torch.manual_seed(0)
             model_class.from_config(feature_config).save_pretrained(checkpoint)
         except Exception as error:  # noqa: BLE001
@@ -192,14 +204,29 @@ def sweep(types: list[str], progress=None) -> list[Outcome]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m transformers_export.coverage", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-types", default=None, help="Comma-separated model types (default: all with an Auto class).")
+    parser = argparse.ArgumentParser(
+        prog="python -m transformers_export.coverage", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--model-types", default=None, help="Comma-separated model types (default: all with an Auto class)."
+    )
     parser.add_argument("--write", type=Path, default=None, help="Write the matrix to this Markdown file.")
     parser.add_argument("--readme", type=Path, default=None, help="Update the summary line in this README.")
     parser.add_argument("--json", type=Path, default=None, help="Write every outcome as JSON.")
-    parser.add_argument("--shard", default=None, help="K/N: only every N-th model type from the K-th (run N processes, then --merge).")
-    parser.add_argument("--resume", action="store_true", help="With --json: skip the model types that file already has.")
-    parser.add_argument("--merge", type=Path, nargs="*", default=None, help="Render from these --json files instead of sweeping (a later file's model types replace an earlier one's).")
+    parser.add_argument(
+        "--shard", default=None, help="K/N: only every N-th model type from the K-th (run N processes, then --merge)."
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="With --json: skip the model types that file already has."
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="Render from these --json files instead of sweeping (a later file's model types replace an earlier "
+        "one's).",
+    )
     args = parser.parse_args(argv)
     from ..cli.console import cli_logging
 
@@ -216,20 +243,33 @@ def main(argv: list[str] | None = None) -> int:
             merged.update(found)
         outcomes = [outcome for model_type in sorted(merged) for outcome in merged[model_type]]
     else:
-        done = [Outcome(**item) for item in json.loads(args.json.read_text())] if args.resume and args.json.is_file() else []
+        done = (
+            [Outcome(**item) for item in json.loads(args.json.read_text())]
+            if args.resume and args.json.is_file()
+            else []
+        )
         types = [t for t in types if t not in {o.model_type for o in done}]
 
         def progress(model_type, outcomes):
-            print(f"{model_type}: " + ", ".join(f"{x.feature} {x.status}" for x in outcomes if x.model_type == model_type), file=sys.stderr, flush=True)
+            print(
+                f"{model_type}: "
+                + ", ".join(f"{x.feature} {x.status}" for x in outcomes if x.model_type == model_type),
+                file=sys.stderr,
+                flush=True,
+            )
             if args.json:  # kept current, so that an interrupted sweep resumes (--resume) where it stopped
                 args.json.write_text(json.dumps([o.__dict__ for o in done + outcomes], indent=1) + "\n")
 
         with cli_logging(False):
             outcomes = done + sweep(types, progress)
-    command = "python -m transformers_export.coverage" + (f" --model-types {args.model_types}" if args.model_types else "")
+    command = "python -m transformers_export.coverage" + (
+        f" --model-types {args.model_types}" if args.model_types else ""
+    )
     if args.merge is not None:
-        command = ("python -m transformers_export.coverage --shard K/2 --json shard-K.json for K = 0, 1 (2 processes), "
-                   "then --merge of those files and of re-runs (--model-types, --json) --write COVERAGE.md --readme README.md")
+        command = (
+            "python -m transformers_export.coverage --shard K/2 --json shard-K.json for K = 0, 1 (2 processes), "
+            "then --merge of those files and of re-runs (--model-types, --json) --write COVERAGE.md --readme README.md"
+        )
     if args.write:
         args.write.write_text(render(outcomes, command))
     if args.readme:

@@ -13,9 +13,17 @@ def _image_sizes(config, preprocessor) -> dict[str, int]:
     height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)[:2]
     for attribute in ("crop_size", "size"):
         produced = getattr(preprocessor, attribute, None) if getattr(preprocessor, "do_resize", True) else None
-        produced_height = getattr(produced, "height", None) or (produced.get("height") if isinstance(produced, dict) else None)
-        produced_width = getattr(produced, "width", None) or (produced.get("width") if isinstance(produced, dict) else None)
-        if produced_height and produced_width and (attribute == "size" or getattr(preprocessor, "do_center_crop", False)):
+        produced_height = getattr(produced, "height", None) or (
+            produced.get("height") if isinstance(produced, dict) else None
+        )
+        produced_width = getattr(produced, "width", None) or (
+            produced.get("width") if isinstance(produced, dict) else None
+        )
+        if (
+            produced_height
+            and produced_width
+            and (attribute == "size" or getattr(preprocessor, "do_center_crop", False))
+        ):
             height, width = produced_height, produced_width
             break
     sizes.update(height=height, width=width)
@@ -26,7 +34,11 @@ def fixed_sizes(config, preprocessor) -> dict[str, int]:
     """Every fixed size this config and preprocessor imply, by the name `FromConfig` gives it."""
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     hidden = {"text_hidden": text.hidden_size} if isinstance(getattr(text, "hidden_size", None), int) else {}
-    spectrogram = {"spectrogram_frames": config.max_length, "spectrogram_bins": config.num_mel_bins} if reads_spectrogram(config) else {}
+    spectrogram = (
+        {"spectrogram_frames": config.max_length, "spectrogram_bins": config.num_mel_bins}
+        if reads_spectrogram(config)
+        else {}
+    )
     return {**_image_sizes(config, preprocessor), **_audio_feature_sizes(config, preprocessor), **hidden, **spectrogram}
 
 

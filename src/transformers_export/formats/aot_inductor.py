@@ -28,12 +28,17 @@ def compile_package(program, path: Path) -> None:
 
     try:
         with torch.no_grad():  # inference: inductor folds the weights into the package as constants (freezing)
-            torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs={"freezing": True})
+            torch._inductor.aoti_compile_and_package(
+                program, package_path=str(path), inductor_configs={"freezing": True}
+            )
     except (OSError, KeyboardInterrupt):
         raise
     except Exception as error:
         first = first_line(error)
-        if "InvalidCxxCompiler" in (type(error).__name__, first.partition(":")[0]):  # raised itself, or wrapped by inductor
+        if "InvalidCxxCompiler" in (
+            type(error).__name__,
+            first.partition(":")[0],
+        ):  # raised itself, or wrapped by inductor
             raise MissingDependencyError(
                 "--format aot-inductor needs a working C++ compiler: install g++ or clang++, or set CXX to one"
             ) from error
@@ -71,7 +76,11 @@ class AotInductorBackend(ExportedProgramBackend):
                 module = quantize_program(program, preset.smoothing, [self.arguments_of(graph, feed) for feed in feeds])
                 example_args, example_kwargs = program.example_inputs
                 quantized = torch.export.export(
-                    module, example_args, kwargs=example_kwargs, dynamic_shapes=program_dynamic_shapes(program), strict=False
+                    module,
+                    example_args,
+                    kwargs=example_kwargs,
+                    dynamic_shapes=program_dynamic_shapes(program),
+                    strict=False,
                 )
             except (OSError, KeyboardInterrupt):
                 raise

@@ -77,7 +77,14 @@ class Backend(ABC):
 
     @abstractmethod
     def export(
-        self, graph_name: str, module, export_config, path: Path, options: TraceOptions, preprocessor=None, progress=None
+        self,
+        graph_name: str,
+        module,
+        export_config,
+        path: Path,
+        options: TraceOptions,
+        preprocessor=None,
+        progress=None,
     ) -> ExportedGraph:
         """Trace `module` as `export_config` describes it and write `path`; `progress(bytes_written)` as weights are
         written, where the format writes them itself."""

@@ -36,7 +36,9 @@ def named_outputs(model_output, output_names: Sequence[str], export_config) -> d
         if isinstance(value, torch.Tensor):
             available[name] = value
         elif cache_objects.is_cache_field(name) and value is not None:
-            available.update(export_config.flatten_output_collection_property(cache.PRESENT, cache_objects.layer_tensors(value)))
+            available.update(
+                export_config.flatten_output_collection_property(cache.PRESENT, cache_objects.layer_tensors(value))
+            )
         elif value is not None:
             available.update(export_config.flatten_output_collection_property(name, value))
     missing = [name for name in output_names if name not in available]
@@ -68,7 +70,9 @@ class _Exportable(torch.nn.Module):
 @functools.cache
 def _class_for(arguments: tuple[str, ...]) -> type:
     parameters = ", ".join(arguments)
-    source = f"def forward(self, {parameters}):\n    return self._run(({parameters}{',' if len(arguments) == 1 else ''}))\n"
+    source = (
+        f"def forward(self, {parameters}):\n    return self._run(({parameters}{',' if len(arguments) == 1 else ''}))\n"
+    )
     namespace: dict = {}
     exec(compile(source, "<exportable forward>", "exec"), namespace)  # noqa: S102 - names are sanitised identifiers
     return type("ExportableModule", (_Exportable,), {"forward": namespace["forward"], "__module__": __name__})

@@ -38,7 +38,9 @@ def load_tracer(spec: str | None) -> Callable:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise InvalidArgumentError(f"--tracer: cannot import '{module_name}' ({error}); is its SDK installed?") from error
+        raise InvalidArgumentError(
+            f"--tracer: cannot import '{module_name}' ({error}); is its SDK installed?"
+        ) from error
     tracer = getattr(module, function_name, None)
     if not callable(tracer):
         raise InvalidArgumentError(f"--tracer: '{module_name}' has no callable '{function_name}'")
@@ -63,7 +65,9 @@ def untie_weights(model) -> bool:
 class _TorchBackend(Backend):
     may_specialise = False
 
-    def export(self, graph_name, module, export_config, path: Path, options: TraceOptions, preprocessor=None, progress=None) -> ExportedGraph:
+    def export(
+        self, graph_name, module, export_config, path: Path, options: TraceOptions, preprocessor=None, progress=None
+    ) -> ExportedGraph:
         import torch
 
         from ..dummy_inputs.specs import DEFAULT_SIZES
@@ -79,7 +83,9 @@ class _TorchBackend(Backend):
         with torch.no_grad(), export_config.patched(module), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                self._trace_and_save(wrapper, {arguments[name]: inputs[name] for name in input_names}, export_config, path, options)
+                self._trace_and_save(
+                    wrapper, {arguments[name]: inputs[name] for name in input_names}, export_config, path, options
+                )
             except (TraceError, InvalidArgumentError, MissingDependencyError, OSError, KeyboardInterrupt):
                 raise
             except Exception as error:
@@ -111,8 +117,13 @@ class _TorchBackend(Backend):
         import torch
 
         with torch.no_grad():
-            outputs = loaded(**{exported.arguments[name]: value for name, value in self.tensors(exported, feed).items()})
-        return {name: (value.float() if value.dtype == torch.bfloat16 else value).numpy() for name, value in zip(exported.output_names, outputs)}
+            outputs = loaded(
+                **{exported.arguments[name]: value for name, value in self.tensors(exported, feed).items()}
+            )
+        return {
+            name: (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+            for name, value in zip(exported.output_names, outputs)
+        }
 
 
 class TorchScriptBackend(_TorchBackend):
@@ -186,7 +197,11 @@ def program_dynamic_shapes(program) -> dict:
     placeholders = {node.name: node for node in program.graph.nodes if node.op == "placeholder"}
     _, kwargs = program.example_inputs
     return {
-        argument: {axis: torch.export.Dim.DYNAMIC for axis, size in enumerate(placeholders[argument].meta["val"].shape) if isinstance(size, torch.SymInt)}
+        argument: {
+            axis: torch.export.Dim.DYNAMIC
+            for axis, size in enumerate(placeholders[argument].meta["val"].shape)
+            if isinstance(size, torch.SymInt)
+        }
         for argument in kwargs
     }
 

@@ -60,7 +60,10 @@ class Layout(ABC):
 
 def image_text_only(feature: str, model_key: str) -> str:
     """The refusal every layout but the vision-language one gives an image-text-to-text feature."""
-    return f"{model_key} exports '{feature}' only as the vision-language layout: use --feature image-text-to-text{WITH_PAST_SUFFIX}"
+    return (
+        f"{model_key} exports '{feature}' only as the vision-language layout: "
+        f"use --feature image-text-to-text{WITH_PAST_SUFFIX}"
+    )
 
 
 def is_image_text(feature: str) -> bool:

@@ -67,7 +67,9 @@ class DecoderGraph(GraphModule):
         # give the encoder length and batch to code that asks for them and are otherwise unused.
         cross_key = past[cache.cache_name(cache.PAST, 0, "key", "encoder")]
         batch, encoder_length = decoder_input_ids.shape[0], cross_key.shape[2]
-        hidden = torch.zeros(batch, encoder_length, cache_objects.encoder_width(self.model.config), dtype=cross_key.dtype)
+        hidden = torch.zeros(
+            batch, encoder_length, cache_objects.encoder_width(self.model.config), dtype=cross_key.dtype
+        )
         mask = {} if encoder_attention_mask is None else {"attention_mask": encoder_attention_mask}
         output = self.model(
             decoder_input_ids=decoder_input_ids,
@@ -174,7 +176,10 @@ class GenerationLayout(Layout):
         return None
 
     def graphs(self, model, onnx_config, preprocessor=None) -> list[PlannedGraph]:
-        return [PlannedGraph(name, role, module, config) for role, (name, module, config) in zip(self.roles, generation_graphs(model, onnx_config))]
+        return [
+            PlannedGraph(name, role, module, config)
+            for role, (name, module, config) in zip(self.roles, generation_graphs(model, onnx_config))
+        ]
 
     def decode(self, graphs, backend) -> Decode:
         return Decode(ENCODER_DECODER, 0)

@@ -32,14 +32,18 @@ class VisionGraph(GraphModule):
     def __init__(self, model):
         super().__init__(model)
         config = model.config
-        self.selection = {name: getattr(config, name, None) for name in ("vision_feature_layer", "vision_feature_select_strategy")}
+        self.selection = {
+            name: getattr(config, name, None) for name in ("vision_feature_layer", "vision_feature_select_strategy")
+        }
         # LLaVA splits its projected features into a list, one entry per image, whose length a trace would fix: one
         # probe on one image says whether to compute them before that split instead
         vision = config.vision_config
         size = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
         probe = torch.ones(1, getattr(vision, "num_channels", 3), size, size, dtype=next(model.parameters()).dtype)
         with torch.no_grad():
-            self.splits_images = not hasattr(model.model, "connector") and isinstance(self._features(probe), (list, tuple))
+            self.splits_images = not hasattr(model.model, "connector") and isinstance(
+                self._features(probe), (list, tuple)
+            )
 
     def _features(self, pixel_values):
         features = self.model.model.get_image_features(pixel_values=pixel_values, **self.selection)
@@ -59,8 +63,12 @@ class VisionGraph(GraphModule):
         images, which the model removes by a data-dependent index), then the pixel-shuffling connector."""
         model = self.model.model
         patch = self.model.config.vision_config.patch_size
-        patches = torch.ones(pixel_values.shape[0], pixel_values.shape[2] // patch, pixel_values.shape[3] // patch, dtype=torch.bool)
-        states = model.vision_model(pixel_values=pixel_values, patch_attention_mask=patches, return_dict=True).last_hidden_state
+        patches = torch.ones(
+            pixel_values.shape[0], pixel_values.shape[2] // patch, pixel_values.shape[3] // patch, dtype=torch.bool
+        )
+        states = model.vision_model(
+            pixel_values=pixel_values, patch_attention_mask=patches, return_dict=True
+        ).last_hidden_state
         return model.connector(states)
 
     def _projected(self, pixel_values, vision_feature_layer, vision_feature_select_strategy):
@@ -84,7 +92,9 @@ def patch_grid(config, preprocessor=None) -> tuple[int, int]:
     multiple of the merged patch) with the checkpoint's image processor, else two merged patches a side."""
     vision = config.vision_config
     merged = vision.patch_size * vision.spatial_merge_size
-    side = max(1, 448 // merged) * vision.spatial_merge_size if preprocessor is not None else 2 * vision.spatial_merge_size
+    side = (
+        max(1, 448 // merged) * vision.spatial_merge_size if preprocessor is not None else 2 * vision.spatial_merge_size
+    )
     return side, side
 
 
@@ -129,7 +139,10 @@ class DecoderGraph(GraphModule):
             **types,
             **{cache_objects.cache_argument(self.model): past_cache},
         )
-        return {"logits": output.logits, **cache.flatten(cache.PRESENT, cache_objects.layer_tensors(cache_objects.model_cache(output)))}
+        return {
+            "logits": output.logits,
+            **cache.flatten(cache.PRESENT, cache_objects.layer_tensors(cache_objects.model_cache(output))),
+        }
 
 
 class VisionGraphConfig(GraphConfig):
@@ -146,7 +159,7 @@ class PatchVisionGraphConfig(GraphConfig):
     def __init__(self, parent: OnnxConfig, grid: tuple[int, int]):
         super().__init__(parent)
         vision = parent._config.vision_config
-        patch_width = getattr(vision, "in_channels", 3) * vision.temporal_patch_size * vision.patch_size ** 2
+        patch_width = getattr(vision, "in_channels", 3) * vision.temporal_patch_size * vision.patch_size**2
         self.pixel_shape = (grid[0] * grid[1], patch_width)
 
     @property
@@ -180,7 +193,11 @@ class DecoderGraphConfig(GraphConfig):
         return self.parent.outputs
 
     def _generated_inputs(self):
-        return {name: axes for name, axes in self.inputs.items() if not cache.is_past(name) and not self._rotary_positions(name)}
+        return {
+            name: axes
+            for name, axes in self.inputs.items()
+            if not cache.is_past(name) and not self._rotary_positions(name)
+        }
 
     def _extra_dummy_inputs(self, sizes):
         tensors = self.parent._extra_dummy_inputs(sizes)
@@ -201,7 +218,9 @@ class DecoderGraphConfig(GraphConfig):
         return inputs
 
 
-def vision_language_graphs(model, parent_config: OnnxConfig, preprocessor=None) -> list[tuple[str, torch.nn.Module, OnnxConfig]]:
+def vision_language_graphs(
+    model, parent_config: OnnxConfig, preprocessor=None
+) -> list[tuple[str, torch.nn.Module, OnnxConfig]]:
     """(graph name, module, export config) of each graph of the layout, in the order they run."""
     graphs = []
     if reads_patch_grids(model.config):

@@ -11,7 +11,9 @@ from typing import Iterable, Mapping
 import numpy as np
 
 
-def channel_absmax(path: Path, activations: Iterable[str], feeds: Iterable[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def channel_absmax(
+    path: Path, activations: Iterable[str], feeds: Iterable[Mapping[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
     """Per last-axis channel, max |value| of each named tensor of the graph at `path`, over all `feeds`."""
     import onnx
     import onnxruntime
@@ -35,6 +37,10 @@ def channel_absmax(path: Path, activations: Iterable[str], feeds: Iterable[Mappi
     for feed in feeds:
         values = session.run(activations, {name: value for name, value in feed.items() if name in inputs})
         for name, value in zip(activations, values):
-            largest = np.abs(value.reshape(-1, value.shape[-1])).max(axis=0) if value.size else np.zeros(value.shape[-1], np.float32)
+            largest = (
+                np.abs(value.reshape(-1, value.shape[-1])).max(axis=0)
+                if value.size
+                else np.zeros(value.shape[-1], np.float32)
+            )
             ranges[name] = np.maximum(ranges[name], largest) if name in ranges else largest
     return ranges

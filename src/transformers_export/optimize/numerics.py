@@ -33,7 +33,9 @@ def per_row_int8(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(quantized.T), scale[:, None]
 
 
-def blockwise(matrix: np.ndarray, bits: int, block_size: int, symmetric: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def blockwise(
+    matrix: np.ndarray, bits: int, block_size: int, symmetric: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """ONNX Runtime's `MatMulNBits` layout of a weight `W (K, N)`: each column cut into blocks of `block_size` rows
     along K (zero-padded), each block with its own scale. Returns the packed blocks, uint8
     `(N, blocks, block_size * bits / 8)` with two 4-bit values a byte, low nibble first; the scales `(N, blocks)`; and

@@ -39,20 +39,39 @@ PRESETS = {
     preset.name: preset
     for preset in (
         Preset(
-            "int8", matmul="per-tensor", gather="per-row", wide="blocks", block_size=128, smoothing=0.6,
+            "int8",
+            matmul="per-tensor",
+            gather="per-row",
+            wide="blocks",
+            block_size=128,
+            smoothing=0.6,
             summary="int8 weights, per-tensor int8 activations after SmoothQuant, FFN down-projections in int8 blocks; "
             "the encoder preset",
         ),
         Preset(
-            "int8-dynamic", matmul="per-tensor", gather="per-tensor", min_cosine=0.95,
-            summary="int8 weights, per-tensor int8 activations (ONNX Runtime's dynamic scheme); fastest, least accurate",
+            "int8-dynamic",
+            matmul="per-tensor",
+            gather="per-tensor",
+            min_cosine=0.95,
+            summary="int8 weights, per-tensor int8 activations (ONNX Runtime's dynamic scheme); fastest, least "
+            "accurate",
         ),
         Preset(
-            "int8-weight", matmul="blocks", gather="per-row", bits=8, block_size=128,
+            "int8-weight",
+            matmul="blocks",
+            gather="per-row",
+            bits=8,
+            block_size=128,
             summary="int8 weight blocks of 128 (MatMulNBits), no calibration; the decoder preset",
         ),
         Preset(
-            "int4-weight", matmul="blocks", gather="per-row", bits=4, block_size=32, symmetric=False, min_cosine=0.9,
+            "int4-weight",
+            matmul="blocks",
+            gather="per-row",
+            bits=4,
+            block_size=32,
+            symmetric=False,
+            min_cosine=0.9,
             summary="int4 weight blocks of 32 with a zero point each (MatMulNBits); the smallest, for decoders",
         ),
     )
@@ -64,4 +83,6 @@ def calibration_texts() -> list[str]:
     """English sentences written for this package (shipped in `data/`), disjoint from any benchmark's text."""
     from importlib.resources import files
 
-    return [line for line in files(__package__).joinpath("data/calibration.txt").read_text().splitlines() if line.strip()]
+    return [
+        line for line in files(__package__).joinpath("data/calibration.txt").read_text().splitlines() if line.strip()
+    ]

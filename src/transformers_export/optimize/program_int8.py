@@ -46,7 +46,9 @@ def _modules():
             if smoothing is not None:
                 weight = weight * smoothing  # x W^T = (x / s)(W s)^T
             scale = weight.abs().amax(1).clamp(min=1e-12) / 127
-            self.register_buffer("weight_int8", torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8).t().contiguous())
+            self.register_buffer(
+                "weight_int8", torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8).t().contiguous()
+            )
             self.register_buffer("weight_scale", scale)
             self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
             self.register_buffer("inverse_smoothing", None if smoothing is None else (1 / smoothing).float())
@@ -129,10 +131,14 @@ def quantize_program(program, alpha: float, calibration: Iterable[Mapping]):
             readers[source].append(name)
     factors = {}
     for names in readers.values():
-        weight_absmax = np.max([observed[name][0].weight.detach().abs().amax(0).float().numpy() for name in names], axis=0)
+        weight_absmax = np.max(
+            [observed[name][0].weight.detach().abs().amax(0).float().numpy() for name in names], axis=0
+        )
         activation_absmax = observed[names[0]][0].absmax.float().numpy()
         for name in names:
-            factors[name] = torch.from_numpy(smoothing_factors(activation_absmax, weight_absmax, alpha).astype(np.float32))
+            factors[name] = torch.from_numpy(
+                smoothing_factors(activation_absmax, weight_absmax, alpha).astype(np.float32)
+            )
     for name, (linear, _) in observed.items():
         setattr(module, name, Int8Linear(linear.weight, linear.bias, factors.get(name)))
     _drop_unused_constants(module)
@@ -144,7 +150,9 @@ def _drop_unused_constants(module) -> None:
     """Delete the float weights no node reads any more, so that the compiled package does not carry them."""
     module.graph.eliminate_dead_code()
     read = {node.target for node in module.graph.nodes if node.op == "get_attr"}
-    for name, _ in list(module.named_parameters(remove_duplicate=False)) + list(module.named_buffers(remove_duplicate=False)):
+    for name, _ in list(module.named_parameters(remove_duplicate=False)) + list(
+        module.named_buffers(remove_duplicate=False)
+    ):
         if name not in read and not name.startswith("int8_linear_"):
             owner, _, leaf = name.rpartition(".")
             holder = module.get_submodule(owner) if owner else module

@@ -15,7 +15,12 @@ from .presets import PRESETS
 from .rewrite import quantize_graph
 
 
-def quantize_graphs(paths: list[Path], shared_weights: str | None, preset: str, calibration: Sequence[Sequence[Mapping[str, np.ndarray]]] = ()) -> None:
+def quantize_graphs(
+    paths: list[Path],
+    shared_weights: str | None,
+    preset: str,
+    calibration: Sequence[Sequence[Mapping[str, np.ndarray]]] = (),
+) -> None:
     """`calibration[i]`: input feeds of graph `i`, for presets that calibrate (the validation never sees them)."""
     try:
         import onnx  # noqa: F401

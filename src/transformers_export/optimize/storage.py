@@ -32,7 +32,9 @@ class WeightReader:
         dtype = numpy_helper.helper.tensor_dtype_to_np_dtype(tensor.data_type)
         count = int(np.prod(tensor.dims)) if tensor.dims else 1
         offset = int(entries.get("offset", 0))
-        return np.memmap(self.folder / entries["location"], dtype=dtype, mode="r", offset=offset, shape=(count,)).reshape(tuple(tensor.dims))
+        return np.memmap(
+            self.folder / entries["location"], dtype=dtype, mode="r", offset=offset, shape=(count,)
+        ).reshape(tuple(tensor.dims))
 
 
 class WeightWriter:
@@ -53,7 +55,9 @@ class WeightWriter:
         if self.file is None or array.nbytes < 1024:
             self.initializers.append(numpy_helper.from_array(array, name))
             return name
-        tensor = onnx.TensorProto(name=name, data_type=numpy_helper.helper.np_dtype_to_tensor_dtype(array.dtype), dims=array.shape)
+        tensor = onnx.TensorProto(
+            name=name, data_type=numpy_helper.helper.np_dtype_to_tensor_dtype(array.dtype), dims=array.shape
+        )
         alignment = 4096 if array.nbytes >= 1 << 20 else 64
         self.file.write(b"\0" * (-self.file.tell() % alignment))
         offset = self.file.tell()

@@ -46,15 +46,17 @@ def describe_onnx(path: Path) -> dict:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as error:  # protobuf's DecodeError and friends: the file is not an ONNX model
-        raise CheckpointError(f"'{path}' is not a readable ONNX file ({type(error).__name__}); export it again") from error
+        raise CheckpointError(
+            f"'{path}' is not a readable ONNX file ({type(error).__name__}); export it again"
+        ) from error
     counts: Counter = Counter()
     _count_operators(model.graph, counts)
     for function in model.functions:
         for node in function.node:
             counts[node.op_type] += 1
-    external = sorted({
-        entry.value for tensor in model.graph.initializer for entry in tensor.external_data if entry.key == "location"
-    })
+    external = sorted(
+        {entry.value for tensor in model.graph.initializer for entry in tensor.external_data if entry.key == "location"}
+    )
     initializers = {tensor.name for tensor in model.graph.initializer}
     return {
         "file": path.name,
@@ -65,9 +67,14 @@ def describe_onnx(path: Path) -> dict:
         ],
         "opset": next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), None),
         "producer": f"{model.producer_name} {model.producer_version}".strip(),
-        "inputs": [dict(zip(("name", "dtype", "shape"), (value.name, *_tensor_type(value))))
-                   for value in model.graph.input if value.name not in initializers],
-        "outputs": [dict(zip(("name", "dtype", "shape"), (value.name, *_tensor_type(value)))) for value in model.graph.output],
+        "inputs": [
+            dict(zip(("name", "dtype", "shape"), (value.name, *_tensor_type(value))))
+            for value in model.graph.input
+            if value.name not in initializers
+        ],
+        "outputs": [
+            dict(zip(("name", "dtype", "shape"), (value.name, *_tensor_type(value)))) for value in model.graph.output
+        ],
         "operators": dict(counts.most_common()),
         "nodes": sum(counts.values()),
     }
@@ -77,11 +84,26 @@ def _describe_from_manifest(path: Path, graph) -> dict:
     """TorchScript / torch.export files: their I/O as export.json records it (no operator histogram)."""
 
     def tensors(entries):
-        return [{"name": t.name, "dtype": t.dtype, "shape": [t.axes.get(i, "?") for i in range(max(t.axes, default=-1) + 1)]}
-                for t in entries.values()]
+        return [
+            {
+                "name": t.name,
+                "dtype": t.dtype,
+                "shape": [t.axes.get(i, "?") for i in range(max(t.axes, default=-1) + 1)],
+            }
+            for t in entries.values()
+        ]
 
-    return {"file": path.name, "bytes": path.stat().st_size, "external_data": [], "opset": None, "producer": None,
-            "inputs": tensors(graph.inputs), "outputs": tensors(graph.outputs), "operators": {}, "nodes": None}
+    return {
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        "external_data": [],
+        "opset": None,
+        "producer": None,
+        "inputs": tensors(graph.inputs),
+        "outputs": tensors(graph.outputs),
+        "operators": {},
+        "nodes": None,
+    }
 
 
 def _largest_difference(runs) -> float | None:
@@ -94,12 +116,20 @@ def _summary(manifest) -> dict:
     data = manifest.data
     validation = data.get("validation") or {}
     return {
-        "source": data.get("source"), "model_type": data.get("model_type"), "model_class": data.get("model_class"),
-        "feature": data.get("feature"), "format": data.get("format"), "architecture": data.get("architecture"),
-        "layout": data.get("layout"), "engine": data.get("engine"),
+        "source": data.get("source"),
+        "model_type": data.get("model_type"),
+        "model_class": data.get("model_class"),
+        "feature": data.get("feature"),
+        "format": data.get("format"),
+        "architecture": data.get("architecture"),
+        "layout": data.get("layout"),
+        "engine": data.get("engine"),
         "quantization": data.get("quantization"),
         "validation": {key: validation.get(key) for key in ("passed", "atol", "rtol") if key in validation}
-        | {"runs": len(validation.get("runs", [])), "largest_difference": _largest_difference(validation.get("runs", []))},
+        | {
+            "runs": len(validation.get("runs", [])),
+            "largest_difference": _largest_difference(validation.get("runs", [])),
+        },
         "versions": data.get("versions", {}),
     }
 
@@ -125,7 +155,9 @@ def describe(path: str | Path) -> dict:
         elif manifest is not None and file.name in manifest.data["graphs"]:
             graphs.append(_describe_from_manifest(file, manifest.graph(file.name)))
         else:
-            raise CheckpointError(f"'{file}' has no {MANIFEST} beside it to describe its inputs; only .onnx files are read alone")
+            raise CheckpointError(
+                f"'{file}' has no {MANIFEST} beside it to describe its inputs; only .onnx files are read alone"
+            )
     return {"path": str(path), "export": _summary(manifest) if manifest else None, "graphs": graphs}
 
 
@@ -143,17 +175,24 @@ def render(description: dict, top_operators: int = 15) -> str:
     lines = []
     export = description["export"]
     if export:
-        lines.append(f"{description['path']}: {export['format']} export of {export['model_type']} ({export['model_class']}) "
-                     f"for '{export['feature']}' from {export['source']}")
+        lines.append(
+            f"{description['path']}: {export['format']} export of {export['model_type']} ({export['model_class']}) "
+            f"for '{export['feature']}' from {export['source']}"
+        )
         validation = export["validation"]
-        verdict = "passed" if validation.get("passed") else "FAILED" if validation.get("passed") is False else "not recorded"
+        verdict = (
+            "passed" if validation.get("passed") else "FAILED" if validation.get("passed") is False else "not recorded"
+        )
         detail = ", ".join(
             f"{key.replace('_', ' ')} {value:.3g}" if isinstance(value, float) else f"{key.replace('_', ' ')} {value}"
-            for key, value in validation.items() if key != "passed" and value is not None
+            for key, value in validation.items()
+            if key != "passed" and value is not None
         )
         lines.append(f"  validation: {verdict} ({detail})")
-        lines.append(f"  architecture: {export['architecture']}, layout: {export['layout']}, engine: {export['engine']}, "
-                     f"quantization: {export['quantization'] or 'none'}")
+        lines.append(
+            f"  architecture: {export['architecture']}, layout: {export['layout']}, engine: {export['engine']}, "
+            f"quantization: {export['quantization'] or 'none'}"
+        )
     for graph in description["graphs"]:
         lines.append("")
         external = ", ".join(f"{item['file']} {_size(item['bytes'])}" for item in graph["external_data"]) or "none"
@@ -165,6 +204,9 @@ def render(description: dict, top_operators: int = 15) -> str:
         if graph["operators"]:
             shown = list(graph["operators"].items())[:top_operators]
             rest = len(graph["operators"]) - len(shown)
-            lines.append(f"  operators ({graph['nodes']} nodes, {len(graph['operators'])} kinds): "
-                         + ", ".join(f"{name} {count}" for name, count in shown) + (f", ... {rest} more kinds" if rest > 0 else ""))
+            lines.append(
+                f"  operators ({graph['nodes']} nodes, {len(graph['operators'])} kinds): "
+                + ", ".join(f"{name} {count}" for name, count in shown)
+                + (f", ... {rest} more kinds" if rest > 0 else "")
+            )
     return "\n".join(lines)

@@ -19,7 +19,8 @@ Schema (version 2):
           "traced_shapes": {input name: [sizes]}, "pruned_inputs": [names the exporter removed]
         }
       },
-      "validation": the report (passed, atol, rtol, error, runs), "quantization": null or the preset ("int8", "int4-weight", ...),
+      "validation": the report (passed, atol, rtol, error, runs),
+      "quantization": null or the preset ("int8", "int4-weight", ...),
       "versions": {package: version}
     }
 
@@ -104,7 +105,9 @@ class Manifest:
 
 
 def _tensor(name: str, entry: Mapping) -> TensorInfo:
-    return TensorInfo(name, {int(axis): value for axis, value in entry["axes"].items()}, entry.get("dtype"), entry.get("argument"))
+    return TensorInfo(
+        name, {int(axis): value for axis, value in entry["axes"].items()}, entry.get("dtype"), entry.get("argument")
+    )
 
 
 def _graph_info(file: str, entry: Mapping) -> GraphInfo:

@@ -155,7 +155,12 @@ def remove_stale_staging(output: Path) -> list[Path]:
     if not parent.is_dir():
         return removed
     for entry in parent.iterdir():
-        if entry.name.startswith(staging_prefix(output)) and entry.is_dir() and not entry.is_symlink() and not _is_held(entry):
+        if (
+            entry.name.startswith(staging_prefix(output))
+            and entry.is_dir()
+            and not entry.is_symlink()
+            and not _is_held(entry)
+        ):
             shutil.rmtree(entry, ignore_errors=True)
             logger.info("removed %s, left by an export that did not finish", entry)
             removed.append(entry)
@@ -199,20 +204,26 @@ def _make_parents(parent: Path) -> list[Path]:
                 created.rmdir()
             except OSError:
                 pass
-        raise InvalidArgumentError(f"the output is not writable: cannot create '{parent}': {error.strerror or error}") from error
+        raise InvalidArgumentError(
+            f"the output is not writable: cannot create '{parent}': {error.strerror or error}"
+        ) from error
     return missing
 
 
 def check_output(output: Path, source: Path | None = None) -> None:
     """Refuse, before any work, an output that cannot become a folder of exported files."""
     if output.suffix in (".onnx", ".pt", ".pt2"):
-        raise InvalidArgumentError(f"output '{output}' looks like a file; pass a folder (the model file is written inside it)")
+        raise InvalidArgumentError(
+            f"output '{output}' looks like a file; pass a folder (the model file is written inside it)"
+        )
     if output.is_symlink() and not output.exists():
         raise InvalidArgumentError(f"output '{output}' is a symlink to '{os.readlink(output)}', which does not exist")
     if output.exists() and not output.is_dir():
         raise InvalidArgumentError(f"output '{output}' exists and is not a folder")
     if source is not None and output.exists() and source.exists() and output.resolve() == source.resolve():
-        raise InvalidArgumentError(f"output '{output}' is the checkpoint folder itself; write the export to another folder")
+        raise InvalidArgumentError(
+            f"output '{output}' is the checkpoint folder itself; write the export to another folder"
+        )
     ancestor = output.absolute().parent
     while not ancestor.exists():
         ancestor = ancestor.parent

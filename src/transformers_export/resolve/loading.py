@@ -62,7 +62,8 @@ def load_config(model: str, cache_dir: str | None = None):
             raise CheckpointError(f"config.json in '{model}' has no 'model_type'; it was not written by transformers")
         if not isinstance(raw["model_type"], str):
             raise CheckpointError(
-                f"config.json in '{model}' has a 'model_type' of type {type(raw['model_type']).__name__}; it must be a string"
+                f"config.json in '{model}' has a 'model_type' of type {type(raw['model_type']).__name__}; it must be "
+                "a string"
             )
         _check_shard_index(folder)
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
@@ -107,10 +108,19 @@ def _check_shard_index(folder: Path) -> None:
             raise CheckpointError(f"{index_name} in '{folder}' is not a valid weights index") from error
         for name in sorted(files):
             if not isinstance(name, str) or not (folder / name).resolve().is_relative_to(root):
-                raise CheckpointError(f"{index_name} in '{folder}' points outside the folder ('{name}'); refusing to read it")
+                raise CheckpointError(
+                    f"{index_name} in '{folder}' points outside the folder ('{name}'); refusing to read it"
+                )
 
 
-def load_model(model: str, feature: str, cache_dir: str | None = None, framework: str | None = None, config=None, dtype: str = "float32"):
+def load_model(
+    model: str,
+    feature: str,
+    cache_dir: str | None = None,
+    framework: str | None = None,
+    config=None,
+    dtype: str = "float32",
+):
     """The model for `feature`, in `dtype` (a torch dtype name), whatever precision the checkpoint is stored in."""
     if framework not in (None, "pt", "tf"):
         raise InvalidArgumentError(f"--framework must be 'pt' or 'tf', got '{framework}'")
@@ -142,7 +152,12 @@ def _from_pretrained(model_class, model, config, cache_dir, feature, dtype="floa
         # loaded in the checkpoint's own precision, then widened one tensor at a time: loading a bf16 checkpoint
         # as fp32 directly holds both copies of the weights at once
         loaded, info = model_class.from_pretrained(
-            model, config=config, **hub_options(model, cache_dir), dtype="auto", output_loading_info=True, ignore_mismatched_sizes=True
+            model,
+            config=config,
+            **hub_options(model, cache_dir),
+            dtype="auto",
+            output_loading_info=True,
+            ignore_mismatched_sizes=True,
         )
         to_dtype_in_place(loaded, getattr(torch, dtype))
     except Exception as error:  # OSError, ValueError, and safetensors' and torch.load's own types on corrupt files
@@ -174,7 +189,9 @@ def _tokenizer_class_gone(model: str, cache_dir: str | None) -> str | None:
     from transformers.utils import cached_file
 
     try:
-        path = cached_file(model, "tokenizer_config.json", **hub_options(model, cache_dir), _raise_exceptions_for_missing_entries=False)
+        path = cached_file(
+            model, "tokenizer_config.json", **hub_options(model, cache_dir), _raise_exceptions_for_missing_entries=False
+        )
         name = json.loads(Path(path).read_text()).get("tokenizer_class") if path else None
     except Exception:  # unreachable hub, unreadable file: nothing to fall back on
         return None
@@ -221,14 +238,20 @@ def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = No
         gone = _tokenizer_class_gone(model, cache_dir) if kind == "tokenizer" and model_type else None
         if gone:
             try:
-                tokenizer = transformers.AutoTokenizer.from_pretrained(model, **hub_options(model, cache_dir), tokenizer_type=model_type)
+                tokenizer = transformers.AutoTokenizer.from_pretrained(
+                    model, **hub_options(model, cache_dir), tokenizer_type=model_type
+                )
             except Exception:  # the vocabulary does not fit the model type's tokenizer either: report the first error
                 tokenizer = None
             # transformers 5 builds a tokenizer of special tokens only when the vocabulary files are missing
             if tokenizer is not None and len(tokenizer) > len(tokenizer.all_special_tokens):
                 logger.warning(
                     "transformers %s has no %s; loaded the vocabulary as %s (its own preprocessing is not included)",
-                    transformers.__version__, gone, type(tokenizer).__name__,
+                    transformers.__version__,
+                    gone,
+                    type(tokenizer).__name__,
                 )
                 return tokenizer
-        raise PreprocessorError(f"cannot load a {kind.replace('_', ' ')} from '{model}': {first_line(error)}") from error
+        raise PreprocessorError(
+            f"cannot load a {kind.replace('_', ' ')} from '{model}': {first_line(error)}"
+        ) from error

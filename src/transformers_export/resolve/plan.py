@@ -35,7 +35,6 @@ from ..tasks import (
 )
 
 
-
 @dataclass(frozen=True)
 class ExportRequest:
     """What a user asks for; see the CLI reference for each option."""
@@ -92,7 +91,9 @@ def check_request(request: ExportRequest) -> TraceOptions:
     if request.layout is not None:
         get_layout(request.layout)
     if request.quantize not in (None, *QUANTIZATIONS):
-        raise InvalidArgumentError(f"unknown quantization '{request.quantize}'; choose one of {', '.join(QUANTIZATIONS)}")
+        raise InvalidArgumentError(
+            f"unknown quantization '{request.quantize}'; choose one of {', '.join(QUANTIZATIONS)}"
+        )
     if request.min_cosine is not None:
         if not request.quantize:
             raise InvalidArgumentError("--min-cosine applies to quantized exports; add --quantize")
@@ -111,15 +112,24 @@ def check_request(request: ExportRequest) -> TraceOptions:
         raise InvalidArgumentError(f"--framework must be 'pt' or 'tf', got '{request.framework}'")
     backend = get_backend(request.format)
     if request.quantize and request.quantize not in backend.quantizations:
-        formats = " or ".join(f"--format {name}" for name in backend_names() if request.quantize in get_backend(name).quantizations)
-        raise InvalidArgumentError(f"--quantize {request.quantize} applies to {formats}, not to --format {backend.name}")
+        formats = " or ".join(
+            f"--format {name}" for name in backend_names() if request.quantize in get_backend(name).quantizations
+        )
+        raise InvalidArgumentError(
+            f"--quantize {request.quantize} applies to {formats}, not to --format {backend.name}"
+        )
     sizes = {}
-    for flag, axis, value in (("--batch-size", "batch", request.batch_size), ("--sequence-length", "sequence", request.sequence_length)):
+    for flag, axis, value in (
+        ("--batch-size", "batch", request.batch_size),
+        ("--sequence-length", "sequence", request.sequence_length),
+    ):
         if value is not None:
             if value < 1:
                 raise InvalidArgumentError(f"{flag} must be at least 1, got {value}")
             sizes[axis] = value
-    options = TraceOptions(request.opset, request.engine, request.tracer, request.untie_weights, sizes, quantize=request.quantize)
+    options = TraceOptions(
+        request.opset, request.engine, request.tracer, request.untie_weights, sizes, quantize=request.quantize
+    )
     backend.check_options(options)
     return options
 
@@ -141,7 +151,9 @@ def resolve(request: ExportRequest) -> ExportPlan:
     spec = spec_for_feature(config.model_type, feature)
     check_feature(spec, feature)
     if feature.endswith(WITH_PAST_SUFFIX) and (reason := cache_objects.unexportable_cache(config)):
-        raise UnsupportedFeatureError(f"{config.model_type} cannot export '{feature}': {reason}; export '{task_of(feature)}' instead")
+        raise UnsupportedFeatureError(
+            f"{config.model_type} cannot export '{feature}': {reason}; export '{task_of(feature)}' instead"
+        )
     _check_trace_sizes(config, options)
     if options.engine is None and spec.engine is not None and backend.name == "onnx":
         options = dataclasses.replace(options, engine=spec.engine)
@@ -151,7 +163,12 @@ def resolve(request: ExportRequest) -> ExportPlan:
         setattr(config, key, value)
     preprocessor = load_preprocessor(request.model, request.preprocessor, request.cache_dir, config.model_type)
     model = load_model(
-        request.model, feature, cache_dir=request.cache_dir, framework=request.framework, config=config, dtype=DTYPES[request.dtype]
+        request.model,
+        feature,
+        cache_dir=request.cache_dir,
+        framework=request.framework,
+        config=config,
+        dtype=DTYPES[request.dtype],
     )
     _traceable_experts(model)
     onnx_config = build_onnx_config(spec, feature, model.config)
@@ -224,7 +241,9 @@ def _check_trace_sizes(config, options: TraceOptions) -> None:
     length = options.trace_sizes.get("sequence")
     if length is None:
         return
-    limit = next((getattr(config, name) for name in _POSITION_LIMITS if isinstance(getattr(config, name, None), int)), None)
+    limit = next(
+        (getattr(config, name) for name in _POSITION_LIMITS if isinstance(getattr(config, name, None), int)), None
+    )
     if limit is not None and length > limit:
         raise InvalidArgumentError(
             f"--sequence-length {length} is longer than the {limit} positions {config.model_type} has "

@@ -20,9 +20,18 @@ from ..errors import CheckpointError, MissingDependencyError, UnsupportedModelEr
 TF_WEIGHTS = "tf_model.h5"
 _LEAF_NAMES = {"kernel": "weight", "gamma": "weight", "beta": "bias", "embeddings": "weight"}
 _PREPROCESSOR_FILES = (
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt",
-    "spiece.model", "sentencepiece.bpe.model", "preprocessor_config.json", "processor_config.json",
-    "generation_config.json", "added_tokens.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "generation_config.json",
+    "added_tokens.json",
 )
 
 
@@ -35,7 +44,9 @@ def read_h5_weights(path: Path) -> dict[str, np.ndarray]:
     try:
         handle = h5py.File(path, "r")
     except OSError as error:
-        raise CheckpointError(f"'{path}' is not a readable HDF5 file ({error}); is it a TensorFlow checkpoint?") from error
+        raise CheckpointError(
+            f"'{path}' is not a readable HDF5 file ({error}); is it a TensorFlow checkpoint?"
+        ) from error
     weights = {}
     with handle:
         if "layer_names" not in handle.attrs:
@@ -53,7 +64,9 @@ def _text(value) -> str:
 
 
 def pytorch_name(tf_name: str) -> str:
-    """`tf_bert_model/bert/encoder/layer_._0/attention/self/query/kernel` -> `bert.encoder.layer.0.attention.self.query.weight`."""
+    """A TF variable name as the PyTorch parameter name:
+    `tf_bert_model/bert/encoder/layer_._0/attention/self/query/kernel`
+    -> `bert.encoder.layer.0.attention.self.query.weight`."""
     parts = tf_name.replace("_._", "/").split("/")
     if len(parts) > 1:
         parts = parts[1:]  # the Keras model scope (tf_bert_model, shared, ...)
@@ -108,7 +121,11 @@ def load_strictly(folder: Path, model_class, source: Path):
     except (OSError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{source}: {first_line(error)}") from error
     problems = []
-    for key, label in (("missing_keys", "no value for"), ("unexpected_keys", "unused h5 tensors for"), ("mismatched_keys", "wrong shapes for")):
+    for key, label in (
+        ("missing_keys", "no value for"),
+        ("unexpected_keys", "unused h5 tensors for"),
+        ("mismatched_keys", "wrong shapes for"),
+    ):
         names = sorted(str(name) for name in info.get(key) or [])
         if names:
             problems.append(f"{label} {len(names)} tensor(s), e.g. {', '.join(names[:4])}")

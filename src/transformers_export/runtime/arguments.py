@@ -16,19 +16,59 @@ from pathlib import Path
 from .rules import GenerationSettings, _as_list
 
 # generation parameters the loops apply
-APPLIED = frozenset({
-    "max_length", "max_new_tokens", "min_length", "min_new_tokens", "early_stopping", "do_sample", "num_beams",
-    "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size",
-    "forced_bos_token_id", "forced_eos_token_id", "num_return_sequences", "pad_token_id", "bos_token_id",
-    "eos_token_id", "encoder_no_repeat_ngram_size", "decoder_start_token_id", "suppress_tokens", "begin_suppress_tokens",
-})
+APPLIED = frozenset(
+    {
+        "max_length",
+        "max_new_tokens",
+        "min_length",
+        "min_new_tokens",
+        "early_stopping",
+        "do_sample",
+        "num_beams",
+        "temperature",
+        "top_k",
+        "top_p",
+        "min_p",
+        "repetition_penalty",
+        "length_penalty",
+        "no_repeat_ngram_size",
+        "forced_bos_token_id",
+        "forced_eos_token_id",
+        "num_return_sequences",
+        "pad_token_id",
+        "bos_token_id",
+        "eos_token_id",
+        "encoder_no_repeat_ngram_size",
+        "decoder_start_token_id",
+        "suppress_tokens",
+        "begin_suppress_tokens",
+    }
+)
 # parameters that do not change which tokens come out (caching, compilation, bookkeeping, assistant-only knobs)
-NO_EFFECT = frozenset({
-    "use_cache", "cache_implementation", "cache_config", "max_cache_len", "compile_config", "disable_compile",
-    "transformers_version", "_from_model_config", "is_assistant", "num_assistant_tokens", "num_assistant_tokens_schedule",
-    "assistant_confidence_threshold", "assistant_lookbehind", "target_lookbehind", "low_memory", "prefill_chunk_size",
-    "continuous_batching_config", "output_attentions", "output_hidden_states", "remove_invalid_values",
-})
+NO_EFFECT = frozenset(
+    {
+        "use_cache",
+        "cache_implementation",
+        "cache_config",
+        "max_cache_len",
+        "compile_config",
+        "disable_compile",
+        "transformers_version",
+        "_from_model_config",
+        "is_assistant",
+        "num_assistant_tokens",
+        "num_assistant_tokens_schedule",
+        "assistant_confidence_threshold",
+        "assistant_lookbehind",
+        "target_lookbehind",
+        "low_memory",
+        "prefill_chunk_size",
+        "continuous_batching_config",
+        "output_attentions",
+        "output_hidden_states",
+        "remove_invalid_values",
+    }
+)
 # arguments of ours, not of GenerationConfig
 OWN = ("seed", "streamer", "generation_config")
 
@@ -91,10 +131,13 @@ def resolve(folder_config, generation_config=None, also_applied=frozenset(), **k
         if name not in known:
             raise ValueError(
                 f"generate() got an argument it cannot honour: '{name}' (it takes generation parameters such as "
-                "max_new_tokens, num_beams, do_sample, temperature, top_k, top_p, plus generation_config, streamer, seed)"
+                "max_new_tokens, num_beams, do_sample, temperature, top_k, top_p, plus generation_config, streamer, "
+                "seed)"
             )
     if generation_config is not None and not isinstance(generation_config, GenerationConfig):
-        raise ValueError(f"generation_config must be a transformers GenerationConfig, got {type(generation_config).__name__}")
+        raise ValueError(
+            f"generation_config must be a transformers GenerationConfig, got {type(generation_config).__name__}"
+        )
     resolved = copy.deepcopy(generation_config) if generation_config is not None else GenerationConfig()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # GenerationConfig's own validation warnings repeat what the checks below say
@@ -105,7 +148,10 @@ def resolve(folder_config, generation_config=None, also_applied=frozenset(), **k
     refused = unapplied(resolved, among=from_call, also_applied=also_applied)
     if refused:
         name, value = next(iter(refused.items()))
-        raise ValueError(f"generate() cannot honour {name}={value!r} in ONNX Runtime; leave it unset (supported: {', '.join(sorted(APPLIED))})")
+        raise ValueError(
+            f"generate() cannot honour {name}={value!r} in ONNX Runtime; leave it unset (supported: "
+            f"{', '.join(sorted(APPLIED))})"
+        )
     return resolved
 
 

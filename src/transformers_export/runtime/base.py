@@ -20,8 +20,14 @@ from ..output.manifest import Manifest, read_manifest
 from ..tasks import get_task, task_of
 from .session import open_session
 
-_NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32,
-                "tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(bool)": np.bool_}
+_NUMPY_TYPES = {
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(bool)": np.bool_,
+}
 
 
 def _is_torch(value) -> bool:
@@ -51,7 +57,9 @@ def like_inputs(array: np.ndarray, torch_inputs: bool):
 
 
 def _output_fields(output_class) -> set[str]:
-    return {field.name for field in dataclasses.fields(output_class)} if dataclasses.is_dataclass(output_class) else set()
+    return (
+        {field.name for field in dataclasses.fields(output_class)} if dataclasses.is_dataclass(output_class) else set()
+    )
 
 
 def output_class_for(names, preferred: tuple, model_type: str):
@@ -83,7 +91,9 @@ def output_class_for(names, preferred: tuple, model_type: str):
 
 # inputs a PyTorch forward fills in when left out: (the input whose shape they take, value)
 _DEFAULTS = {
-    "attention_mask": ("input_ids", 1), "token_type_ids": ("input_ids", 0), "decoder_attention_mask": ("decoder_input_ids", 1),
+    "attention_mask": ("input_ids", 1),
+    "token_type_ids": ("input_ids", 0),
+    "decoder_attention_mask": ("decoder_input_ids", 1),
     "pixel_mask": ("pixel_values", 1),
 }
 _CLASS_OF_TASK: dict[str, type] = {}
@@ -139,7 +149,9 @@ class OnnxModel:
         _quiet_pipeline_class_check()
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, provider=None, session_options=None, threads: int | None = None, **unused):
+    def from_pretrained(
+        cls, folder: str | Path, provider=None, session_options=None, threads: int | None = None, **unused
+    ):
         """Open an exported folder. `provider`: an ONNX Runtime execution provider name (or list); `threads`:
         intra-op threads. Hub-style loading options (`revision`, ...) are not accepted: the folder is local."""
         if unused:
@@ -182,7 +194,9 @@ class OnnxModel:
 
     def to(self, device=None, *args, **kwargs):
         if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(f"{type(self).__name__} runs in ONNX Runtime; choose its device with provider=, not .to({device!r})")
+            raise ValueError(
+                f"{type(self).__name__} runs in ONNX Runtime; choose its device with provider=, not .to({device!r})"
+            )
         return self
 
     def eval(self):
@@ -203,22 +217,34 @@ class OnnxModel:
         (unused by the model) and `None`s are dropped."""
         feed = {}
         for name, value in inputs.items():
-            if value is None or name in self.pruned_inputs or name in ("return_dict", "output_attentions", "output_hidden_states", "use_cache"):
+            if (
+                value is None
+                or name in self.pruned_inputs
+                or name in ("return_dict", "output_attentions", "output_hidden_states", "use_cache")
+            ):
                 continue
             if name not in self.graph_inputs:
                 if self._forward_ignores(name):
                     continue
-                raise ValueError(f"{type(self).__name__} got an unexpected input '{name}'; the graph takes: {', '.join(self.graph_inputs)}")
+                raise ValueError(
+                    f"{type(self).__name__} got an unexpected input '{name}'; the graph takes: "
+                    f"{', '.join(self.graph_inputs)}"
+                )
             feed[name] = as_numpy(name, value, self.graph_inputs[name])
         for name, (source, fill) in _DEFAULTS.items():
             if name in self.graph_inputs and name not in feed and source in feed:
                 # what the PyTorch forward assumes when the argument is left out
-                shape = feed[source].shape if source != "pixel_values" else feed[source].shape[:1] + feed[source].shape[2:]
+                shape = (
+                    feed[source].shape if source != "pixel_values" else feed[source].shape[:1] + feed[source].shape[2:]
+                )
                 feed[name] = np.full(shape, fill, dtype=self.graph_inputs[name] or np.int64)
         missing = [name for name in self.graph_inputs if name not in feed]
         missing = [name for name in missing if name not in _DEFAULTS] or missing  # defaults follow from these
         if missing:
-            raise ValueError(f"{type(self).__name__} is missing input(s) {', '.join(missing)}; the graph takes: {', '.join(self.graph_inputs)}")
+            raise ValueError(
+                f"{type(self).__name__} is missing input(s) {', '.join(missing)}; the graph takes: "
+                f"{', '.join(self.graph_inputs)}"
+            )
         return feed
 
     def _forward_ignores(self, name: str) -> bool:
@@ -256,7 +282,9 @@ class OnnxModel:
         if args:  # positional inputs in the graph's order, as a PyTorch forward takes them
             names = list(self.graph_inputs)
             if len(args) > len(names):
-                raise ValueError(f"{type(self).__name__} takes at most {len(names)} positional inputs ({', '.join(names)})")
+                raise ValueError(
+                    f"{type(self).__name__} takes at most {len(names)} positional inputs ({', '.join(names)})"
+                )
             inputs = {**dict(zip(names, args)), **inputs}
         torch_inputs = any(_is_torch(value) for value in inputs.values())
         return self.wrap(self.run(self.feed(inputs)), torch_inputs)

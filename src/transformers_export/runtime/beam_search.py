@@ -118,7 +118,9 @@ def beam_search(
 
         reorder(running_origin[:, :, length - prompt_length].reshape(-1))
         length += 1
-        may_improve = may_improve & _can_improve(running_scores, finished_scores, is_finished, length, prompt_length, max_length, settings)
+        may_improve = may_improve & _can_improve(
+            running_scores, finished_scores, is_finished, length, prompt_length, max_length, settings
+        )
         all_slots_final = is_finished.all() and settings.early_stopping is True
         if not may_improve.any() or all_slots_final or ends.all():
             break
@@ -130,7 +132,9 @@ def beam_search(
     return finished[:, :num_return_sequences, : prompt_length + generated].reshape(batch * num_return_sequences, -1)
 
 
-def _can_improve(running_scores, finished_scores, is_finished, length, prompt_length, max_length, settings) -> np.ndarray:
+def _can_improve(
+    running_scores, finished_scores, is_finished, length, prompt_length, max_length, settings
+) -> np.ndarray:
     """generate()'s early-stop heuristic: can the best running hypothesis still beat the worst finished one?"""
     if settings.early_stopping == "never" and settings.length_penalty > 0.0:
         best_length = max_length - prompt_length

@@ -73,6 +73,6 @@ class OnnxDecoder:
         new, each = input_ids.shape[1], []
         for token in range(new):
             seen = attention_mask.shape[1] - new + token + 1
-            output, past = self.step(input_ids[:, token:token + 1], attention_mask[:, :seen], past)
+            output, past = self.step(input_ids[:, token : token + 1], attention_mask[:, :seen], past)
             each.append(output)
         return np.concatenate(each, axis=1), past

@@ -30,7 +30,9 @@ class OnnxEncoderDecoder:
         }
         self.main_output = self.decoder_output_names[0]
 
-    def encode(self, input_ids: np.ndarray | None = None, attention_mask: np.ndarray | None = None, **audio) -> dict[str, np.ndarray]:
+    def encode(
+        self, input_ids: np.ndarray | None = None, attention_mask: np.ndarray | None = None, **audio
+    ) -> dict[str, np.ndarray]:
         """The cross-attention cache, named as the decoder's `past_key_values.{i}.encoder.*` inputs. A text encoder
         takes `input_ids` and `attention_mask`; a speech encoder its features (`input_features=`, `input_values=`)."""
         if input_ids is not None:

@@ -61,7 +61,12 @@ def causal_steps(logits_of, input_ids: np.ndarray, mask: np.ndarray, rows: int, 
 
     `logits_of(ids, attention_mask, past) -> (logits, next past)` runs the graph: with a cache (`past`, empty at
     first) it gets the newest tokens; without one (`past` None) the whole sequence so far."""
-    state = {"mask": np.repeat(mask, rows, axis=0), "ids": np.repeat(input_ids, rows, axis=0), "past": past, "first": True}
+    state = {
+        "mask": np.repeat(mask, rows, axis=0),
+        "ids": np.repeat(input_ids, rows, axis=0),
+        "past": past,
+        "first": True,
+    }
 
     def step(new_tokens):
         if not state["first"]:

@@ -74,8 +74,8 @@ class OnnxModelForZeroShotImageClassification(OnnxModel):
 
 
 class OnnxModelForCTC(OnnxModel):
-    """`ctc` exports (wav2vec2 and kin): per-frame logits over the characters; `pipeline("automatic-speech-recognition")`
-    decodes them with the checkpoint's processor."""
+    """`ctc` exports (wav2vec2 and kin): per-frame logits over the characters;
+    `pipeline("automatic-speech-recognition")` decodes them with the checkpoint's processor."""
 
     tasks = ("ctc",)
     output_classes = ("CausalLMOutput",)

@@ -27,7 +27,9 @@ def check_ids(name: str, value, vocab_size: int | None = None) -> np.ndarray:
     if array.dtype.kind not in "iu":
         raise ValueError(f"{name} must hold integer token ids, got dtype {array.dtype}")
     if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (batch, sequence), got shape {array.shape}; wrap a single prompt as [ids]")
+        raise ValueError(
+            f"{name} must be 2-D (batch, sequence), got shape {array.shape}; wrap a single prompt as [ids]"
+        )
     if array.size and array.min() < 0:
         raise ValueError(f"{name} holds negative token ids (smallest {array.min()})")
     if vocab_size is not None and array.size and array.max() >= vocab_size:
@@ -70,7 +72,10 @@ def check_step(input_ids, attention_mask, past: Mapping[str, np.ndarray], past_d
         if not cache.is_state(name):  # keys and values: (batch, heads, past_sequence, head_dim)
             past_length = value.shape[2]
         elif tuple(value.shape[1:]) != tuple(past_dims.get(name, value.shape[1:])):
-            raise ValueError(f"{name} has shape {tuple(value.shape)}, but the graph takes (batch, {', '.join(map(str, past_dims[name]))})")
+            raise ValueError(
+                f"{name} has shape {tuple(value.shape)}, but the graph takes (batch, "
+                f"{', '.join(map(str, past_dims[name]))})"
+            )
     if past_length is not None:
         check_mask(attention_mask, batch, past_length + length)
     else:  # recurrent state only: the mask covers every token seen, a count the state does not keep

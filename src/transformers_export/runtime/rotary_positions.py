@@ -19,7 +19,9 @@ def prompt_positions(input_ids: np.ndarray, attention_mask: np.ndarray, image_to
     positions = np.zeros((3, batch, length), np.int64)
     deltas = np.zeros(batch, np.int64)
     height, width = grid
-    image_rows, image_columns = (index.ravel() for index in np.meshgrid(np.arange(height), np.arange(width), indexing="ij"))
+    image_rows, image_columns = (
+        index.ravel() for index in np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    )
     for row in range(batch):
         kept = attention_mask[row] == 1
         tokens = input_ids[row][kept]
@@ -27,7 +29,9 @@ def prompt_positions(input_ids: np.ndarray, attention_mask: np.ndarray, image_to
         while index < len(tokens):
             if tokens[index] == image_token_id:
                 count = min(height * width, len(tokens) - index)
-                pieces.append(np.stack([np.full(count, start), image_rows[:count] + start, image_columns[:count] + start]))
+                pieces.append(
+                    np.stack([np.full(count, start), image_rows[:count] + start, image_columns[:count] + start])
+                )
                 start, index = start + max(height, width), index + count
             else:
                 end = index

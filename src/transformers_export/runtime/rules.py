@@ -107,7 +107,9 @@ def apply_rules(
         for row, tokens in enumerate(_banned_by_own_ngrams(sequences, settings.no_repeat_ngram_size)):
             scores[row, list(tokens)] = -np.inf
     if settings.encoder_no_repeat_ngram_size and encoder_input_ids is not None:
-        for row, tokens in enumerate(_banned_by_encoder_ngrams(encoder_input_ids, sequences, settings.encoder_no_repeat_ngram_size)):
+        for row, tokens in enumerate(
+            _banned_by_encoder_ngrams(encoder_input_ids, sequences, settings.encoder_no_repeat_ngram_size)
+        ):
             scores[row, list(tokens)] = -np.inf
     if eos and (length < settings.min_length or length - prompt_length < settings.min_new_tokens):
         scores[:, eos] = -np.inf

@@ -35,7 +35,9 @@ def providers_list(provider: str | Sequence | None) -> list:
     for entry in providers:
         name = entry[0] if isinstance(entry, (tuple, list)) else entry
         if name not in available:
-            raise ValueError(f"provider {name!r} is not available in this onnxruntime build (available: {', '.join(available)})")
+            raise ValueError(
+                f"provider {name!r} is not available in this onnxruntime build (available: {', '.join(available)})"
+            )
     return providers
 
 

@@ -50,7 +50,10 @@ class GeneratingModel(OnnxModel):
         settings = self._settings(generation_config, streamer, kwargs)
         input_ids, mask = check_prompt(input_ids, attention_mask)
         if settings.do_sample and settings.num_return_sequences > 1:
-            input_ids, mask = np.repeat(input_ids, settings.num_return_sequences, axis=0), np.repeat(mask, settings.num_return_sequences, axis=0)
+            input_ids, mask = (
+                np.repeat(input_ids, settings.num_return_sequences, axis=0),
+                np.repeat(mask, settings.num_return_sequences, axis=0),
+            )
         rng = np.random.default_rng(seed) if settings.do_sample else None
         sequences = self._decode(input_ids, mask, settings, rng, streaming_to(streamer, torch_inputs))
         if streamer is not None:
@@ -60,14 +63,18 @@ class GeneratingModel(OnnxModel):
     def _settings(self, generation_config, streamer, kwargs):
         """generate()'s arguments resolved against the folder's generation config, with the combinations the loops
         cannot run refused."""
-        settings = settings_from(resolve(self.generation_config, generation_config, also_applied=self.prompt_settings, **kwargs))
+        settings = settings_from(
+            resolve(self.generation_config, generation_config, also_applied=self.prompt_settings, **kwargs)
+        )
         beams, returned = settings.num_beams, settings.num_return_sequences
         if beams < 1:
             raise ValueError(f"num_beams must be at least 1, got {beams}")
         if settings.do_sample and beams > 1:
             raise ValueError("sampling with beams is not supported; pass num_beams=1 or do_sample=False")
         if returned > 1 and not settings.do_sample and beams == 1:
-            raise ValueError("greedy search returns one sequence per prompt; num_return_sequences needs num_beams or do_sample=True")
+            raise ValueError(
+                "greedy search returns one sequence per prompt; num_return_sequences needs num_beams or do_sample=True"
+            )
         if returned > beams and beams > 1:
             raise ValueError(f"num_return_sequences ({returned}) must not exceed num_beams ({beams})")
         if streamer is not None and beams > 1:
@@ -81,7 +88,9 @@ class GeneratingModel(OnnxModel):
         if encoder_input_ids is not None:
             encoder_input_ids = np.repeat(encoder_input_ids, beams, axis=0)
         if beams > 1:
-            return beam_search(step, reorder, start, beams, max_new_tokens, settings, encoder_input_ids, settings.num_return_sequences)
+            return beam_search(
+                step, reorder, start, beams, max_new_tokens, settings, encoder_input_ids, settings.num_return_sequences
+            )
         stream(start)
         return greedy_search(step, start, max_new_tokens, settings, encoder_input_ids, rng=rng, on_tokens=stream)
 
@@ -104,7 +113,10 @@ class OnnxModelForCausalLM(GeneratingModel):
     def forward(self, input_ids=None, attention_mask=None, **inputs):
         """Logits for a whole sequence (no past is taken or returned)."""
         torch_inputs = _is_torch(input_ids)
-        ids, mask = check_prompt(as_numpy("input_ids", input_ids), None if attention_mask is None else as_numpy("attention_mask", attention_mask))
+        ids, mask = check_prompt(
+            as_numpy("input_ids", input_ids),
+            None if attention_mask is None else as_numpy("attention_mask", attention_mask),
+        )
         logits = self._logits(ids, mask, self.decoder.empty_past(ids.shape[0]) if self.decoder else None, inputs)[0]
         return self.wrap({"logits": logits}, torch_inputs)
 
@@ -112,7 +124,9 @@ class OnnxModelForCausalLM(GeneratingModel):
         """(logits, next past) of one step; without a cache, `new_ids` is the whole sequence."""
         if self.decoder is not None:
             if extra:
-                raise ValueError(f"unexpected input(s) {', '.join(extra)}: a -with-past decoder takes input_ids and attention_mask")
+                raise ValueError(
+                    f"unexpected input(s) {', '.join(extra)}: a -with-past decoder takes input_ids and attention_mask"
+                )
             return self.decoder.step(new_ids, mask, past)
         feed = {"input_ids": new_ids, "attention_mask": mask, **(extra or {})}
         if "position_ids" in self.graph_inputs and "position_ids" not in feed:
@@ -146,11 +160,19 @@ class OnnxModelForSeq2SeqLM(GeneratingModel):
     def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, **inputs):
         """Decoder logits for whole sequences (no past is taken or returned)."""
         if self.model is None:
-            return super().forward(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, **inputs)
+            return super().forward(
+                input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, **inputs
+            )
         if inputs:
-            raise ValueError(f"unexpected input(s) {', '.join(inputs)}: the generation layout takes input_ids, attention_mask and decoder_input_ids")
+            raise ValueError(
+                f"unexpected input(s) {', '.join(inputs)}: the generation layout takes input_ids, attention_mask and "
+                "decoder_input_ids"
+            )
         torch_inputs = _is_torch(input_ids)
-        ids, mask = check_prompt(as_numpy("input_ids", input_ids), None if attention_mask is None else as_numpy("attention_mask", attention_mask))
+        ids, mask = check_prompt(
+            as_numpy("input_ids", input_ids),
+            None if attention_mask is None else as_numpy("attention_mask", attention_mask),
+        )
         decoder_ids, _ = check_prompt(as_numpy("decoder_input_ids", decoder_input_ids))
         cross = self.model.encode(ids, mask)
         logits, _ = self.model.step(decoder_ids, mask, cross, self.model.empty_past(ids.shape[0]))
@@ -162,7 +184,9 @@ class OnnxModelForSeq2SeqLM(GeneratingModel):
         encoder_mask = np.repeat(mask, beams, axis=0)
         if self.model is not None:
             # every beam of an input shares its encoder states: they are computed once and repeated
-            cross = {name: np.repeat(value, beams, axis=0) for name, value in self.model.encode(input_ids, mask).items()}
+            cross = {
+                name: np.repeat(value, beams, axis=0) for name, value in self.model.encode(input_ids, mask).items()
+            }
             state = {"past": self.model.empty_past(input_ids.shape[0] * beams)}
 
             def step(new_tokens):
@@ -179,11 +203,18 @@ class OnnxModelForSeq2SeqLM(GeneratingModel):
                 if not state["first"]:
                     state["decoded"] = np.concatenate([state["decoded"], new_tokens], axis=1)
                 state["first"] = False
-                outputs = self.run(self.feed({"input_ids": encoder_ids, "attention_mask": encoder_mask, "decoder_input_ids": state["decoded"]}))
+                outputs = self.run(
+                    self.feed(
+                        {
+                            "input_ids": encoder_ids,
+                            "attention_mask": encoder_mask,
+                            "decoder_input_ids": state["decoded"],
+                        }
+                    )
+                )
                 return outputs["logits" if "logits" in outputs else self.output_names[0]]
 
             def reorder(rows):
                 state["decoded"] = state["decoded"][rows]
 
         return self._search(step, reorder, start, settings, rng, stream, encoder_input_ids=input_ids)
-

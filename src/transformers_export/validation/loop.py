@@ -44,9 +44,14 @@ class References:
     graph: int = 0  # the graph that decodes
 
 
-def compute_references(graphs, exported, backend, preprocessor, layout: Layout, unpadded=False, sizes=VALIDATION_SIZES) -> References:
+def compute_references(
+    graphs, exported, backend, preprocessor, layout: Layout, unpadded=False, sizes=VALIDATION_SIZES
+) -> References:
     """Phase 1: PyTorch alone. `graphs` are anything with `.module` and `.config`."""
-    cases = [reference_cases(g.config, g.module, preprocessor, w.path.name, sizes, unpadded) for g, w in zip(graphs, exported)]
+    cases = [
+        reference_cases(g.config, g.module, preprocessor, w.path.name, sizes, unpadded)
+        for g, w in zip(graphs, exported)
+    ]
     at_trace = None
     if backend.may_specialise:
         at_trace = [
@@ -69,7 +74,9 @@ def compute_references(graphs, exported, backend, preprocessor, layout: Layout, 
 def check_export(references: References, exported, backend, tolerance: Tolerance, progress=None) -> ValidationReport:
     """Phase 2: the export alone, on the inputs of `references`, feeding its own cache back while decoding.
     `progress(runs_done, runs_total)` after each run."""
-    report = ValidationReport(atol=tolerance.atol, rtol=tolerance.rtol, artifact=backend.artifact, runtime=backend.runtime)
+    report = ValidationReport(
+        atol=tolerance.atol, rtol=tolerance.rtol, artifact=backend.artifact, runtime=backend.runtime
+    )
     loaded = []
     for written in exported:
         try:
@@ -77,7 +84,9 @@ def check_export(references: References, exported, backend, tolerance: Tolerance
         except Exception as error:  # each runtime has its own exception types for a graph it cannot load
             if isinstance(error, ExportError):
                 raise
-            report.runs.append(ShapeRun({}, [], [], runtime_error=runtime_message(error), graph=written.path.name))  # no inputs: loading
+            report.runs.append(
+                ShapeRun({}, [], [], runtime_error=runtime_message(error), graph=written.path.name)
+            )  # no inputs: loading
             return report
     total = sum(len(cases) for cases in references.cases) + (len(references.decode.steps) if references.decode else 0)
     done = [0]
@@ -128,9 +137,13 @@ def check_export(references: References, exported, backend, tolerance: Tolerance
     return report
 
 
-def validate_export(graphs, exported, backend, preprocessor, layout: Layout, tolerance: Tolerance, sizes=VALIDATION_SIZES) -> ValidationReport:
+def validate_export(
+    graphs, exported, backend, preprocessor, layout: Layout, tolerance: Tolerance, sizes=VALIDATION_SIZES
+) -> ValidationReport:
     """Both phases, for callers that keep the model (the seed's API)."""
-    references = compute_references(graphs, exported, backend, preprocessor, layout, tolerance.min_cosine is not None, sizes)
+    references = compute_references(
+        graphs, exported, backend, preprocessor, layout, tolerance.min_cosine is not None, sizes
+    )
     return check_export(references, exported, backend, tolerance)
 
 

@@ -17,7 +17,9 @@ from ..cache import names as cache
 Padding = dict  # output name -> (axis, padded: bool array (batch, length))
 
 
-def padded_positions(outputs: Mapping[str, Mapping[int, str]], mask_axis: str, mask: np.ndarray, shapes: Mapping[str, tuple]) -> Padding:
+def padded_positions(
+    outputs: Mapping[str, Mapping[int, str]], mask_axis: str, mask: np.ndarray, shapes: Mapping[str, tuple]
+) -> Padding:
     """Per output, the axis that runs along the attention mask and its padded positions. An output axis runs along
     the mask when it has the mask's axis name, or is its last part (`sequence` of `past_sequence + sequence`)."""
     padding = {}
@@ -25,7 +27,13 @@ def padded_positions(outputs: Mapping[str, Mapping[int, str]], mask_axis: str, m
         for axis, axis_name in axes.items():
             along = axis_name == mask_axis or mask_axis.endswith("+ " + axis_name)
             shape = shapes.get(name)
-            if along and shape is not None and len(shape) > axis and shape[0] == mask.shape[0] and shape[axis] <= mask.shape[1]:
+            if (
+                along
+                and shape is not None
+                and len(shape) > axis
+                and shape[0] == mask.shape[0]
+                and shape[axis] <= mask.shape[1]
+            ):
                 padding[name] = (axis, mask[:, mask.shape[1] - shape[axis] :] == 0)
     return padding
 

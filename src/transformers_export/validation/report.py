@@ -139,7 +139,9 @@ class ValidationReport:
         for run in self.runs:
             where = ", ".join(f"{axis}={size}" for axis, size in run.sizes.items())
             graph = f" {run.graph}" if _named(run.graph) else ""
-            lines.append(f"Validating {self.artifact}{graph}... (inputs {where})" if run.sizes else f"Loading {run.graph}...")
+            lines.append(
+                f"Validating {self.artifact}{graph}... (inputs {where})" if run.sizes else f"Loading {run.graph}..."
+            )
             names = set(run.actual_names)
             if run.runtime_error:
                 lines.append(f"\t-[x] {self.runtime} failed: {run.runtime_error}")
@@ -147,7 +149,10 @@ class ValidationReport:
             if run.names_ok:
                 lines.append(f"\t-[✓] {self.artifact} output names match reference model ({names})")
             else:
-                lines.append(f"\t-[x] {self.artifact} output names {names} do not match reference model {set(run.reference_names)}")
+                lines.append(
+                    f"\t-[x] {self.artifact} output names {names} do not match reference model "
+                    f"{set(run.reference_names)}"
+                )
             for check in run.outputs:
                 lines.append(f'\t- Validating {self.artifact.replace("model", "Model")} output "{check.name}":')
                 onnx_shape, ref_shape = tuple(check.onnx_shape), tuple(check.reference_shape)
@@ -209,8 +214,14 @@ def runtime_message(error: Exception) -> str:
 
 def compare(name: str, reference: np.ndarray, actual: np.ndarray, tolerance: Tolerance) -> OutputCheck:
     check = OutputCheck(
-        name, list(reference.shape), list(actual.shape), None, tolerance.atol, min_cosine=tolerance.min_cosine,
-        dtype=str(actual.dtype), rtol=tolerance.rtol,
+        name,
+        list(reference.shape),
+        list(actual.shape),
+        None,
+        tolerance.atol,
+        min_cosine=tolerance.min_cosine,
+        dtype=str(actual.dtype),
+        rtol=tolerance.rtol,
     )
     if check.shape_ok:
         diff = np.abs(reference.astype(np.float64) - actual.astype(np.float64))

@@ -37,7 +37,9 @@ class OnnxBackend(Backend):
         if options.engine is not None and options.engine not in ENGINES:
             raise InvalidArgumentError(f"unknown ONNX engine '{options.engine}'; choose one of {', '.join(ENGINES)}")
 
-    def export(self, graph_name, module, export_config, path: Path, options: TraceOptions, preprocessor=None, progress=None) -> ExportedGraph:
+    def export(
+        self, graph_name, module, export_config, path: Path, options: TraceOptions, preprocessor=None, progress=None
+    ) -> ExportedGraph:
         from .convert import default_opset, export_onnx
 
         engines = (options.engine,) if options.engine else CAPTURE_CHAIN
@@ -46,8 +48,15 @@ class OnnxBackend(Backend):
             opset = options.opset if options.opset is not None else default_opset(export_config, engine)
             try:
                 written = export_onnx(
-                    module, export_config, opset, path, engine=engine, preprocessor=preprocessor, trace_sizes=options.trace_sizes,
-                    progress=progress, fuse_attention=bool(options.quantize),
+                    module,
+                    export_config,
+                    opset,
+                    path,
+                    engine=engine,
+                    preprocessor=preprocessor,
+                    trace_sizes=options.trace_sizes,
+                    progress=progress,
+                    fuse_attention=bool(options.quantize),
                 )
             except TraceError as error:
                 failures.append(str(error))
@@ -88,7 +97,9 @@ class OnnxBackend(Backend):
         from .convert import SHARED_WEIGHTS
         from ...optimize import quantize_graphs
 
-        quantize_graphs([graph.path for graph in exported], SHARED_WEIGHTS if len(exported) > 1 else None, preset.name, calibration)
+        quantize_graphs(
+            [graph.path for graph in exported], SHARED_WEIGHTS if len(exported) > 1 else None, preset.name, calibration
+        )
 
 
 def open_session(path: Path):

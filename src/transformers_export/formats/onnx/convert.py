@@ -70,7 +70,8 @@ def check_opset(onnx_config, opset: int, engine: str) -> None:
         )
     if opset < minimum:
         raise InvalidArgumentError(
-            f"opset {opset} is below the minimum {minimum} for this model with the {engine} engine; use --opset {minimum} or higher"
+            f"opset {opset} is below the minimum {minimum} for this model with the {engine} engine; use --opset "
+            f"{minimum} or higher"
         )
 
 
@@ -104,7 +105,9 @@ def export_onnx(
     sizes = trace_sizes or {}
     inputs = dict(
         dummy_inputs
-        or onnx_config.generate_dummy_inputs(preprocessor, batch_size=sizes.get("batch", -1), seq_length=sizes.get("sequence", -1))
+        or onnx_config.generate_dummy_inputs(
+            preprocessor, batch_size=sizes.get("batch", -1), seq_length=sizes.get("sequence", -1)
+        )
     )
     declared_inputs = onnx_config.inputs
     unknown = [name for name in declared_inputs if name not in inputs]
@@ -185,7 +188,10 @@ def _dynamic_shapes(declared_inputs: Mapping, input_names: list[str]) -> dict:
             dims[axis_name] = Dim(identifier) if identifier.isidentifier() and "+" not in axis_name else Dim.DYNAMIC
         return dims[axis_name]
 
-    return {argument_name(input): {axis: dim(name) for axis, name in declared_inputs[input].items()} for input in input_names}
+    return {
+        argument_name(input): {axis: dim(name) for axis, name in declared_inputs[input].items()}
+        for input in input_names
+    }
 
 
 def _quiet_dynamo_logs() -> None:
@@ -263,7 +269,16 @@ def _name_output_axes(path: Path, outputs: Mapping[str, Mapping[int, str]], rena
     return {graph_input.name for graph_input in proto.graph.input}
 
 
-def export(preprocessor, model, config, opset: int, output: Path, tokenizer=None, device: str = "cpu", engine: str = DEFAULT_ENGINE):
+def export(
+    preprocessor,
+    model,
+    config,
+    opset: int,
+    output: Path,
+    tokenizer=None,
+    device: str = "cpu",
+    engine: str = DEFAULT_ENGINE,
+):
     """The seed's `export()`: write `output` and return (input names in forward order, output names)."""
     if tokenizer is not None:
         if preprocessor is not None:

@@ -7,8 +7,9 @@ does not recognise. While capturing, this registers an attention implementation 
 `AttentionInterface` whose trace emits one `MultiHeadAttention` node per layer, with the additive mask as its
 attention bias. In PyTorch the same function computes SDPA, so a trace's outputs stay what the model computes.
 
-Encoders only (no module of the model is causal). Only plain attention is fused: no softcapping, sinks, sliding windows or position biases (those fall back to SDPA,
-one layer at a time), and key/value heads are expanded to the query heads where they are grouped.
+Encoders only (no module of the model is causal). Only plain attention is fused: no softcapping, sinks, sliding
+windows or position biases (those fall back to SDPA, one layer at a time), and key/value heads are expanded to the
+query heads where they are grouped.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def _function():
         def forward(ctx, query, key, value, bias, scale: float, heads: int):
             batch, length = query.shape[:2]
             split = lambda states: states.view(batch, states.shape[1], heads, -1).transpose(1, 2)  # noqa: E731
-            attended = torch.nn.functional.scaled_dot_product_attention(split(query), split(key), split(value), attn_mask=bias, scale=scale)
+            attended = torch.nn.functional.scaled_dot_product_attention(
+                split(query), split(key), split(value), attn_mask=bias, scale=scale
+            )
             return attended.transpose(1, 2).reshape(batch, length, -1)
 
         @staticmethod
@@ -54,14 +57,18 @@ def _attention(module, query, key, value, attention_mask, dropout: float = 0.0, 
     from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 
     if any(kwargs.get(name) is not None for name in _UNFUSED):
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs
+        )
     batch, heads, length, width = query.shape
     if key.shape[1] != heads:  # grouped key/value heads: MultiHeadAttention takes one per query head
         key, value = repeat_kv(key, heads // key.shape[1]), repeat_kv(value, heads // value.shape[1])
     flat = lambda states: states.transpose(1, 2).reshape(batch, states.shape[2], -1)  # noqa: E731
     if attention_mask is not None and attention_mask.dtype == torch.bool:  # a model that builds its own boolean mask
-        attention_mask = torch.zeros_like(attention_mask, dtype=query.dtype).masked_fill(~attention_mask, torch.finfo(query.dtype).min)
-    scale = float(scaling) if scaling is not None else width ** -0.5
+        attention_mask = torch.zeros_like(attention_mask, dtype=query.dtype).masked_fill(
+            ~attention_mask, torch.finfo(query.dtype).min
+        )
+    scale = float(scaling) if scaling is not None else width**-0.5
     attended = _function().apply(flat(query), flat(key), flat(value), attention_mask, scale, int(heads))
     return attended.view(batch, length, heads, -1), None
 

@@ -18,7 +18,7 @@ def _interleave(tensor, repeats, dim=None, *, output_size=None, original):
 
     if isinstance(repeats, int) and dim is not None and tensor.dim() > 0 and not torch.jit.is_scripting():
         axis = dim % tensor.dim()
-        sizes = [*tensor.shape[:axis + 1], repeats, *tensor.shape[axis + 1:]]
+        sizes = [*tensor.shape[: axis + 1], repeats, *tensor.shape[axis + 1 :]]
         return tensor.unsqueeze(axis + 1).expand(sizes).flatten(axis, axis + 1)
     return original(tensor, repeats, dim, output_size=output_size)
 
@@ -74,8 +74,12 @@ def count_bools_as_integers(proto) -> bool:
                 continue
             for position in positions:
                 counted = f"{node.input[position]}_as_int64"
-                proto.graph.node.insert(index, onnx.helper.make_node(
-                    "Cast", [node.input[position]], [counted], to=integer, name=f"{node.name}_cast{position}"))
+                proto.graph.node.insert(
+                    index,
+                    onnx.helper.make_node(
+                        "Cast", [node.input[position]], [counted], to=integer, name=f"{node.name}_cast{position}"
+                    ),
+                )
                 node.input[position] = counted
                 changed = True
     return changed

@@ -107,7 +107,9 @@ def attach_weights(path: Path, tensors: Mapping[str, object], external: bool, pr
     data_name = f"{path.name}.data"
     stored: dict[tuple, tuple[int, int]] = {}  # (storage pointer, offset, shape, perm) -> (file offset, length)
     written = done = 0
-    total = sum(tensors[graph_input.name].numel() * tensors[graph_input.name].element_size() for graph_input in weight_inputs)
+    total = sum(
+        tensors[graph_input.name].numel() * tensors[graph_input.name].element_size() for graph_input in weight_inputs
+    )
     folded: set[str] = set()  # outputs of the Transpose nodes now stored pre-transposed
     attached: set[str] = set()
     data = open(path.parent / data_name, "wb") if external else None
@@ -115,7 +117,13 @@ def attach_weights(path: Path, tensors: Mapping[str, object], external: bool, pr
         for graph_input in weight_inputs:
             tensor = tensors[graph_input.name]
             users = consumers.get(graph_input.name, [])
-            perms = {tuple(attribute.ints) for node in users if node.op_type == "Transpose" for attribute in node.attribute if attribute.name == "perm"}
+            perms = {
+                tuple(attribute.ints)
+                for node in users
+                if node.op_type == "Transpose"
+                for attribute in node.attribute
+                if attribute.name == "perm"
+            }
             transposed_only = users and all(node.op_type == "Transpose" for node in users) and len(perms) == 1
             if transposed_only:
                 perm = perms.pop()
