@@ -4,7 +4,6 @@ imported when a command runs."""
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable

@@ -6,7 +6,7 @@ for graphs with a cache); then the backend runs the same inputs, feeding its own
 
 Decode: a left-padded prompt (decoder-only) or a right-padded source (encoder-decoder), starting from an empty
 past, then single-token steps that take the reference's greedy token; PyTorch is fed its own cache, the export its
-own `present.*` (see `cases.py`).
+own `present.*` (see `decodes.py`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cache import names as cache
-from .cases import (
-    Case,
+from .cases import Case, reference_cases, run_cases
+from .decodes import (
     DecodeTrace,
-    reference_cases,
     reference_decode,
     reference_seq2seq_decode,
-    run_cases,
     run_decode,
     run_seq2seq_decode,
 )
