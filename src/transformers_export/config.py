@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 
 from .cache import names as cache, objects as cache_objects
 from .architectures.registry import DEFAULT_ONNX_OPSET, MIN_ONNX_OPSET, ArchitectureSpec
-from .dummy_inputs.specs import DEFAULT_SIZES, input_axes, make_dummy_inputs
+from .dummy_inputs.sizes import DEFAULT_SIZES
+from .dummy_inputs.specs import input_axes, make_dummy_inputs
 from .errors import ExportError, TraceError, UnsupportedFeatureError, first_line
 from .tasks import TASKS, canonical_feature, task_of
 

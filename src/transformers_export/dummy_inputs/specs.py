@@ -17,19 +17,8 @@ import torch
 
 from ..errors import InvalidArgumentError
 from .fixed_sizes import fixed_sizes, reads_spectrogram
+from .sizes import DEFAULT_SIZES
 
-# `samples`: raw audio (16 kHz), long enough for wav2vec2's convolutional feature encoder (400 samples a frame); 1920
-# make an odd frame count at the usual 320-sample stride: SEW pads its pooled-then-upsampled states back to the input
-# length only for odd counts, a branch a trace at an even count would freeze away (validation then checks both parities)
-DEFAULT_SIZES = {"batch": 2, "sequence": 8, "num_choices": 4, "past_sequence": 5, "decoder_sequence": 5, "samples": 1920, "feature_frames": 24}
-# Validation runs on shapes other than the trace's, including batch 1 and an empty past (a decoder's first step),
-# which exporters like to specialise on.
-VALIDATION_SIZES = (
-    {"batch": 3, "sequence": 11, "num_choices": 3, "past_sequence": 7, "decoder_sequence": 4, "height": 48, "width": 40, "samples": 2240, "feature_frames": 40},
-    {"batch": 1, "sequence": 5, "num_choices": 2, "past_sequence": 0, "decoder_sequence": 7, "height": 32, "width": 32, "samples": 1040, "feature_frames": 16},
-)
-# Quantization presets that calibrate run the float graph on inputs of their own, never on the validation's.
-CALIBRATION_SIZES = {"batch": 4, "sequence": 32, "num_choices": 2, "past_sequence": 16, "decoder_sequence": 8, "samples": 3200, "feature_frames": 64}
 
 Shape = tuple  # of axis names (str) and fixed sizes (int)
 
@@ -61,7 +50,10 @@ def _attention_mask(shape, config, preprocessor, generator):
 
 
 def _is_decoder(config) -> bool:
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
 
     model_type = getattr(config, "model_type", "")
     return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
@@ -141,21 +133,33 @@ INPUT_SPECS: dict[str, InputSpec] = {
         InputSpec("global_attention_mask", TEXT_SHAPE, _global_attention_mask),
         InputSpec("encoder_attention_mask", TEXT_SHAPE, _attention_mask),
         InputSpec("decoder_input_ids", ("batch", "decoder_sequence"), _token_ids),
-        InputSpec("decoder_attention_mask", ("batch", "decoder_sequence"), lambda shape, *_: torch.ones(shape, dtype=torch.int64)),
+        InputSpec(
+            "decoder_attention_mask",
+            ("batch", "decoder_sequence"),
+            lambda shape, *_: torch.ones(shape, dtype=torch.int64),
+        ),
         # Values are set from the attention mask in `_derive_from_mask`, as generate() computes them.
         InputSpec("position_ids", TEXT_SHAPE, lambda shape, *_: torch.zeros(shape, dtype=torch.int64)),
-        InputSpec("pixel_values", ("batch", FromConfig("num_channels"), FromConfig("height"), FromConfig("width")), _pixel_values),
+        InputSpec(
+            "pixel_values",
+            ("batch", FromConfig("num_channels"), FromConfig("height"), FromConfig("width")),
+            _pixel_values,
+        ),
         InputSpec("pixel_mask", ("batch", FromConfig("height"), FromConfig("width")), _pixel_mask),
         InputSpec("input_values", ("batch", "samples"), _audio_values),
         InputSpec("inputs_embeds", ("batch", "sequence", FromConfig("text_hidden")), _audio_values),
-        InputSpec("input_features", ("batch", FromConfig("feature_rows"), FromConfig("feature_columns")), _audio_values),
+        InputSpec(
+            "input_features", ("batch", FromConfig("feature_rows"), FromConfig("feature_columns")), _audio_values
+        ),
     )
 }
 
 
 # The audio spectrogram transformer (AST) names its input `input_values` too, but reads a fixed window of log-mel frames
 # (batch, frames, mel bins), patched like an image, instead of a waveform.
-SPECTROGRAM_VALUES = InputSpec("input_values", ("batch", FromConfig("spectrogram_frames"), FromConfig("spectrogram_bins")), _audio_values)
+SPECTROGRAM_VALUES = InputSpec(
+    "input_values", ("batch", FromConfig("spectrogram_frames"), FromConfig("spectrogram_bins")), _audio_values
+)
 
 
 def input_spec(name: str, config) -> InputSpec:
@@ -235,7 +239,9 @@ def _end_with_eos(tensors: dict, config) -> None:
     if eos is None or ids is None or mask is None or ids.shape != mask.shape:
         return
     vocab = getattr(config, "vocab_size", eos + 2)
-    replacement = next(token for token in range(3, vocab + 3) if token % vocab not in (eos, getattr(config, "pad_token_id", None)))
+    replacement = next(
+        token for token in range(3, vocab + 3) if token % vocab not in (eos, getattr(config, "pad_token_id", None))
+    )
     ids[ids == eos] = replacement % vocab
     last = mask.sum(-1, keepdim=True) - 1
     ids.scatter_(-1, last, eos)

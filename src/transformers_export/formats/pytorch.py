@@ -70,7 +70,7 @@ class _TorchBackend(Backend):
     ) -> ExportedGraph:
         import torch
 
-        from ..dummy_inputs.specs import DEFAULT_SIZES
+        from ..dummy_inputs.sizes import DEFAULT_SIZES
         from .exportable import ExportableModule, argument_name
 
         module.eval()

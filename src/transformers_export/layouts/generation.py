@@ -133,7 +133,7 @@ class DecoderGraphConfig(GraphConfig):
         if frames != "encoder_sequence":
             # a mask over audio frames: the cached encoder states are as long as the encoder makes them from that
             # many frames (Speech2Text's convolutions subsample by 4)
-            from ..dummy_inputs.specs import DEFAULT_SIZES
+            from ..dummy_inputs.sizes import DEFAULT_SIZES
 
             length = torch.tensor(sizes.get(frames, DEFAULT_SIZES[frames]))
             states = self.model.get_encoder()._get_feat_extract_output_lengths(length)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..dummy_inputs.specs import CALIBRATION_SIZES, VALIDATION_SIZES
+from ..dummy_inputs.sizes import CALIBRATION_SIZES, VALIDATION_SIZES
 from ..formats.exportable import named_outputs
 from .padding import padded_positions, without_padding
 from .report import ShapeRun, Tolerance, compare, runtime_message

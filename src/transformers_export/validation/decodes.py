@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..cache import names as cache, objects as cache_objects
-from ..dummy_inputs.specs import VALIDATION_SIZES
+from ..dummy_inputs.sizes import VALIDATION_SIZES
 from ..formats.exportable import named_outputs
 from .padding import decoder_padding
 from ..runtime.decoder import position_ids_from_mask

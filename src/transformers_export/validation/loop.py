@@ -24,7 +24,7 @@ from .decodes import (
     run_decode,
     run_seq2seq_decode,
 )
-from ..dummy_inputs.specs import DEFAULT_SIZES, VALIDATION_SIZES
+from ..dummy_inputs.sizes import DEFAULT_SIZES, VALIDATION_SIZES
 from ..errors import ExportError
 from ..layouts.base import DECODER, ENCODER_DECODER, SEQ2SEQ_GRAPH, Layout
 from .report import ShapeRun, Tolerance, ValidationReport, runtime_message

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
 
-from ..dummy_inputs.specs import VALIDATION_SIZES
+from ..dummy_inputs.sizes import VALIDATION_SIZES
 from ..errors import ValidationError
 from .report import RTOL, Tolerance, ValidationReport
 
