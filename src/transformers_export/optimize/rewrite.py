@@ -5,19 +5,32 @@ products, norms) stays float. Weights are streamed through `storage.py` one tens
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .numerics import MATMUL_INTEGER_LARGEST, blockwise, per_column_int8, per_row_int8, per_tensor_uint8, smoothing_factors
+from .numerics import (
+    MATMUL_INTEGER_LARGEST,
+    blockwise,
+    per_column_int8,
+    per_row_int8,
+    per_tensor_uint8,
+    smoothing_factors,
+)
 from .calibrate import channel_absmax
 from .presets import Preset
+from .products import Product, find_product, is_lookup, live_nodes, reads_of, weight_dims, weight_matrix
 from .storage import WeightReader, WeightWriter
 
 
-def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iterable[Mapping[str, np.ndarray]] = (), keep_float: Callable | None = None) -> None:
+def quantize_graph(
+    source: Path,
+    target: Path,
+    preset: Preset,
+    calibration: Iterable[Mapping[str, np.ndarray]] = (),
+    keep_float: Callable | None = None,
+) -> None:
     """Write the quantized graph of `source` to `target` (and `target.data` when its weights are external).
     `calibration`: input feeds for presets with smoothing. `keep_float(node) -> bool` leaves the nodes it picks in
     float (for accuracy experiments)."""
@@ -29,17 +42,22 @@ def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iter
     proto = onnx.load(str(source), load_external_data=False)
     graph = proto.graph
     weights = WeightReader(source.parent, graph)
-    external = any(uses_external_data(t) for t in graph.initializer) or sum(len(t.raw_data) for t in graph.initializer) > INLINE_LIMIT
+    external = (
+        any(uses_external_data(t) for t in graph.initializer)
+        or sum(len(t.raw_data) for t in graph.initializer) > INLINE_LIMIT
+    )
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 13:
         raise ValueError(f"quantized graphs need opset 13 or newer, this one has {opset}")
     chosen = [node for node in graph.node if not (keep_float and keep_float(node))]
     producers = {output: node for node in graph.node for output in node.output}
-    products = {id(node): product for node in chosen if (product := _product(node, producers, weights))}
-    lookups = {id(node) for node in chosen if preset.gather != "float" and _is_lookup(node, weights)}
+    products = {id(node): product for node in chosen if (product := find_product(node, producers, weights))}
+    lookups = {id(node) for node in chosen if preset.gather != "float" and is_lookup(node, weights)}
     factors = {}
     if preset.needs_calibration and products:
-        ranges = channel_absmax(source, [product.x for product in products.values()], calibration) if calibration else {}
+        ranges = (
+            channel_absmax(source, [product.x for product in products.values()], calibration) if calibration else {}
+        )
         factors = _smoothing(products.values(), ranges, weights, preset.smoothing)
     writer = WeightWriter(target.with_name(f"{target.name}.data") if external else None)
     rewrite = _Rewrite(weights, writer, preset, factors)
@@ -51,8 +69,8 @@ def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iter
                 rewrite.gather(node)
             else:
                 rewrite.nodes.append(node)
-        rewrite.nodes = _live(rewrite.nodes, {output.name for output in graph.output})
-        used = {name for node in rewrite.nodes for name in _reads(node)}
+        rewrite.nodes = live_nodes(rewrite.nodes, {output.name for output in graph.output})
+        used = {name for node in rewrite.nodes for name in reads_of(node)}
         for tensor in graph.initializer:
             if tensor.name in rewrite.replaced and tensor.name not in used:
                 continue
@@ -64,7 +82,9 @@ def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iter
     graph.node.extend(kept)
     del graph.initializer[:]
     graph.initializer.extend(writer.initializers)
-    if any(node.domain == "com.microsoft" for node in kept) and not any(o.domain == "com.microsoft" for o in proto.opset_import):
+    if any(node.domain == "com.microsoft" for node in kept) and not any(
+        o.domain == "com.microsoft" for o in proto.opset_import
+    ):
         proto.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     # Shapes of the intermediate tensors let ONNX Runtime fuse the quantized graph as it fuses the float one
     # (SkipLayerNormalization needs them); without them MiniLM's sentence embeddings lose 0.01 of cosine.
@@ -72,69 +92,9 @@ def quantize_graph(source: Path, target: Path, preset: Preset, calibration: Iter
     onnx.save(proto, str(target))
 
 
-def _attribute(node, name: str, default):
-    from onnx import helper
-
-    found = next((attribute for attribute in node.attribute if attribute.name == name), None)
-    return default if found is None else helper.get_attribute_value(found)
-
-
-def _is_lookup(node, weights: WeightReader) -> bool:
-    """`Gather(E, ids)` of a constant float table along its rows (an embedding)."""
-    return node.op_type == "Gather" and weights.is_float_matrix(node.input[0]) and _attribute(node, "axis", 0) == 0
-
-
-@dataclass(frozen=True)
-class Product:
-    """`out = x @ W (+ bias)` with W (K, N) a constant: the initializer `weight`, or its transpose (a tied LM head reads
-    the embedding table through a Transpose; GPT-2's Conv1D is a Gemm)."""
-
-    node: object
-    x: str
-    weight: str
-    transposed: bool
-    out: str
-    bias: str | None = None
-
-
-def _product(node, producers, weights: WeightReader) -> Product | None:
-    if node.op_type == "MatMul":
-        if weights.is_float_matrix(node.input[1]):
-            return Product(node, node.input[0], node.input[1], False, node.output[0])
-        transpose = producers.get(node.input[1])
-        if transpose is not None and transpose.op_type == "Transpose" and weights.is_float_matrix(transpose.input[0]) and list(_attribute(transpose, "perm", [1, 0])) == [1, 0]:
-            return Product(node, node.input[0], transpose.input[0], True, node.output[0])
-    if node.op_type == "Gemm" and weights.is_float_matrix(node.input[1]) and not _attribute(node, "transA", 0):
-        if _attribute(node, "alpha", 1.0) == 1.0 and (len(node.input) < 3 or _attribute(node, "beta", 1.0) == 1.0):
-            bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
-            return Product(node, node.input[0], node.input[1], bool(_attribute(node, "transB", 0)), node.output[0], bias)
-    return None
-
-
-def _live(nodes: list, outputs: set[str]) -> list:
-    """Without the nodes nothing reads any more (the Transpose of a table whose product is now quantized)."""
-    while True:
-        read = {name for node in nodes for name in _reads(node)} | outputs
-        kept = [node for node in nodes if any(output in read for output in node.output)]
-        if len(kept) == len(nodes):
-            return nodes
-        nodes = kept
-
-
-def _reads(node) -> set[str]:
-    """Inputs, and the outer names that subgraphs (If, Loop, Scan) read."""
-    from onnx import AttributeProto
-
-    names = set(node.input)
-    for attribute in node.attribute:
-        graphs = [attribute.g] if attribute.type == AttributeProto.GRAPH else list(attribute.graphs)
-        for graph in graphs:
-            for inner in graph.node:
-                names |= _reads(inner)
-    return names
-
-
-def _smoothing(products, ranges: Mapping[str, np.ndarray], weights: WeightReader, alpha: float) -> dict[str, np.ndarray]:
+def _smoothing(
+    products, ranges: Mapping[str, np.ndarray], weights: WeightReader, alpha: float
+) -> dict[str, np.ndarray]:
     """Per activation, SmoothQuant's factors over all the products that read it (they share one quantized copy)."""
     readers = defaultdict(list)
     for product in products:
@@ -143,21 +103,10 @@ def _smoothing(products, ranges: Mapping[str, np.ndarray], weights: WeightReader
     for activation, reading in readers.items():
         if activation not in ranges:
             continue
-        row_absmax = np.max([np.abs(_matrix(weights, p)).max(axis=1) for p in reading], axis=0)
+        row_absmax = np.max([np.abs(weight_matrix(weights, p)).max(axis=1) for p in reading], axis=0)
         if row_absmax.shape == ranges[activation].shape:
             factors[activation] = smoothing_factors(ranges[activation], row_absmax, alpha)
     return factors
-
-
-def _dims(weights: WeightReader, product: Product) -> tuple[int, int]:
-    rows, cols = weights.tensors[product.weight].dims
-    return (cols, rows) if product.transposed else (rows, cols)
-
-
-def _matrix(weights: WeightReader, product: Product) -> np.ndarray:
-    """W as (K, N) float32."""
-    values = np.asarray(weights.array(product.weight), np.float32)
-    return np.ascontiguousarray(values.T) if product.transposed else values
 
 
 class _Rewrite:
@@ -196,7 +145,7 @@ class _Rewrite:
         return name
 
     def product(self, product: Product) -> None:
-        rows, cols = _dims(self.weights, product)
+        rows, cols = weight_dims(self.weights, product)
         scheme = self.preset.wide if self.preset.wide and rows > cols else self.preset.matmul
         stem = product.node.name or product.out
         out = f"{stem}_unbiased" if product.bias else product.out
@@ -210,14 +159,19 @@ class _Rewrite:
         x = product.x
         factors = self.factors.get(x)
         w_q, w_scale, w_zero = self._weight(
-            product.weight, (product.weight, product.transposed, x),
-            lambda: _per_column(_matrix(self.weights, product) * (factors[:, None] if factors is not None else 1))
-            + [("zero_point", np.zeros(_dims(self.weights, product)[1], np.int8))],
+            product.weight,
+            (product.weight, product.transposed, x),
+            lambda: (
+                _per_column(weight_matrix(self.weights, product) * (factors[:, None] if factors is not None else 1))
+                + [("zero_point", np.zeros(weight_dims(self.weights, product)[1], np.int8))]
+            ),
         )
         if x not in self.activations:
             source = x
             if factors is not None:
-                source = self._node("Mul", [x, self._unique(f"{x}_smoothing", (1 / factors).astype(np.float32))], f"{x}_smoothed")
+                source = self._node(
+                    "Mul", [x, self._unique(f"{x}_smoothing", (1 / factors).astype(np.float32))], f"{x}_smoothed"
+                )
             outputs = [f"{x}_quantized", f"{x}_scale", f"{x}_zero_point"]
             self.nodes.append(helper.make_node("DynamicQuantizeLinear", [source], outputs, name=f"{x}_QuantizeLinear"))
             self.activations[x] = tuple(outputs)
@@ -230,26 +184,47 @@ class _Rewrite:
         bits, block_size, symmetric = self.preset.bits, self.preset.block_size or 32, self.preset.symmetric
 
         def make():
-            packed, scales, zero_points = blockwise(_matrix(self.weights, product), bits, block_size, symmetric)
-            return [("blocks", packed), ("block_scales", scales)] + ([] if zero_points is None else [("block_zero_points", zero_points)])
+            packed, scales, zero_points = blockwise(weight_matrix(self.weights, product), bits, block_size, symmetric)
+            return [("blocks", packed), ("block_scales", scales)] + (
+                [] if zero_points is None else [("block_zero_points", zero_points)]
+            )
 
         stored = self._weight(product.weight, (product.weight, product.transposed, "blocks"), make)
-        rows, cols = _dims(self.weights, product)
-        self._node("MatMulNBits", [product.x, *stored], out, domain="com.microsoft", K=rows, N=cols, bits=bits, block_size=block_size, accuracy_level=4)
+        rows, cols = weight_dims(self.weights, product)
+        self._node(
+            "MatMulNBits",
+            [product.x, *stored],
+            out,
+            domain="com.microsoft",
+            K=rows,
+            N=cols,
+            bits=bits,
+            block_size=block_size,
+            accuracy_level=4,
+        )
 
     def gather(self, node) -> None:
         name, ids, out = node.input[0], node.input[1], node.output[0]
         stem = node.name or out
         if self.preset.gather == "per-tensor":
+
             def make():
                 values, scale, zero_point = per_tensor_uint8(np.asarray(self.weights.array(name), np.float32))
-                return [("quantized", values), ("scale", np.array(scale, np.float32)), ("zero_point", np.array(zero_point, np.uint8))]
+                return [
+                    ("quantized", values),
+                    ("scale", np.array(scale, np.float32)),
+                    ("zero_point", np.array(zero_point, np.uint8)),
+                ]
 
             table, scale, zero_point = self._weight(name, (name, "gather"), make)
             gathered = self._node("Gather", [table, ids], f"{stem}_quantized")
             self._node("DequantizeLinear", [gathered, scale, zero_point], out)
             return
-        table, scales = self._weight(name, (name, "gather"), lambda: list(zip(("rows", "row_scales"), per_row_int8(np.asarray(self.weights.array(name), np.float32)))))
+        table, scales = self._weight(
+            name,
+            (name, "gather"),
+            lambda: list(zip(("rows", "row_scales"), per_row_int8(np.asarray(self.weights.array(name), np.float32)))),
+        )
         rows = self._node("Cast", [self._node("Gather", [table, ids], f"{stem}_quantized")], f"{stem}_levels", to=1)
         self._node("Mul", [rows, self._node("Gather", [scales, ids], f"{stem}_row_scales")], out)
 
