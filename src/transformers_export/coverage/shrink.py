@@ -18,7 +18,9 @@ TINY = {
     "intermediate_size": 36, "ffn_dim": 36, "n_inner": 36, "d_ff": 36, "encoder_ffn_dim": 36, "decoder_ffn_dim": 36,
     "hidden_dim": 36, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 16,
     "num_experts": 4, "num_local_experts": 4, "n_routed_experts": 4, "num_experts_per_tok": 2,
-    "vocab_size": 99, "unpadded_vocab_size": 99, "vocab_size_per_layer_input": 99, "num_layers_per_stack": 1, "hidden_size_per_layer_input": 8, "max_position_embeddings": 128, "n_positions": 128, "head_dim": 8, "kv_channels": 8,
+    "vocab_size": 99, "unpadded_vocab_size": 99, "vocab_size_per_layer_input": 99, "num_layers_per_stack": 1,
+    "hidden_size_per_layer_input": 8, "max_position_embeddings": 128, "n_positions": 128, "head_dim": 8,
+    "kv_channels": 8,
     "image_size": 32, "patch_size": 8, "window_size": 2, "num_channels": 3, "rotary_dim": 4,
     "projection_dim": 16, "projection_size": 32,
     # latent attention (DeepSeek-V2/V3-style)
@@ -38,8 +40,10 @@ SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder_config",
 
 
 # special tokens of the full vocabulary get ids inside the tiny one
-SPECIAL_TOKENS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 1, "sep_token_id": 2,
-                  "cls_token_id": 1, "mask_token_id": 3, "unk_token_id": 3}
+SPECIAL_TOKENS = {
+    "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 1, "sep_token_id": 2,
+    "cls_token_id": 1, "mask_token_id": 3, "unk_token_id": 3,
+}
 
 
 def _inside_vocabulary(key: str, value, vocabulary: int):
@@ -75,7 +79,8 @@ def shrink(values: dict, every_kind: bool = True) -> dict:
     """`values` (a config's dict) with its sizes made tiny; with `every_kind`, hybrid models keep a layer of each kind
     (`kept_layers`), else two layers."""
     shrunk = {}
-    vocabulary = TINY["vocab_size"] if isinstance(values.get("vocab_size"), int) and values["vocab_size"] > TINY["vocab_size"] else None
+    too_large = isinstance(values.get("vocab_size"), int) and values["vocab_size"] > TINY["vocab_size"]
+    vocabulary = TINY["vocab_size"] if too_large else None
     layers = next((values[key] for key in LAYER_COUNTS if isinstance(values.get(key), int)), None)
     kept = kept_layers(values) if every_kind else 2
     for key, value in values.items():
@@ -115,7 +120,8 @@ def _consistent(original: dict, shrunk: dict) -> dict:
     """Sizes that must agree with each other after shrinking."""
     # expert groups (DeepSeek-V3-style routing) divide the experts: with 4 experts, one group
     for groups in ("n_group", "num_expert_group"):
-        if isinstance(shrunk.get(groups), int) and any(shrunk.get(k) != original.get(k) for k in ("n_routed_experts", "num_experts")):
+        experts_changed = any(shrunk.get(k) != original.get(k) for k in ("n_routed_experts", "num_experts"))
+        if isinstance(shrunk.get(groups), int) and experts_changed:
             shrunk[groups], shrunk["topk_group"] = 1, 1
     # hybrid models whose default config has no attention layer (Bamba, Granite-MoE-Hybrid) fail a cached forward
     # in transformers itself: their last layer attends, as their checkpoints' layers do
@@ -126,7 +132,9 @@ def _consistent(original: dict, shrunk: dict) -> dict:
         shrunk["layer_types"] = shrunk["layer_types"][:-1] + ["full_attention"]
     # a projector onto the language model's width (PaliGemma's projection_dim) follows that width
     text = shrunk.get("text_config")
-    if isinstance(text, dict) and isinstance(shrunk.get("projection_dim"), int) and original.get("projection_dim") == (original.get("text_config") or {}).get("hidden_size", original.get("projection_dim")):
+    text_width = (original.get("text_config") or {}).get("hidden_size", original.get("projection_dim"))
+    projection = shrunk.get("projection_dim")
+    if isinstance(text, dict) and isinstance(projection, int) and original.get("projection_dim") == text_width:
         shrunk["projection_dim"] = text.get("hidden_size", TINY["hidden_size"])
     # Qwen2.5-VL's windowed vision attention: windows of two merged patches a side
     if all(isinstance(shrunk.get(k), int) for k in ("window_size", "patch_size", "spatial_merge_size")):
@@ -141,13 +149,14 @@ def _consistent(original: dict, shrunk: dict) -> dict:
         if isinstance(vision.get("out_hidden_size"), int):  # the merger projects onto the language model's width
             vision["out_hidden_size"] = text.get("hidden_size", TINY["hidden_size"])
     # a Mamba-2 mixer's width (Falcon-H1's mamba_d_ssm, else expand x hidden) splits into its heads
-    if isinstance(shrunk.get("mamba_n_heads"), int) and isinstance(shrunk.get("mamba_d_head"), int) and isinstance(shrunk.get("hidden_size"), int):
+    if all(isinstance(shrunk.get(k), int) for k in ("mamba_n_heads", "mamba_d_head", "hidden_size")):
         width = (shrunk.get("mamba_expand") or 2) * shrunk["hidden_size"]
         if isinstance(shrunk.get("mamba_d_ssm"), int):
             shrunk["mamba_d_ssm"] = width
         shrunk["mamba_d_head"] = width // shrunk["mamba_n_heads"]
     # Mamba-2 heads split the expanded width: hidden * expand = heads * head_dim
-    if all(isinstance(shrunk.get(k), int) for k in ("expand", "num_heads", "head_dim", "hidden_size")) and "num_attention_heads" not in shrunk:
+    sized = all(isinstance(shrunk.get(k), int) for k in ("expand", "num_heads", "head_dim", "hidden_size"))
+    if sized and "num_attention_heads" not in shrunk:
         shrunk["head_dim"] = shrunk["hidden_size"] * shrunk["expand"] // shrunk["num_heads"]
     # latent attention expands its one latent key/value to every head
     if "kv_lora_rank" in original and original.get("num_key_value_heads") == original.get("num_attention_heads"):
@@ -170,7 +179,8 @@ def _consistent(original: dict, shrunk: dict) -> dict:
     if isinstance(backbone, dict) and backbone.get("model_type") == "timm_backbone":
         levels = ["stage2", "stage3", "stage4"] if (shrunk.get("num_feature_levels") or 1) > 1 else ["stage4"]
         shrunk["backbone_config"] = dict(
-            model_type="resnet", hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], embedding_size=8, out_features=levels,
+            model_type="resnet", hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], embedding_size=8,
+            out_features=levels,
         )
         shrunk["use_pretrained_backbone"] = False
     # Aria's projector has a query count per number of image patches: one entry, for the tiny tower's patches
@@ -197,7 +207,9 @@ def _scale_mrope(shrunk: dict) -> None:
 
 
 # "`a.b` (512) must equal `c` (32)", "x (1024) must match y (32)", "x must be 0, got 256": set `a.b` to 32, x to 0
-_MUST_EQUAL = re.compile(r"`?([\w.]+)`? \((\d+)\) (?:must|should) (?:be )?(?:equal|match)(?: to)?(?: the backbone)? `?[\w.\ /]+`? \((\d+)\)")
+_MUST_EQUAL = re.compile(
+    r"`?([\w.]+)`? \((\d+)\) (?:must|should) (?:be )?(?:equal|match)(?: to)?(?: the backbone)? `?[\w.\ /]+`? \((\d+)\)"
+)
 _MUST_BE = re.compile(r"`?([\w.]+)`? must be (\d+), got \d+")
 REPAIRS = 6
 
