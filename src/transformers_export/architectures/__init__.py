@@ -15,7 +15,8 @@ from .registry import (
     spec_for_feature,
 )
 
-from . import audio, decoders, encoders, generic, multimodal, seq2seq, vision  # noqa: E402,F401  (each registers its specs on import)
+# each family registers its specs on import
+from . import audio, decoders, encoders, generic, multimodal, seq2seq, vision  # noqa: E402,F401
 
 __all__ = [
     "DEFAULT_ONNX_OPSET",
