@@ -171,6 +171,16 @@ def _from_pretrained(model_class, model, config, cache_dir, feature, dtype="floa
             f"the config makes it {expected} ({len(mismatched)} tensor(s) differ)"
         )
     missing = info.get("missing_keys") or []
+    parameters = {name for name, _ in loaded.named_parameters()}
+    if parameters and parameters <= set(missing):
+        # a weightless checkpoint would export a randomly initialised model, and validation could not tell: it
+        # compares against that same random model
+        unexpected = len(info.get("unexpected_keys") or [])
+        found = f"its {unexpected} tensor(s) have other names" if unexpected else "it holds no tensors"
+        raise CheckpointError(
+            f"the checkpoint '{model}' holds none of the {len(parameters)} weights of {type(loaded).__name__} "
+            f"({found}); pass the folder with the trained weights"
+        )
     if missing:
         logger.warning(
             "%d weight(s) of %s were not in the checkpoint and are randomly initialised (e.g. %s); "
