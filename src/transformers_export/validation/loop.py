@@ -26,7 +26,7 @@ from .decodes import (
 )
 from ..dummy_inputs.sizes import DEFAULT_SIZES, VALIDATION_SIZES
 from ..errors import ExportError
-from ..layouts.base import DECODER, ENCODER_DECODER, SEQ2SEQ_GRAPH, Layout
+from ..layouts.base import DECODER, ENCODER_DECODER, SEQ2SEQ_GRAPH, Decode, Layout
 from .report import ShapeRun, Tolerance, ValidationReport, runtime_message
 
 
@@ -38,8 +38,7 @@ class References:
     cases: list[list[Case]]
     at_trace: list[list[Case]] | None
     decode: DecodeTrace | None
-    kind: str | None  # the layout's decode kind (layouts.base: DECODER, ENCODER_DECODER, SEQ2SEQ_GRAPH) or None
-    graph: int = 0  # the graph that decodes
+    planned: Decode | None = None  # which decode the layout asked for, and through which graph
 
 
 def compute_references(
@@ -58,7 +57,7 @@ def compute_references(
         ]
     planned = layout.decode(graphs, backend)
     if planned is None:
-        return References(cases, at_trace, None, None)
+        return References(cases, at_trace, None)
     graph, name = graphs[planned.graph], exported[planned.graph].path.name
     if planned.kind == ENCODER_DECODER:  # the encoder graph's model runs both graphs
         decode = reference_seq2seq_decode(graph.config.parent, graph.module.model, "encoder + decoder", unpadded)
@@ -66,7 +65,7 @@ def compute_references(
         decode = reference_seq2seq_decode(graph.config, graph.module, name, unpadded)
     else:
         decode = reference_decode(graph.config, graph.module, name, unpadded)
-    return References(cases, at_trace, decode, planned.kind, planned.graph)
+    return References(cases, at_trace, decode, planned)
 
 
 def check_export(references: References, exported, backend, tolerance: Tolerance, progress=None) -> ValidationReport:
@@ -109,9 +108,9 @@ def check_export(references: References, exported, backend, tolerance: Tolerance
     decode = references.decode
     if decode is None or not report.passed or report.specialized_to:
         return report
-    if references.kind == DECODER:
-        report.runs.extend(run_decode(decode, runner(references.graph), tolerance))
-    elif references.kind == ENCODER_DECODER:
+    if references.planned.kind == DECODER:
+        report.runs.extend(run_decode(decode, runner(references.planned.graph), tolerance))
+    elif references.planned.kind == ENCODER_DECODER:
         encoder, decoder = runner(0), runner(1)
 
         def encode(source):
