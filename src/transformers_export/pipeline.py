@@ -21,6 +21,7 @@ from .output.manifest import MANIFEST, tensor_entry, versions, write_manifest
 from .output.manifest import LAYOUTS
 from .resolve.plan import ExportPlan, ExportRequest, check_request, resolve
 from .optimize.presets import PRESETS, calibration_texts
+from .output.commit import staged_files
 from .output.staging import staged_output
 from .validation.loop import check_export, compute_references, release_weights
 from .validation.report import RTOL, Tolerance, ValidationReport
@@ -226,7 +227,6 @@ def _manifest(plan: ExportPlan, exported, report: ValidationReport, folder: Path
             "traced_shapes": written.traced_shapes,
             "pruned_inputs": written.pruned_inputs,
         }
-    suffix = plan.backend.suffix
     return {
         "format": plan.backend.name,
         "source": plan.source,
@@ -237,7 +237,7 @@ def _manifest(plan: ExportPlan, exported, report: ValidationReport, folder: Path
         "layout": plan.layout.name,
         "engine": exported[0].engine,
         "opset": exported[0].opset,
-        "files": sorted(path.name for path in folder.iterdir() if suffix in path.name),
+        "files": sorted({*staged_files(folder), MANIFEST}),
         "graphs": graphs,
         "validation": report.to_dict(),
         "quantization": plan.quantize,

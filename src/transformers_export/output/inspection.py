@@ -8,6 +8,7 @@ operator histogram (nodes inside subgraphs and local functions counted too). Per
 
 from __future__ import annotations
 
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -134,13 +135,31 @@ def _summary(manifest) -> dict:
     }
 
 
+ONNX_LIMIT = 2**31  # protobuf's limit: a larger .onnx file is not a graph (weights beyond it live in external data)
+
+
+def _kind(path: Path) -> str:
+    """'folder', 'file' (regular), 'missing' or 'other' (a FIFO, a device, a socket): only the first two are read,
+    so that a FIFO never blocks and /dev/zero is never read until memory runs out."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError as error:  # a name too long, a loop of symlinks, no permission
+        raise CheckpointError(f"cannot read '{path}': {error.strerror or error}") from error
+    return "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+
+
 def describe(path: str | Path) -> dict:
     path = Path(path)
-    if not path.exists():
+    kind = _kind(path)
+    if kind == "missing":
         raise CheckpointError(f"'{path}' does not exist; pass an exported folder or a graph file (.onnx, .pt, .pt2)")
-    folder = path if path.is_dir() else path.parent
-    manifest = read_manifest(folder) if (folder / MANIFEST).is_file() else None
-    if path.is_dir():
+    if kind == "other":
+        raise CheckpointError(f"'{path}' is not a regular file or folder; pass an exported folder or a graph file")
+    folder = path if kind == "folder" else path.parent
+    manifest = read_manifest(folder) if _kind(folder / MANIFEST) == "file" else None
+    if kind == "folder":
         if manifest is None:
             raise CheckpointError(f"no {MANIFEST} in '{path}': pass an exported folder, or one graph file in it")
         files = [folder / name for name in manifest.data["graphs"]]
@@ -148,6 +167,11 @@ def describe(path: str | Path) -> dict:
         files = [path]
     else:
         raise CheckpointError(f"'{path}' is not a graph file; pass an exported folder or a .onnx, .pt or .pt2 file")
+    for file in files:
+        if _kind(file) != "file":
+            raise CheckpointError(f"'{file}' is missing or not a regular file; export the model again")
+        if file.suffix == ".onnx" and file.stat().st_size > ONNX_LIMIT:
+            raise CheckpointError(f"'{file}' is larger than 2 GiB, which no ONNX graph file can be")
     graphs = []
     for file in files:
         if file.suffix == ".onnx":

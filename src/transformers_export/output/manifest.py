@@ -31,11 +31,12 @@ only the standard library.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, first_line
 
 MANIFEST = "export.json"
 VERSION = 2
@@ -68,6 +69,7 @@ class GraphInfo:
 class Manifest:
     folder: Path
     data: Mapping[str, Any]
+    stamp: tuple = ()  # the file's identity when it was read: see `unchanged`
 
     @property
     def format(self) -> str:
@@ -103,6 +105,12 @@ class Manifest:
     def path(self, role: str) -> Path:
         return self.folder / self.role(role).file
 
+    def unchanged(self) -> bool:
+        """Whether `export.json` is still the file this was read from. An export commits into a folder by removing
+        `export.json`, replacing its files and writing the new `export.json` last; a reader that opened the graphs
+        between two reads of the same `export.json` has opened one export, never a mix."""
+        return bool(self.stamp) and _stamp(self.folder / MANIFEST) == self.stamp
+
 
 def _tensor(name: str, entry: Mapping) -> TensorInfo:
     return TensorInfo(
@@ -133,26 +141,88 @@ def write_manifest(folder: Path, data: Mapping[str, Any]) -> None:
     (folder / MANIFEST).write_text(json.dumps({"manifest_version": VERSION, **data}, indent=2) + "\n")
 
 
+MANIFEST_LIMIT = 64 * 2**20  # far above any real export.json; a bound on what a tampered folder makes us read
+
+
 def read_manifest(folder: str | Path) -> Manifest:
+    """Read and check `export.json`: a tampered or truncated one is refused in one line, never half-trusted."""
     folder = Path(folder)
     path = folder / MANIFEST
     if folder.is_file():
         raise CheckpointError(f"'{folder}' is a file; pass the exported folder (the one with {MANIFEST})")
     if not path.is_file():
         raise CheckpointError(
-            f"no {MANIFEST} in '{folder}': it is not a folder written by transformers-export (export the model again)"
+            f"no {MANIFEST} in '{folder}': it is not a folder written by transformers-export, or an export into it "
+            "was cut short (export the model again)"
         )
+    stamp = _stamp(path)
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path} is not valid JSON: {error}") from error
+        with open(path, "rb") as file:
+            text = file.read(MANIFEST_LIMIT + 1)
+        if len(text) > MANIFEST_LIMIT:
+            raise CheckpointError(
+                f"{path} is larger than {MANIFEST_LIMIT // 2**20} MiB; it is not an export's manifest"
+            )
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CheckpointError(f"{path} is not valid JSON: {first_line(error)}") from error
     version = data.get("manifest_version") if isinstance(data, dict) else None
     if version != VERSION:
         raise CheckpointError(
             f"{path} has manifest version {version}; this version of transformers-export reads version {VERSION} "
             "(export the model again)"
         )
-    return Manifest(folder, data)
+    problem = _schema_problem(data)
+    if problem:
+        raise CheckpointError(f"{path} is damaged: {problem} (export the model again)")
+    return Manifest(folder, data, stamp)
+
+
+def _stamp(path: Path) -> tuple:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return ()
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _schema_problem(data: Mapping) -> str | None:
+    """What makes a manifest unusable, or None. Checked here once, so that readers may index it freely."""
+    for key in ("format", "feature", "layout"):
+        if not isinstance(data.get(key), str):
+            return f"'{key}' is missing or not a string"
+    graphs = data.get("graphs")
+    if not isinstance(graphs, dict) or not graphs:
+        return "'graphs' is missing or empty"
+    for file, entry in graphs.items():
+        if not is_inside_folder(file):
+            return f"the graph path '{file}' leaves the folder"
+        if not isinstance(entry, dict):
+            return f"the entry of graph '{file}' is not an object"
+        external = entry.get("external_data")
+        if external is not None and not (isinstance(external, str) and is_inside_folder(external)):
+            return f"the external data path of '{file}' leaves the folder"
+        for side in ("inputs", "outputs"):
+            tensors = entry.get(side)
+            if not isinstance(tensors, dict):
+                return f"graph '{file}' has no '{side}'"
+            for name, tensor in tensors.items():
+                if not isinstance(tensor, dict) or not isinstance(tensor.get("axes"), dict):
+                    return f"the {side[:-1]} '{name}' of graph '{file}' has no axes"
+                if not all(str(axis).isdigit() for axis in tensor["axes"]):
+                    return f"the {side[:-1]} '{name}' of graph '{file}' has an axis that is not a number"
+    files = data.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(name, str) and is_inside_folder(name) for name in files):
+        return "'files' holds a path that leaves the folder"
+    return None
+
+
+def is_inside_folder(relative: object) -> bool:
+    """A relative POSIX path that stays inside the folder it is relative to ('..' and absolute paths leave it)."""
+    if not isinstance(relative, str) or not relative or "\\" in relative or "\0" in relative:
+        return False
+    path = PurePosixPath(relative)
+    return not path.is_absolute() and ".." not in path.parts
 
 
 def versions() -> dict[str, str]:

@@ -39,6 +39,17 @@ def deferred() -> Iterator[None]:
         raise Interrupted(_received[-1], after_commit=True)
 
 
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Signals that arrive inside the block are held and not raised: for clean-up that runs while an error or an
+    interrupt is already on its way out (that one reports the run's end). `pending()` still sees them."""
+    _deferring.append(True)
+    try:
+        yield
+    finally:
+        _deferring.pop()
+
+
 def pending() -> Interrupted | None:
     """The interrupt that arrived during the current command, if any."""
     return Interrupted(_received[-1]) if _received else None

@@ -1,186 +1,150 @@
-"""Atomic output: everything is written into a staging folder beside the output, which replaces it in one step.
+"""The output folder: an export is written into a staging folder inside it, then committed in place.
 
-- **One swap.** The staging folder receives the new files and hard links to the files of the existing output that
-  the export does not replace; then the two folders trade places with one `renameat2(RENAME_EXCHANGE)` (Linux). A
-  reader, an interrupt or a concurrent export sees the old folder or the new one, never a mix. Where the exchange is
-  unavailable (other systems, file systems without it) the fallback is two renames: the old folder moves aside, then
-  the new one moves in; between them the output is briefly absent, but never mixed.
-- **One writer at a time.** Commits into one parent folder are serialised by a lock on that folder, so two exports
-  into the same output commit one after the other; the last one wins whole.
-- **No staging left behind.** A live export holds a lock on its staging folder. The next export into the same place
-  removes staging folders whose lock is free (their process was killed, or the machine lost power). Staging folders
-  are made and locked under the parent's lock, as that sweep runs, so a fresh one is never taken for stale.
-- Signals are deferred during the swap itself, so an interrupt lands before it (nothing changed) or after it (the
-  export is in place, and the interrupt says so).
+What an export may change in the output folder, and nothing else:
+- the files it writes (each replaced whole, by a rename);
+- the files the previous export's `export.json` lists as written by it (removed when the new export has no file of
+  that name);
+- its own staging folders, `.transformers-export-staging-*`.
+
+It never moves, copies or removes any other entry: the user's files and subfolders stay where they are, with their
+inodes; a mount point inside the folder is not entered; symlinked subfolders are not written through. The folder
+itself is never replaced, so its mode, owner, and any mount on it are kept, and the output may be a mount point (a
+Docker volume), `.`, or a folder whose parent is read-only.
+
+- **Staging inside the output**: the same file system, so every move of the commit is a rename; the staging name is
+  short and fixed, whatever the output's name. A missing output folder (and its missing parents) is created first and
+  removed again if the export fails.
+- **The commit** runs under a lock on the output folder, so two exports into one output commit one after the other
+  and the last one wins whole. It first writes a journal, then removes `export.json`, renames the new files into
+  place, removes the previous export's files the new one did not replace, and renames the new `export.json` in last:
+  that rename is the commit point. While a commit runs the folder has no `export.json`, so a reader refuses it rather
+  than load a mix; the runtime checks that `export.json` did not change while it opened the graphs.
+- **Signals** are deferred during the commit and the clean-up, so an interrupt lands before the commit (nothing
+  changed) or after it (the export is in place, and the interrupt says so). A commit cut short by SIGKILL or a power
+  loss leaves its journal; the next export into the folder completes it first (roll forward), so the folder never
+  stays with a half-replaced export.
+- **No staging left behind.** A live export holds a lock on its staging folder; the next export removes staging folders
+  whose lock is free. They are created under the output's lock, so a fresh one is never taken for stale.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
-import fcntl
 import logging
 import os
 import secrets
-import shutil
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import ExportError, InvalidArgumentError, OutputError
-from .signals import deferred
+from .commit import JOURNAL, RolledBack, commit, finish, flocked
+from .signals import deferred, shielded
 
 logger = logging.getLogger(__name__)
 
-STAGING_MARK = ".staging-"
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def staging_prefix(output: Path) -> str:
-    return f".{output.name}{STAGING_MARK}"
+STAGING_PREFIX = ".transformers-export-staging-"
+NAME_MAX = 255
+PATH_MAX = 4096
 
 
 @contextmanager
 def staged_output(output: Path) -> Iterator[Path]:
-    """Yield an empty staging folder; when the block succeeds, it becomes `output` in one swap. On any failure or
-    interrupt, the staging folder and any parent folders made for it are removed and `output` is unchanged."""
-    output = Path(output)
-    parent = output.absolute().parent
-    created = _make_parents(parent)
-    staging = parent / f"{staging_prefix(output)}{os.getpid()}-{secrets.token_hex(4)}"
-    committed = False
+    """Yield an empty staging folder inside `output`; when the block succeeds, its files are committed into `output`.
+    On any failure or interrupt, the staging folder and the folders made for it are removed and `output` is
+    unchanged."""
+    output = Path(os.path.abspath(output))
+    staging = output / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    committed, created = False, []
     try:
         with ExitStack() as held:
-            # Under the parent's lock, so that another export's stale-staging sweep can neither probe nor remove a
-            # staging folder between its creation and its lock.
-            with _flocked(parent, wait=True):
-                remove_stale_staging(output)
-                try:
-                    staging.mkdir(mode=0o777)  # the umask applies, as for any folder the user makes
-                except OSError as error:
-                    raise OutputError(f"cannot write next to '{output}': {error.strerror or error}") from error
-                held.enter_context(_flocked(staging, wait=False))
+            for _ in range(3):
+                created = _make_folders(output)
+                # Under the output's lock, so that another export's stale-staging sweep can neither probe nor remove
+                # a staging folder between its creation and its lock.
+                with flocked(output, wait=True) as fd:
+                    if os.fstat(fd).st_nlink == 0:
+                        continue  # a concurrent export that failed removed the folder it had made: make it again
+                    remove_stale_staging(output)
+                    try:
+                        staging.mkdir(mode=0o777)  # the umask applies, as for any folder the user makes
+                    except OSError as error:
+                        raise OutputError(f"cannot write into '{output}': {error.strerror or error}") from error
+                    held.enter_context(flocked(staging, wait=False))
+                    break
+            else:
+                raise OutputError(f"cannot write into '{output}': other exports keep removing it")
             try:
                 yield staging
             except OSError as error:
                 if isinstance(error, ExportError) or error.errno is None:
                     raise
                 # a full disk, a quota, a read-only file system: the writer's own error, said as one about the output
-                raise OutputError(f"cannot write the export next to '{output}': {error.strerror or error}") from error
+                raise OutputError(f"cannot write the export into '{output}': {error.strerror or error}") from error
             with deferred():
                 commit(staging, output)
                 committed = True
+                _remove_tree(staging)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not committed:
-            for folder in created:
+        with shielded():  # a second Ctrl-C must not leave half a staging folder behind
+            # a journal left means a commit that could neither finish nor be undone: the next export completes it
+            if staging.exists() and not (staging / JOURNAL).exists():
+                _remove_tree(staging)
+            if not committed:
+                _remove_made_folders(created)
+
+
+def _remove_tree(folder: Path) -> None:
+    """Remove a staging folder: never following a symlink, never entering another file system."""
+    try:
+        device = os.lstat(folder).st_dev
+    except FileNotFoundError:
+        return
+
+    def remove(path: str) -> None:
+        with os.scandir(path) as entries:
+            for entry in entries:
                 try:
-                    folder.rmdir()
-                except OSError:
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.stat(follow_symlinks=False).st_dev == device:
+                            remove(entry.path)
+                    else:
+                        os.unlink(entry.path)
+                except FileNotFoundError:
                     pass
+        os.rmdir(path)
 
-
-def commit(staging: Path, output: Path) -> None:
-    """Make `staging` the content of `output`, keeping the output's other files, in one swap."""
-    parent = output.absolute().parent
-    with _flocked(parent, wait=True):
-        try:
-            if output.is_dir() and not output.is_symlink():
-                _link_kept_files(output, staging)
-                exchange(staging, output)
-                shutil.rmtree(staging, ignore_errors=True)  # the old content, now at the staging path
-            else:
-                os.rename(staging, output)
-        except OSError as error:
-            raise OutputError(f"cannot move the export into '{output}': {error.strerror or error}") from error
-
-
-def _link_kept_files(output: Path, staging: Path) -> None:
-    for entry in output.iterdir():
-        target = staging / entry.name
-        if target.exists() or target.is_symlink() or entry.name.startswith(staging_prefix(output)):
-            continue
-        if entry.is_symlink():
-            os.symlink(os.readlink(entry), target)
-        elif entry.is_dir():
-            shutil.copytree(entry, target, symlinks=True, copy_function=_link_or_copy)
-        else:
-            _link_or_copy(entry, target)
-
-
-def _link_or_copy(source, target) -> None:
     try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
-_libc = None
-
-
-def _renameat2():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    return getattr(_libc, "renameat2", None)
-
-
-def exchange(first: Path, second: Path) -> None:
-    """Swap two existing paths atomically (`renameat2(RENAME_EXCHANGE)`), or with the two-rename fallback."""
-    function = _renameat2()
-    if function is not None:
-        result = function(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
-        if result == 0:
-            return
-        code = ctypes.get_errno()
-        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-            raise OSError(code, os.strerror(code), str(second))
-    aside = second.with_name(f"{second.name}.replaced-{secrets.token_hex(4)}")
-    aside = aside.with_name(f"{staging_prefix(second)}{aside.name}")
-    os.rename(second, aside)
-    try:
-        os.rename(first, second)
-    except OSError:
-        os.rename(aside, second)
-        raise
-    os.rename(aside, first)
+        remove(str(folder))
+    except OSError as error:
+        logger.warning("could not remove the staging folder %s: %s", folder, error.strerror or error)
 
 
 def remove_stale_staging(output: Path) -> list[Path]:
-    """Remove staging folders of `output` that no live export holds; return them."""
-    parent = output.absolute().parent
+    """Remove the staging folders in `output` that no live export holds, first completing any commit one of them
+    had begun; return them. Called under the output's lock."""
     removed = []
-    if not parent.is_dir():
+    if not output.is_dir():
         return removed
-    for entry in parent.iterdir():
-        if (
-            entry.name.startswith(staging_prefix(output))
-            and entry.is_dir()
-            and not entry.is_symlink()
-            and not _is_held(entry)
-        ):
-            shutil.rmtree(entry, ignore_errors=True)
-            logger.info("removed %s, left by an export that did not finish", entry)
-            removed.append(entry)
+    for entry in output.iterdir():
+        if not entry.name.startswith(STAGING_PREFIX) or entry.is_symlink() or not entry.is_dir() or _is_held(entry):
+            continue
+        if (entry / JOURNAL).is_file():
+            try:
+                finish(entry, output)
+                logger.warning("completed the commit of an export into %s that was cut short", output)
+            except (OSError, ValueError, RolledBack) as error:
+                logger.warning("could not complete the interrupted commit in %s: %s", entry, error)
+                continue
+        _remove_tree(entry)
+        logger.info("removed %s, left by an export that did not finish", entry)
+        removed.append(entry)
     return removed
-
-
-@contextmanager
-def _flocked(folder: Path, wait: bool) -> Iterator[None]:
-    """An exclusive lock on a folder for the block: waited for, or required at once (`BlockingIOError`)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _is_held(folder: Path) -> bool:
     try:
-        with _flocked(folder, wait=False):
+        with flocked(folder, wait=False):
             return False
     except BlockingIOError:
         return True
@@ -188,30 +152,48 @@ def _is_held(folder: Path) -> bool:
         return True  # vanished or unreadable: not ours to remove
 
 
-def _make_parents(parent: Path) -> list[Path]:
-    """Create the missing folders above the output; return them, innermost first, to undo on failure."""
+def _make_folders(output: Path) -> list[Path]:
+    """Create the output folder and the missing folders above it; return those this call made, innermost first, to
+    remove if the export fails. A folder another export makes at the same moment is theirs, not ours."""
     missing = []
-    folder = parent
-    while not folder.exists():
+    folder = output
+    while not folder.exists() and not folder.is_symlink():
         missing.append(folder)
         folder = folder.parent
+    made = []
     try:
-        for created in reversed(missing):
-            created.mkdir()
-    except OSError as error:
-        for created in missing:
+        for folder in reversed(missing):
             try:
-                created.rmdir()
-            except OSError:
-                pass
+                folder.mkdir()
+                made.insert(0, folder)
+            except FileExistsError:
+                if not folder.is_dir():
+                    raise
+    except OSError as error:
+        _remove_made_folders(made)
+        if error.errno == errno.ENAMETOOLONG:
+            raise InvalidArgumentError(f"output '{output}' is too long a path for this system") from error
         raise InvalidArgumentError(
-            f"the output is not writable: cannot create '{parent}': {error.strerror or error}"
+            f"the output is not writable: cannot create '{folder}': {error.strerror or error}"
         ) from error
-    return missing
+    return made
+
+
+def _remove_made_folders(made: list[Path]) -> None:
+    """Remove the folders an export made, when they are empty; each under its lock, so that a concurrent export that
+    is about to stage into it sees it gone (and makes it again) rather than staging into a removed folder."""
+    for folder in made:
+        try:
+            with flocked(folder, wait=True):
+                folder.rmdir()
+        except OSError:
+            break  # not empty (another export's, or the user's): it and the folders above it stay
 
 
 def check_output(output: Path, source: Path | None = None) -> None:
     """Refuse, before any work, an output that cannot become a folder of exported files."""
+    output = Path(output)
+    _check_length(output)
     if output.suffix in (".onnx", ".pt", ".pt2"):
         raise InvalidArgumentError(
             f"output '{output}' looks like a file; pass a folder (the model file is written inside it)"
@@ -224,10 +206,30 @@ def check_output(output: Path, source: Path | None = None) -> None:
         raise InvalidArgumentError(
             f"output '{output}' is the checkpoint folder itself; write the export to another folder"
         )
-    ancestor = output.absolute().parent
+    if output.is_dir():
+        if not os.access(output, os.W_OK | os.X_OK):
+            raise InvalidArgumentError(f"output '{output}' is not writable (no write permission on the folder)")
+        return
+    ancestor = Path(os.path.abspath(output)).parent
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise InvalidArgumentError(f"cannot create output '{output}': '{ancestor}' is a file")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InvalidArgumentError(f"output '{output}' is not writable (no write permission on '{ancestor}')")
+
+
+def _check_length(output: Path) -> None:
+    absolute = os.fsencode(os.path.abspath(output))
+    longest = max((part for part in absolute.split(b"/")), key=len, default=b"")
+    if len(longest) > NAME_MAX:
+        raise InvalidArgumentError(
+            f"output '{output}' has a name of {len(longest)} bytes; file systems allow {NAME_MAX} "
+            "(choose a shorter one)"
+        )
+    # room for the staging folder and the longest file name an export writes inside it
+    if len(absolute) + len(STAGING_PREFIX) + 64 > PATH_MAX:
+        raise InvalidArgumentError(
+            f"output '{output}' is a path of {len(absolute)} bytes; with the files written inside it, it would pass "
+            f"the system's limit of {PATH_MAX} (choose a shorter one)"
+        )
