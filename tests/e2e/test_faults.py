@@ -27,7 +27,9 @@ def snapshot(folder: Path) -> dict:
 
 
 def no_staging(parent: Path) -> bool:
-    return not [p for p in parent.iterdir() if ".staging-" in p.name]
+    from transformers_export.output.staging import STAGING_PREFIX
+
+    return not list(parent.rglob(f"{STAGING_PREFIX}*"))
 
 
 @pytest.fixture
@@ -46,7 +48,10 @@ def test_signal_mid_stage_leaves_folder_and_no_staging(stage, signum, tiny_check
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(HERE)}
     process = subprocess.Popen(
         [sys.executable, str(HERE / "slow_stages.py"), "-m", str(tiny_checkpoint("bert")), str(existing_output)],
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     seen = []
     for line in process.stderr:
@@ -58,7 +63,9 @@ def test_signal_mid_stage_leaves_folder_and_no_staging(stage, signum, tiny_check
     process.wait(timeout=120)
     assert process.returncode == 128 + signum, stderr
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: interrupted by {signal.Signals(signum).name}; the output folder was left as it was"], stderr
+    assert errors == [f"error: interrupted by {signal.Signals(signum).name}; the output folder was left as it was"], (
+        stderr
+    )
     assert "Traceback" not in stderr
     assert snapshot(existing_output) == before
     assert no_staging(existing_output.parent)
@@ -69,7 +76,10 @@ def test_stale_staging_from_a_killed_export_is_cleaned_by_the_next(tiny_checkpoi
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(HERE)}
     process = subprocess.Popen(
         [sys.executable, str(HERE / "slow_stages.py"), "-m", str(tiny_checkpoint("bert")), str(out)],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     for line in process.stderr:
         if "validating" in line:
@@ -177,7 +187,9 @@ def test_weights_that_do_not_fit_the_config_name_the_tensor(tiny_checkpoint, tmp
 
 def test_shard_index_pointing_outside_is_refused(tiny_checkpoint, tmp_path, capsys):
     def edit(folder, config):
-        (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"x": "../../../../etc/passwd"}}))
+        (folder / "model.safetensors.index.json").write_text(
+            json.dumps({"weight_map": {"x": "../../../../etc/passwd"}})
+        )
 
     folder = _broken_config(tiny_checkpoint, tmp_path, edit)
     expect_one_line(["-m", folder, tmp_path / "out"], capsys, 2, "points outside the folder")
@@ -185,7 +197,9 @@ def test_shard_index_pointing_outside_is_refused(tiny_checkpoint, tmp_path, caps
 
 def test_sequence_length_beyond_the_position_table(tiny_checkpoint, tmp_path, capsys):
     folder = tiny_checkpoint("gpt2", "causal-lm")
-    expect_one_line(["-m", folder, "--sequence-length", "100000", tmp_path / "out"], capsys, 2, "longer than the 64 positions")
+    expect_one_line(
+        ["-m", folder, "--sequence-length", "100000", tmp_path / "out"], capsys, 2, "longer than the 64 positions"
+    )
 
 
 def test_malicious_pickle_is_never_executed(tiny_checkpoint, tmp_path, capsys):
@@ -216,16 +230,15 @@ def test_exported_config_drops_auto_map(tiny_checkpoint, tmp_path):
 
 
 def test_full_disk_leaves_output_unchanged(tiny_checkpoint, existing_output, capsys, monkeypatch):
-    from transformers_export.output import staging
+    from transformers_export.output import commit
 
-    real_link = staging._link_kept_files
-
-    def full(output, folder):
+    def full(output, relative, aside, keep_in_place):  # the commit's first step that needs space
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(staging, "_link_kept_files", full)
-    expect_one_line(["-m", tiny_checkpoint("bert"), existing_output], capsys, 1, "No space left on device", existing_output)
-    monkeypatch.setattr(staging, "_link_kept_files", real_link)
+    monkeypatch.setattr(commit, "_set_aside", full)
+    expect_one_line(
+        ["-m", tiny_checkpoint("bert"), existing_output], capsys, 1, "No space left on device", existing_output
+    )
 
 
 @pytest.fixture
@@ -261,7 +274,12 @@ def test_new_output_folder_follows_the_umask(tiny_checkpoint, tmp_path):
 @pytest.fixture(scope="module")
 def decoder_folder(tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("decoder") / "out"
-    assert cli.main(["-m", str(tiny_checkpoint("gpt2", "causal-lm-with-past")), "--feature", "causal-lm-with-past", str(out)]) == 0
+    assert (
+        cli.main(
+            ["-m", str(tiny_checkpoint("gpt2", "causal-lm-with-past")), "--feature", "causal-lm-with-past", str(out)]
+        )
+        == 0
+    )
     return out
 
 
@@ -309,15 +327,147 @@ def test_runtime_errors_name_the_file(decoder_folder, tmp_path):
         OnnxModelForCausalLM.from_pretrained(broken)
 
 
+@pytest.fixture(scope="module")
+def encoder_folder(tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("encoder") / "out"
+    assert (
+        cli.main(
+            [
+                "-m",
+                str(tiny_checkpoint("bert", "sequence-classification")),
+                "--feature",
+                "sequence-classification",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+IDS = np.array([[1, 2, 3], [4, 5, 6]])
+
+
+@pytest.mark.parametrize(
+    "call,text",
+    [
+        (dict(input_ids=IDS.astype(np.float32)), "input_ids must hold integers"),
+        (dict(input_ids=-IDS), "input_ids holds negative ids"),
+        (dict(input_ids=IDS + 10_000), "outside the"),
+        (
+            dict(input_ids=IDS, attention_mask=np.ones((3, 3), np.int64)),
+            "attention_mask has batch 3, but input_ids has batch 2",
+        ),
+        (dict(input_ids=IDS, attention_mask=np.full((2, 3), 0.5)), "attention_mask must hold only 0 and 1"),
+        (dict(input_ids=IDS, attention_mask=np.ones((2, 4), np.int64)), "attention_mask has sequence 4"),
+        (dict(input_ids=IDS[None]), "input_ids must be 2-D (batch, sequence)"),
+        (dict(input_ids=IDS, token_type_ids=IDS), "token_type_ids holds 6"),
+    ],
+)
+def test_forward_refuses_bad_inputs_by_name(encoder_folder, call, text):
+    """pipeline() calls forward(): what generate() checked, forward() checks too, before ONNX Runtime."""
+    from transformers_export.runtime import OnnxModelForSequenceClassification
+
+    model = OnnxModelForSequenceClassification.from_pretrained(encoder_folder)
+    with pytest.raises(ValueError, match=text.replace("(", r"\(").replace(")", r"\)")):
+        model(**call)
+    assert model(input_ids=IDS, attention_mask=np.ones((2, 3), np.float32)).logits.shape[0] == 2
+
+
+@pytest.mark.parametrize(
+    "call,text",
+    [
+        (dict(do_sample=True, temperature=0.0), "`temperature` (=0.0) has to be a strictly positive float"),
+        (dict(do_sample=True, top_p=1.5), "`top_p` has to be a float > 0 and < 1"),
+        (dict(do_sample=True, top_k=-1), "`top_k` has to be a strictly positive integer"),
+        (dict(repetition_penalty=0.0), "`repetition_penalty` has to be a strictly positive float"),
+        (dict(num_beams=0), "`num_beams` has to be a strictly positive integer, but is 0"),
+    ],
+)
+def test_generate_refuses_out_of_range_settings(decoder_folder, call, text):
+    from transformers_export.runtime import OnnxModelForCausalLM
+
+    model = OnnxModelForCausalLM.from_pretrained(decoder_folder)
+    with pytest.raises(ValueError, match=text.replace("(", r"\(").replace(")", r"\)")):
+        model.generate(IDS, max_new_tokens=2, **call)
+    with pytest.raises(ValueError, match="input_ids has an empty batch"):
+        model.generate(np.zeros((0, 3), np.int64), max_new_tokens=2)
+
+
+def _edit_manifest(folder, edit):
+    data = json.loads((folder / "export.json").read_text())
+    edit(data)
+    (folder / "export.json").write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "edit,text",
+    [
+        (lambda data: data.pop("graphs"), "'graphs' is missing or empty"),
+        (
+            lambda data: data.update(graphs={"../../model.onnx": next(iter(data["graphs"].values()))}),
+            "leaves the folder",
+        ),
+    ],
+)
+def test_a_tampered_folder_is_refused_in_one_line(encoder_folder, tmp_path, edit, text):
+    from transformers_export.errors import CheckpointError
+    from transformers_export.runtime import from_pretrained
+
+    folder = tmp_path / "tampered"
+    shutil.copytree(encoder_folder, folder)
+    _edit_manifest(folder, edit)
+    with pytest.raises(CheckpointError, match=text):
+        from_pretrained(folder)
+
+
+def test_a_config_nested_past_the_parser_is_one_line(encoder_folder, tmp_path):
+    from transformers_export.errors import CheckpointError
+    from transformers_export.runtime import OnnxModelForSequenceClassification
+
+    folder = tmp_path / "tampered"
+    shutil.copytree(encoder_folder, folder)
+    (folder / "config.json").write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
+    with pytest.raises(CheckpointError, match="config.json"):
+        OnnxModelForSequenceClassification.from_pretrained(folder)
+
+
+def test_a_reader_opens_again_when_an_export_lands_meanwhile(encoder_folder, tmp_path, monkeypatch):
+    from transformers_export.runtime import OnnxModelForSequenceClassification
+
+    folder = tmp_path / "live"
+    shutil.copytree(encoder_folder, folder)
+    real_open, opened = OnnxModelForSequenceClassification._open, []
+
+    def open_while_committed(self, *args):
+        real_open(self, *args)
+        opened.append(1)
+        if len(opened) == 1:  # an export commits between reading export.json and finishing the open
+            text = (folder / "export.json").read_text()
+            (folder / "new.json").write_text(text)
+            os.replace(folder / "new.json", folder / "export.json")
+
+    monkeypatch.setattr(OnnxModelForSequenceClassification, "_open", open_while_committed)
+    model = OnnxModelForSequenceClassification.from_pretrained(folder)
+    assert len(opened) == 2 and model.manifest.unchanged()
+
+
 def _unreachable_hub_env():
-    env = {key: value for key, value in os.environ.items() if key not in ("HF_HUB_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("HF_HUB_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+    }
     return {**env, "HF_ENDPOINT": "http://127.0.0.1:9"}  # loopback, closed port: refused at once
 
 
 def test_unreachable_hub_fails_after_one_attempt_with_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "transformers_export", "-m", "someorg/no-such-model", str(tmp_path / "out")],
-        capture_output=True, text=True, env=_unreachable_hub_env(), timeout=120,
+        capture_output=True,
+        text=True,
+        env=_unreachable_hub_env(),
+        timeout=120,
     )
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -332,32 +482,44 @@ def test_unreachable_hub_still_exports_from_the_download_cache(tiny_checkpoint, 
     (snapshot.parents[1] / "refs").mkdir()
     (snapshot.parents[1] / "refs" / "main").write_text("0123abcd")
     result = subprocess.run(
-        [sys.executable, "-m", "transformers_export", "-m", "someorg/tiny-bert", "--cache_dir", str(tmp_path / "cache"), str(tmp_path / "out")],
-        capture_output=True, text=True, env=_unreachable_hub_env(), timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "transformers_export",
+            "-m",
+            "someorg/tiny-bert",
+            "--cache_dir",
+            str(tmp_path / "cache"),
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_unreachable_hub_env(),
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "model.onnx").is_file() and "Retrying" not in result.stderr
 
 
-def test_signal_during_a_slow_swap_lands_after_it(tmp_path, monkeypatch):
-    """The swap is never cut in two: a signal that arrives during it is acted on once the new folder is in place."""
+def test_signal_during_a_slow_commit_lands_after_it(tmp_path, monkeypatch):
+    """The commit is never cut in two: a signal that arrives during it is acted on once the new files are in place."""
     import time
 
-    from transformers_export.output import staging
+    from transformers_export.output import commit, staging
     from transformers_export.errors import Interrupted
     from transformers_export.output.signals import handling_signals
 
     out = tmp_path / "out"
     out.mkdir()
     (out / "model.onnx").write_text("old")
-    real_exchange = staging.exchange
+    real_finish = commit.finish
 
-    def slow_exchange(first, second):
-        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the swap is under way
+    def slow_finish(folder, output):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the commit is under way
         time.sleep(0.2)
-        real_exchange(first, second)
+        real_finish(folder, output)
 
-    monkeypatch.setattr(staging, "exchange", slow_exchange)
+    monkeypatch.setattr(commit, "finish", slow_finish)
     with pytest.raises(Interrupted) as raised, handling_signals():
         with staging.staged_output(out) as folder:
             (folder / "model.onnx").write_text("new")
@@ -406,3 +568,20 @@ def test_capture_chain_falls_back_to_dynamo_and_names_both_failures(tiny_checkpo
     with pytest.raises(TraceError, match="trace engine failed: simulated; .* dynamo engine failed: simulated"):
         export_model(str(tiny_checkpoint("bert")), tmp_path / "out2")
     assert not (tmp_path / "out2").exists()
+
+
+def test_a_volume_mounted_inside_the_output_survives_an_export(tiny_checkpoint, tmp_path, capsys):
+    """The issue's case: `out/data` is a mounted volume holding the user's file; exporting into `out/` keeps it."""
+    out = tmp_path / "out"
+    data = out / "data"
+    data.mkdir(parents=True)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(data)]).returncode:
+        pytest.skip("mounting a tmpfs needs root; tests/unit/output/test_commit.py covers the commit without one")
+    try:
+        (data / "user.txt").write_text("precious")
+        for _ in range(2):  # a new output, then a re-export over the first
+            assert cli.main(["-m", str(tiny_checkpoint("bert")), str(out)]) == 0, capsys.readouterr().err
+        assert (data / "user.txt").read_text() == "precious" and os.path.ismount(data)
+        assert (out / "model.onnx").is_file() and no_staging(tmp_path)
+    finally:
+        subprocess.run(["umount", "-l", str(data)])

@@ -63,6 +63,10 @@ def inspect_main(argv: list[str]) -> int:
         return fail(error, False, error.exit_code)
     except ExportError as error:
         return fail(error, args.verbose, error.exit_code)
+    except KeyboardInterrupt as interrupt:
+        return interrupted(interrupt)
+    except Exception as error:  # a bug or an unforeseen file: still one line unless --verbose
+        return fail(error, args.verbose, 1, prefix=f"unexpected {type(error).__name__}: ")
     print(json.dumps(description, indent=2) if args.json else render(description))
     return 0
 
@@ -145,6 +149,10 @@ def benchmark_main(argv: list[str]) -> int:
         if args.warmup < 0 or args.generate_tokens < 0:
             raise InvalidArgumentError("--warmup and --generate-tokens must not be negative")
         batch_sizes = _sizes(args.batch_size)
+        for flag, path in (("--json", args.json), ("--plot", args.plot)):
+            _check_result_file(flag, path)
+        if args.work_dir is not None and args.work_dir.exists() and not args.work_dir.is_dir():
+            raise InvalidArgumentError(f"--work-dir '{args.work_dir}' exists and is not a folder")
     except InvalidArgumentError as error:
         return fail(error, False, error.exit_code)
     with cli_logging(args.verbose), handling_signals():
@@ -177,17 +185,33 @@ def _benchmark(args, batch_sizes, contenders) -> int:
         return fail(error, args.verbose, getattr(error, "exit_code", 1))
     except KeyboardInterrupt as interrupt:
         return interrupted(interrupt)
+    except Exception as error:  # a bug or an environment problem: still one line unless --verbose
+        return fail(error, args.verbose, 1, prefix=f"unexpected {type(error).__name__}: ")
     finally:
         display.close()
     print(render(report))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    if args.plot:
-        try:
+    try:
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        if args.plot:
             plot(report, args.plot)
-        except ImportError as error:
-            return fail(error, False, 1)
+    except ImportError as error:
+        return fail(error, False, 1)
+    except OSError as error:
+        return fail(error, False, 1, prefix=f"cannot write {error.filename}: ")
     return 0
+
+
+def _check_result_file(flag: str, path: Path | None) -> None:
+    """A results file is checked before the race, which can take minutes: its folder must exist, and it must not
+    be a folder itself."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise InvalidArgumentError(f"{flag} '{path}' is a folder; pass a file name")
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise InvalidArgumentError(f"{flag} '{path}': the folder '{parent}' does not exist")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ naming it when the call sets it, and a warning when the folder's configuration d
 from __future__ import annotations
 
 import copy
+import math
 import json
 import warnings
 from pathlib import Path
@@ -155,6 +156,38 @@ def resolve(folder_config, generation_config=None, also_applied=frozenset(), **k
     return resolved
 
 
+def _positive(number) -> bool:
+    return isinstance(number, (int, float)) and not isinstance(number, bool) and number > 0 and math.isfinite(number)
+
+
+def _check_ranges(value) -> None:
+    """Refuse what transformers' logits processors refuse, in their words, and what they take silently but cannot
+    mean (no beams). A NaN is never in range."""
+    sampling = bool(value("do_sample"))
+    temperature, top_p, top_k, penalty = (
+        value("temperature"),
+        value("top_p"),
+        value("top_k"),
+        value("repetition_penalty"),
+    )
+    if sampling and temperature is not None and not _positive(temperature):
+        hint = " If you're looking for greedy decoding strategies, set `do_sample=False`." if temperature == 0 else ""
+        raise ValueError(
+            f"`temperature` (={temperature}) has to be a strictly positive float, otherwise your next token scores "
+            f"will be invalid.{hint}"
+        )
+    if sampling and top_p is not None and not (_positive(top_p) and top_p <= 1):
+        raise ValueError(f"`top_p` has to be a float > 0 and < 1, but is {top_p}")
+    if sampling and top_k is not None and not (isinstance(top_k, int) and top_k >= 0):
+        raise ValueError(f"`top_k` has to be a strictly positive integer, but is {top_k}")
+    if penalty is not None and not _positive(penalty):
+        raise ValueError(f"`repetition_penalty` has to be a strictly positive float, but is {penalty}")
+    for name in ("num_beams", "num_return_sequences"):
+        count = value(name)
+        if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and count >= 1):
+            raise ValueError(f"`{name}` has to be a strictly positive integer, but is {count}")
+
+
 def settings_from(config) -> GenerationSettings:
     """The loops' settings from a resolved GenerationConfig; special-token fallbacks as generate() makes them."""
     eos = _as_list(config.eos_token_id)
@@ -166,6 +199,7 @@ def settings_from(config) -> GenerationSettings:
         found = getattr(config, name, None)
         return defaults.get(name) if found is None else found
 
+    _check_ranges(value)
     return GenerationSettings(
         eos_token_id=eos,
         pad_token_id=pad if pad is not None else (eos[0] if eos else None),

@@ -15,45 +15,20 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import first_line
+from ..errors import CheckpointError, first_line
 from ..output.manifest import Manifest, read_manifest
 from ..tasks import get_task, task_of
-from .session import open_session
-
-_NUMPY_TYPES = {
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(double)": np.float64,
-    "tensor(bool)": np.bool_,
-}
-
-
-def _is_torch(value) -> bool:
-    return hasattr(value, "detach") and hasattr(value, "numpy")
-
-
-def as_numpy(name: str, value, dtype=None) -> np.ndarray:
-    if _is_torch(value):
-        value = value.detach().cpu()
-        value = value.float() if str(value.dtype) == "torch.bfloat16" else value
-        value = value.numpy()
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be an array or a tensor, got {type(value).__name__}") from error
-    if array.dtype == object:
-        raise ValueError(f"{name} must be a rectangular array of numbers (ragged rows? pad them)")
-    return array.astype(dtype, copy=False) if dtype is not None else array
-
-
-def like_inputs(array: np.ndarray, torch_inputs: bool):
-    if not torch_inputs:
-        return array
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(array))
+from .inputs import (
+    INPUT_DEFAULTS,
+    NUMPY_TYPES,
+    InputSpec,
+    as_numpy,
+    check_input,
+    check_shared_axes,
+    is_torch,
+    like_inputs,
+)
+from .session import open_session, run_session
 
 
 def _output_fields(output_class) -> set[str]:
@@ -90,12 +65,6 @@ def output_class_for(names, preferred: tuple, model_type: str):
 
 
 # inputs a PyTorch forward fills in when left out: (the input whose shape they take, value)
-_DEFAULTS = {
-    "attention_mask": ("input_ids", 1),
-    "token_type_ids": ("input_ids", 0),
-    "decoder_attention_mask": ("decoder_input_ids", 1),
-    "pixel_mask": ("pixel_values", 1),
-}
 _CLASS_OF_TASK: dict[str, type] = {}
 
 
@@ -123,6 +92,20 @@ def class_for_feature(feature: str) -> type:
     return _CLASS_OF_TASK[task]
 
 
+OPEN_ATTEMPTS = 3
+
+
+def _read_config(folder: Path):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(folder)
+    except RecursionError as error:
+        raise CheckpointError(f"{folder / 'config.json'} nests too deeply to be a model's config") from error
+    except (OSError, ValueError, KeyError, TypeError) as error:  # missing, not JSON, an unknown or mistyped field
+        raise CheckpointError(f"cannot read {folder / 'config.json'}: {first_line(error)}") from error
+
+
 class OnnxModel:
     """Base of the `OnnxModelFor*` classes: one exported folder, opened in ONNX Runtime."""
 
@@ -137,15 +120,21 @@ class OnnxModel:
     main_input_name = "input_ids"
 
     def __init__(self, folder: str | Path, provider=None, session_options=None, threads: int | None = None):
-        from transformers import AutoConfig
-
-        self.manifest = read_manifest(folder)
-        self._check_feature(self.manifest)
         self.folder = Path(folder)
-        self.config = AutoConfig.from_pretrained(self.folder)
-        self.base_model_prefix = self.config.model_type
         self.name_or_path = str(self.folder)
-        self._open(provider, session_options, threads)
+        for _ in range(OPEN_ATTEMPTS):
+            self.manifest = read_manifest(folder)
+            self._check_feature(self.manifest)
+            self.config = _read_config(self.folder)
+            self.base_model_prefix = self.config.model_type
+            self._open(provider, session_options, threads)
+            if self.manifest.unchanged():  # no export was committed into the folder while it was being opened
+                break
+        else:
+            raise CheckpointError(
+                f"the export in '{self.folder}' was replaced {OPEN_ATTEMPTS} times while it was being opened; "
+                "open it once the export into it has finished"
+            )
         _quiet_pipeline_class_check()
 
     @classmethod
@@ -175,9 +164,30 @@ class OnnxModel:
     def _open(self, provider, session_options, threads) -> None:
         graph = self.manifest.role("model")
         self.session = open_session(self.folder / graph.file, provider, session_options, threads)
-        self.graph_inputs = {item.name: _NUMPY_TYPES.get(item.type) for item in self.session.get_inputs()}
+        self.graph_inputs = {item.name: NUMPY_TYPES.get(item.type) for item in self.session.get_inputs()}
         self.output_names = [item.name for item in self.session.get_outputs()]
         self.pruned_inputs = set(self.manifest.data["graphs"][graph.file].get("pruned_inputs", []))
+        self.input_specs = self._input_specs(graph)
+
+    def _input_specs(self, graph) -> dict[str, InputSpec]:
+        limits = {"input_ids": self.vocab_size, "decoder_input_ids": self.vocab_size}
+        limits["token_type_ids"] = getattr(self.config, "type_vocab_size", None)
+        return {
+            item.name: InputSpec(
+                item.name,
+                tuple(item.shape),
+                graph.inputs[item.name].axes if item.name in graph.inputs else {},
+                np.issubdtype(NUMPY_TYPES.get(item.type) or np.float32, np.integer),
+                limits.get(item.name),
+            )
+            for item in self.session.get_inputs()
+        }
+
+    @property
+    def vocab_size(self) -> int | None:
+        """The size of the token vocabulary: ids at or above it are refused before they reach the graph."""
+        size = getattr(self.config.get_text_config(), "vocab_size", None)
+        return size if isinstance(size, int) and size > 0 else None
 
     # what transformers' pipelines expect of a model
     @property
@@ -230,8 +240,12 @@ class OnnxModel:
                     f"{type(self).__name__} got an unexpected input '{name}'; the graph takes: "
                     f"{', '.join(self.graph_inputs)}"
                 )
-            feed[name] = as_numpy(name, value, self.graph_inputs[name])
-        for name, (source, fill) in _DEFAULTS.items():
+            array = as_numpy(name, value)
+            if name in self.input_specs:
+                array = check_input(self.input_specs[name], array)
+            feed[name] = array.astype(self.graph_inputs[name], copy=False) if self.graph_inputs[name] else array
+        check_shared_axes(feed, self.input_specs)
+        for name, (source, fill) in INPUT_DEFAULTS.items():
             if name in self.graph_inputs and name not in feed and source in feed:
                 # what the PyTorch forward assumes when the argument is left out
                 shape = (
@@ -239,7 +253,7 @@ class OnnxModel:
                 )
                 feed[name] = np.full(shape, fill, dtype=self.graph_inputs[name] or np.int64)
         missing = [name for name in self.graph_inputs if name not in feed]
-        missing = [name for name in missing if name not in _DEFAULTS] or missing  # defaults follow from these
+        missing = [name for name in missing if name not in INPUT_DEFAULTS] or missing  # defaults follow from these
         if missing:
             raise ValueError(
                 f"{type(self).__name__} is missing input(s) {', '.join(missing)}; the graph takes: "
@@ -262,13 +276,7 @@ class OnnxModel:
         return name in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
     def run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        try:
-            values = self.session.run(self.output_names, dict(feed))
-        except Exception as error:  # ONNX Runtime's own messages: wrong rank, wrong fixed size
-            if type(error).__module__.startswith("onnxruntime"):
-                raise ValueError(f"ONNX Runtime refused the inputs: {first_line(error)}") from error
-            raise
-        return dict(zip(self.output_names, values))
+        return run_session(self.session, self.output_names, feed)
 
     def wrap(self, outputs: Mapping[str, np.ndarray], torch_inputs: bool):
         from transformers import modeling_outputs
@@ -286,5 +294,5 @@ class OnnxModel:
                     f"{type(self).__name__} takes at most {len(names)} positional inputs ({', '.join(names)})"
                 )
             inputs = {**dict(zip(names, args)), **inputs}
-        torch_inputs = any(_is_torch(value) for value in inputs.values())
+        torch_inputs = any(is_torch(value) for value in inputs.values())
         return self.wrap(self.run(self.feed(inputs)), torch_inputs)

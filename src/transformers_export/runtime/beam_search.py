@@ -39,6 +39,9 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+_FIRST_ALLOCATION = 256  # generated positions allocated before the first growth
+
+
 def beam_search(
     step: Callable[[np.ndarray], np.ndarray],
     reorder: Callable[[np.ndarray], None],
@@ -64,7 +67,9 @@ def beam_search(
     keep = max(2, 1 + len(eos)) * num_beams
     fill = (pad or eos[0]) if eos else -1  # generate()'s filler after a finished hypothesis's end
 
-    running = np.full((batch, num_beams, max_length), fill, dtype=np.int64)
+    # the buffers grow as the hypotheses do: max_new_tokens bounds the search, not what is allocated up front
+    capacity = min(max_length, prompt_length + _FIRST_ALLOCATION)
+    running = np.full((batch, num_beams, capacity), fill, dtype=np.int64)
     running[:, :, :prompt_length] = prompt[:, None, :]
     finished = running.copy()
     running_scores = np.zeros((batch, num_beams), np.float32)
@@ -73,7 +78,7 @@ def beam_search(
     is_finished = np.zeros((batch, num_beams), dtype=bool)
     may_improve = np.ones((batch, 1), dtype=bool)
     # per hypothesis and generated position, the flat row it came from; -1 where nothing was generated
-    running_origin = np.full((batch, num_beams, max_new_tokens), -1, dtype=np.int64)
+    running_origin = np.full((batch, num_beams, capacity - prompt_length), -1, dtype=np.int64)
     finished_origin = running_origin.copy()
     is_top_beam = np.arange(keep) < num_beams
     batch_offset = np.arange(batch)[:, None] * num_beams
@@ -81,6 +86,11 @@ def beam_search(
     length = prompt_length
     new_tokens = np.repeat(prompt, num_beams, axis=0)
     while True:
+        if length >= running.shape[2]:
+            capacity = min(max_length, prompt_length + 2 * (running.shape[2] - prompt_length))
+            running, finished = _grown(running, capacity, fill), _grown(finished, capacity, fill)
+            running_origin = _grown(running_origin, capacity - prompt_length, -1)
+            finished_origin = _grown(finished_origin, capacity - prompt_length, -1)
         flat_sequences = running[:, :, :length].reshape(batch * num_beams, length)
         log_probs = _log_softmax(step(new_tokens)[:, -1, :].astype(np.float32))
         apply_rules(log_probs, flat_sequences, prompt_length, max_length, settings, encoder_input_ids)
@@ -130,6 +140,12 @@ def beam_search(
     returned_origin = finished_origin[:, :num_return_sequences]
     generated = int((returned_origin != -1).sum(axis=2).max())
     return finished[:, :num_return_sequences, : prompt_length + generated].reshape(batch * num_return_sequences, -1)
+
+
+def _grown(array: np.ndarray, size: int, fill: int) -> np.ndarray:
+    """`array` with its last axis extended to `size`, the new part filled with `fill`."""
+    extension = np.full(array.shape[:-1] + (size - array.shape[-1],), fill, dtype=array.dtype)
+    return np.concatenate([array, extension], axis=-1)
 
 
 def _can_improve(

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..cache import names as cache
 from .inputs import check_step
-from .session import open_session
+from .session import open_session, run_session
 
 presents_as_past = cache.presents_as_past
 
@@ -59,7 +59,7 @@ class OnnxDecoder:
         return {name: value for name, value in feed.items() if name in self.input_names}
 
     def run(self, feed: dict) -> dict[str, np.ndarray]:
-        return dict(zip(self.output_names, self.session.run(self.output_names, feed)))
+        return run_session(self.session, self.output_names, feed)
 
     next_past = staticmethod(presents_as_past)
 

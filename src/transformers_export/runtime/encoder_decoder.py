@@ -9,7 +9,7 @@ import numpy as np
 from ..cache import names as cache
 from ..output.manifest import read_manifest
 from .decoder import presents_as_past
-from .session import open_session
+from .session import open_session, run_session
 from .inputs import check_prompt
 
 
@@ -46,8 +46,8 @@ class OnnxEncoderDecoder:
         missing = [name for name in self.encoder_input_names if name not in feed]
         if missing:
             raise ValueError(f"the encoder needs {', '.join(missing)}; it takes {', '.join(self.encoder_input_names)}")
-        outputs = self.encoder.run(None, feed)
-        return presents_as_past(dict(zip(self.encoder_output_names, outputs)), side="encoder")
+        outputs = run_session(self.encoder, self.encoder_output_names, feed)
+        return presents_as_past(outputs, side="encoder")
 
     def empty_past(self, batch: int) -> dict[str, np.ndarray]:
         return cache.empty_past(self.self_past_dims, batch, np.float32)
@@ -60,7 +60,7 @@ class OnnxEncoderDecoder:
         return {name: value for name, value in feed.items() if name in self.decoder_input_names}
 
     def run(self, feed: dict) -> dict[str, np.ndarray]:
-        return dict(zip(self.decoder_output_names, self.decoder.run(self.decoder_output_names, feed)))
+        return run_session(self.decoder, self.decoder_output_names, feed)
 
     def next_past(self, outputs):
         return presents_as_past(outputs, side="decoder")

@@ -18,7 +18,7 @@ from .rotary_positions import prompt_positions, step_positions
 from .decoder import position_ids_from_mask, presents_as_past
 from .inputs import check_prompt
 from .text_generation import GeneratingModel, streaming_to
-from .base import _is_torch, as_numpy, like_inputs
+from .inputs import as_numpy, is_torch, like_inputs
 from .session import open_session
 
 
@@ -173,7 +173,7 @@ class OnnxModelForImageTextToText(GeneratingModel):
             raise ValueError(
                 f"unexpected input(s) {', '.join(inputs)}: the model takes input_ids, pixel_values and attention_mask"
             )
-        torch_inputs = _is_torch(input_ids)
+        torch_inputs = is_torch(input_ids)
         ids, mask = check_prompt(
             as_numpy("input_ids", input_ids),
             None if attention_mask is None else as_numpy("attention_mask", attention_mask),
@@ -200,7 +200,7 @@ class OnnxModelForImageTextToText(GeneratingModel):
         from Idefics3 / SmolVLM processors, `pixel_attention_mask`)."""
         if input_ids is None:
             raise ValueError("generate() needs input_ids (the processor's prompt, image tokens expanded)")
-        torch_inputs = _is_torch(input_ids)
+        torch_inputs = is_torch(input_ids)
         settings = self._settings(generation_config, streamer, kwargs)
         ids, mask = check_prompt(input_ids, attention_mask)
         types = self._types(token_type_ids, ids)

@@ -52,3 +52,17 @@ def open_session(path, provider=None, session_options=None, threads: int | None 
     return onnxruntime.InferenceSession(
         str(path), session_options_with(session_options, threads), providers=providers_list(provider)
     )
+
+
+def run_session(session, output_names: list[str], feed) -> dict:
+    """`session.run` with ONNX Runtime's own refusals (a wrong rank, a fixed size, an index past the model's
+    positions) raised as `ValueError`, as every other bad input is."""
+    try:
+        values = session.run(output_names, dict(feed))
+    except Exception as error:
+        if type(error).__module__.startswith("onnxruntime"):
+            from ..errors import first_line
+
+            raise ValueError(f"ONNX Runtime refused the inputs: {first_line(error)}") from error
+        raise
+    return dict(zip(output_names, values))

@@ -19,7 +19,7 @@ import numpy as np
 from .encoder_decoder import OnnxEncoderDecoder
 from .inputs import check_ids, check_mask
 from .text_generation import GeneratingModel, streaming_to
-from .base import _is_torch, as_numpy, like_inputs
+from .inputs import as_numpy, is_torch, like_inputs
 from .whisper import WHISPER_PROMPT_SETTINGS, timestamp_rule, whisper_output, whisper_prompt, with_language_and_task
 
 
@@ -81,7 +81,7 @@ class OnnxModelForSpeechSeq2Seq(GeneratingModel):
         if input_features is None or decoder_input_ids is None:
             raise ValueError("forward() needs input_features and decoder_input_ids")
 
-        torch_inputs = _is_torch(input_features)
+        torch_inputs = is_torch(input_features)
         cross, mask = self._encode(input_features, attention_mask)
         decoder_ids = check_ids("decoder_input_ids", decoder_input_ids)
         logits, _ = self.model.step(decoder_ids, mask, cross, self.model.empty_past(decoder_ids.shape[0]))
@@ -108,7 +108,7 @@ class OnnxModelForSpeechSeq2Seq(GeneratingModel):
             raise ValueError(
                 "generate() needs input_features (or input_values), from the checkpoint's feature extractor"
             )
-        torch_inputs = _is_torch(input_features)
+        torch_inputs = is_torch(input_features)
         settings = self._settings(generation_config, streamer, kwargs)
         cross, mask = self._encode(input_features, attention_mask)
         batch = next(iter(cross.values())).shape[0]

@@ -14,8 +14,9 @@ from .beam_search import beam_search
 from .decoder import OnnxDecoder, position_ids_from_mask
 from .encoder_decoder import OnnxEncoderDecoder
 from .generation import causal_steps, greedy_search
-from .inputs import check_max_new_tokens, check_prompt
-from .base import OnnxModel, _is_torch, as_numpy, like_inputs
+from .inputs import check_ids, check_max_new_tokens, check_prompt
+from .base import OnnxModel
+from .inputs import as_numpy, is_torch, like_inputs
 
 
 def streaming_to(streamer, torch_inputs: bool):
@@ -44,11 +45,11 @@ class GeneratingModel(OnnxModel):
         for encoder-decoders), as torch tensors when `input_ids` is one. Takes generate()'s generation parameters
         (`max_new_tokens`, `num_beams`, `do_sample`, `temperature`, `top_k`, `top_p`, `repetition_penalty`, ...),
         `generation_config=` and `streamer=`; `seed` makes sampling reproducible (NumPy's draws, not PyTorch's)."""
-        torch_inputs = _is_torch(input_ids)
+        torch_inputs = is_torch(input_ids)
         if input_ids is None:
             raise ValueError("generate() needs input_ids (a batch of prompts, shape (batch, sequence))")
         settings = self._settings(generation_config, streamer, kwargs)
-        input_ids, mask = check_prompt(input_ids, attention_mask)
+        input_ids, mask = check_prompt(input_ids, attention_mask, self.vocab_size)
         if settings.do_sample and settings.num_return_sequences > 1:
             input_ids, mask = (
                 np.repeat(input_ids, settings.num_return_sequences, axis=0),
@@ -112,10 +113,11 @@ class OnnxModelForCausalLM(GeneratingModel):
 
     def forward(self, input_ids=None, attention_mask=None, **inputs):
         """Logits for a whole sequence (no past is taken or returned)."""
-        torch_inputs = _is_torch(input_ids)
+        torch_inputs = is_torch(input_ids)
         ids, mask = check_prompt(
             as_numpy("input_ids", input_ids),
             None if attention_mask is None else as_numpy("attention_mask", attention_mask),
+            self.vocab_size,
         )
         logits = self._logits(ids, mask, self.decoder.empty_past(ids.shape[0]) if self.decoder else None, inputs)[0]
         return self.wrap({"logits": logits}, torch_inputs)
@@ -168,12 +170,18 @@ class OnnxModelForSeq2SeqLM(GeneratingModel):
                 f"unexpected input(s) {', '.join(inputs)}: the generation layout takes input_ids, attention_mask and "
                 "decoder_input_ids"
             )
-        torch_inputs = _is_torch(input_ids)
+        torch_inputs = is_torch(input_ids)
         ids, mask = check_prompt(
             as_numpy("input_ids", input_ids),
             None if attention_mask is None else as_numpy("attention_mask", attention_mask),
+            self.vocab_size,
         )
-        decoder_ids, _ = check_prompt(as_numpy("decoder_input_ids", decoder_input_ids))
+        decoder_ids = check_ids("decoder_input_ids", as_numpy("decoder_input_ids", decoder_input_ids), self.vocab_size)
+        if decoder_ids.shape != (ids.shape[0], decoder_ids.shape[1]) or not decoder_ids.shape[1]:
+            raise ValueError(
+                f"decoder_input_ids must have shape ({ids.shape[0]}, n) with n >= 1, as input_ids has batch "
+                f"{ids.shape[0]}; got {decoder_ids.shape}"
+            )
         cross = self.model.encode(ids, mask)
         logits, _ = self.model.step(decoder_ids, mask, cross, self.model.empty_past(ids.shape[0]))
         return self.wrap({"logits": logits}, torch_inputs)
