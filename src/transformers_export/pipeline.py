@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -115,33 +115,44 @@ def run_export(
                     plan.options,
                     plan.preprocessor,
                     progress("trace", "B"),
+                    weights=plan.weights,
                 )
                 for graph in plan.graphs
             ]
         tolerance = _tolerance(plan)
+        # a streamed checkpoint exported quantized has no float graph to check: its weights are written once, by the
+        # quantizer, and the quantized graph is checked by similarity like any other
+        float_graph = not any(graph.declared_weights for graph in exported)
         with stage("validate"):
             # PyTorch first, for every check (the quantized graphs' too); then the model's memory is given back
             # before the exported graphs are loaded, so that the two are never resident together
-            references = compute_references(plan.graphs, exported, backend, plan.preprocessor, plan.layout)
-            quantized_references, calibration = None, []
-            if plan.quantize:
-                quantized_references = compute_references(
-                    plan.graphs, exported, backend, plan.preprocessor, plan.layout, unpadded=True
-                )
-                if PRESETS[plan.quantize].needs_calibration:
-                    texts = calibration_texts()
-                    calibration = [
-                        calibration_feeds(graph.config, graph.module, plan.preprocessor, texts) for graph in plan.graphs
-                    ]
+            with _runnable(plan):
+                references = None
+                if float_graph:
+                    references = compute_references(plan.graphs, exported, backend, plan.preprocessor, plan.layout)
+                quantized_references, calibration = None, []
+                if plan.quantize:
+                    quantized_references = compute_references(
+                        plan.graphs, exported, backend, plan.preprocessor, plan.layout, unpadded=True
+                    )
+                    if PRESETS[plan.quantize].needs_calibration:
+                        texts = calibration_texts()
+                        calibration = [
+                            calibration_feeds(graph.config, graph.module, plan.preprocessor, texts)
+                            for graph in plan.graphs
+                        ]
             _write_companions(plan, staging)
             release_weights(plan.model)
-            report = check_export(references, exported, backend, tolerance, progress("validate", "runs"))
-        if not report.passed:
-            raise ValidationError(report.error, report)
+            report = None
+            if references is not None:
+                report = check_export(references, exported, backend, tolerance, progress("validate", "runs"))
+                if not report.passed:
+                    raise ValidationError(report.error, report)
         backend.finish(exported)
         if plan.quantize:
             with stage("quantize"):
-                report.runs.extend(_quantize(plan, exported, quantized_references, calibration, tolerance).runs)
+                quantized = _quantize(plan, exported, quantized_references, calibration, tolerance, progress)
+            report = quantized if report is None else replace(report, runs=report.runs + quantized.runs)
             if not report.passed:
                 raise ValidationError(report.error, report)
         with stage("write" if plan.preprocessor is not None else "write-without-preprocessor"):
@@ -177,14 +188,25 @@ def _tolerance(plan: ExportPlan) -> Tolerance:
     return Tolerance(plan.onnx_config.atol_for_validation, HALF_PRECISION_RTOL.get(plan.dtype, RTOL))
 
 
-def _quantize(plan: ExportPlan, exported, references, calibration, tolerance: Tolerance) -> ValidationReport:
+def _quantize(plan: ExportPlan, exported, references, calibration, tolerance: Tolerance, progress) -> ValidationReport:
     """Quantize the validated graphs in place and validate them again, by similarity."""
-    plan.backend.quantize(exported, PRESETS[plan.quantize], calibration)
+    plan.backend.quantize(exported, PRESETS[plan.quantize], calibration, plan.weights, progress("quantize", "B"))
     min_cosine = plan.min_cosine if plan.min_cosine is not None else PRESETS[plan.quantize].min_cosine
-    report = check_export(references, exported, plan.backend, replace(tolerance, min_cosine=min_cosine))
+    report = check_export(
+        references, exported, plan.backend, replace(tolerance, min_cosine=min_cosine), progress("validate", "runs")
+    )
     for run in report.runs:
         run.graph = f"{run.graph} ({plan.quantize})"
     return report
+
+
+def _runnable(plan: ExportPlan):
+    """A context in which the plan's model runs: a streamed model reads each module's weights as it runs."""
+    if plan.weights is None:
+        return nullcontext()
+    from .resolve.streamed import materialized
+
+    return materialized(plan.model, plan.weights)
 
 
 def _write_companions(plan: ExportPlan, folder: Path) -> None:

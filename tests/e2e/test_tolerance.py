@@ -45,7 +45,8 @@ def _swap_key_and_value(proto):
             output.name = "present.0.key"
     for node in proto.graph.node:
         node.output[:] = [
-            {"present.0.key": "present.0.value", "present.0.value": "present.0.key"}.get(name, name) for name in node.output
+            {"present.0.key": "present.0.value", "present.0.value": "present.0.key"}.get(name, name)
+            for name in node.output
         ]
 
 
@@ -55,21 +56,70 @@ def _drop_attention_mask(proto):
     for node in graph.node:
         node.input[:] = ["mask_of_ones" if name == "attention_mask" else name for name in node.input]
     graph.node.insert(0, helper.make_node("Shape", ["attention_mask"], ["mask_shape"]))
-    graph.node.insert(1, helper.make_node("ConstantOfShape", ["mask_shape"], ["mask_of_ones"], value=numpy_helper.from_array(np.array([1], dtype=np.int64))))
+    graph.node.insert(
+        1,
+        helper.make_node(
+            "ConstantOfShape",
+            ["mask_shape"],
+            ["mask_of_ones"],
+            value=numpy_helper.from_array(np.array([1], dtype=np.int64)),
+        ),
+    )
 
 
 FAULTS = [
     ("llama", "causal-lm-with-past", _scale_one_layer_weight),
-    ("gpt2", "causal-lm-with-past", _shift_positions),  # absolute positions: a shift changes the outputs (RoPE is shift-invariant)
+    (
+        "gpt2",
+        "causal-lm-with-past",
+        _shift_positions,
+    ),  # absolute positions: a shift changes the outputs (RoPE is shift-invariant)
     ("llama", "causal-lm-with-past", _swap_key_and_value),
     ("llama", "causal-lm", _drop_attention_mask),
 ]
 
 
 @pytest.mark.parametrize("model_type,feature,fault", FAULTS, ids=[fault.__name__.strip("_") for _, _, fault in FAULTS])
-def test_seeded_fault_fails_at_the_default_tolerance(model_type, feature, fault, tiny_checkpoint, tmp_path, monkeypatch):
+def test_seeded_fault_fails_at_the_default_tolerance(
+    model_type, feature, fault, tiny_checkpoint, tmp_path, monkeypatch
+):
     from transformers_export.formats.onnx import convert
 
+    real_export = convert.export_onnx
+
+    def export_with_fault(*args, **kwargs):
+        written = real_export(*args, **kwargs)
+        proto = onnx.load(str(written.path))
+        fault(proto)
+        onnx.save(proto, str(written.path))
+        return written
+
+    folder = tiny_checkpoint(model_type, feature)
+    assert export_model(str(folder), tmp_path / "correct", feature=feature).validation.passed
+    monkeypatch.setattr(convert, "export_onnx", export_with_fault)
+    with pytest.raises(ValidationError):
+        export_model(str(folder), tmp_path / "faulty", feature=feature)
+    assert not (tmp_path / "faulty").exists()
+
+
+STREAMED_FAULTS = [(model_type, feature, fault) for model_type, feature, fault in FAULTS if model_type == "llama"]
+
+
+@pytest.mark.parametrize(
+    "model_type,feature,fault", STREAMED_FAULTS, ids=[f.__name__.strip("_") for _, _, f in STREAMED_FAULTS]
+)
+def test_seeded_fault_fails_when_the_checkpoint_is_streamed(
+    model_type, feature, fault, tiny_checkpoint, tmp_path, monkeypatch
+):
+    """The same faults, with the weights streamed from the checkpoint and the references computed module by module."""
+    from transformers_export.formats.onnx import convert
+    from transformers_export.resolve import loading, streamed
+
+    def never_load(*args, **kwargs):
+        raise AssertionError("the checkpoint was loaded instead of streamed")
+
+    monkeypatch.setattr(streamed, "STREAM_ABOVE", 0)
+    monkeypatch.setattr(loading, "load_model", never_load)
     real_export = convert.export_onnx
 
     def export_with_fault(*args, **kwargs):

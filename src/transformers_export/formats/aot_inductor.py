@@ -63,7 +63,7 @@ class AotInductorBackend(ExportedProgramBackend):
     def load(self, exported: ExportedGraph):
         return load_package(exported.path, [exported.arguments[name] for name in exported.input_names])
 
-    def quantize(self, exported: list[ExportedGraph], preset, calibration) -> None:
+    def quantize(self, exported: list[ExportedGraph], preset, calibration, weights=None, progress=None) -> None:
         import torch
 
         from ..optimize.program_int8 import quantize_program

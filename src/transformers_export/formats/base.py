@@ -46,6 +46,8 @@ class ExportedGraph:
     arguments: dict[str, str] | None = None  # input name -> Python argument name, where the format has a signature
     trace_sizes: dict[str, int] = field(default_factory=dict)
     traced_dtypes: dict[str, str] = field(default_factory=dict)
+    # weights the graph declares but has not written yet (a streamed checkpoint quantized later): name -> placeholder
+    declared_weights: dict = field(default_factory=dict)
 
 
 class Backend(ABC):
@@ -55,6 +57,8 @@ class Backend(ABC):
     runtime: str  # what runs it ("ONNX Runtime")
     # option name -> flag, for the options this backend accepts; the others are refused with its name
     accepts: tuple[str, ...] = ()
+    # whether `export` takes a streamed checkpoint (`weights`: placeholders whose values are read one at a time)
+    streams_weights: bool = False
     # whether a graph that fails at other shapes but runs at its traced shape is kept (TorchScript traces)
     may_specialise: bool = False
     # whether the seed's single encoder-decoder graph with a cache is also validated by a decode
@@ -85,9 +89,11 @@ class Backend(ABC):
         options: TraceOptions,
         preprocessor=None,
         progress=None,
+        weights=None,
     ) -> ExportedGraph:
         """Trace `module` as `export_config` describes it and write `path`; `progress(bytes_written)` as weights are
-        written, where the format writes them itself."""
+        written, where the format writes them itself. `weights`: see `streams_weights`; when the export is quantized,
+        the graph may declare the weights and leave them to `quantize`."""
 
     @abstractmethod
     def load(self, exported: ExportedGraph) -> Any:
@@ -100,9 +106,10 @@ class Backend(ABC):
     def finish(self, exported: list[ExportedGraph]) -> None:
         """After validation: work on the written files of one export together (e.g. store shared weights once)."""
 
-    def quantize(self, exported: list[ExportedGraph], preset, calibration) -> None:
+    def quantize(self, exported: list[ExportedGraph], preset, calibration, weights=None, progress=None) -> None:
         """Rewrite the validated files in place with `preset` (an `optimize.Preset`, one of `quantizations`);
-        `calibration[i]`: numpy input feeds of graph `i`, for presets that calibrate."""
+        `calibration[i]`: numpy input feeds of graph `i`, for presets that calibrate; `weights`: the streamed
+        checkpoint whose values the graphs' declared weights stand for; `progress(bytes_done, bytes_total)`."""
         raise NotImplementedError(f"--format {self.name} has no quantization")
 
 

@@ -66,7 +66,15 @@ class _TorchBackend(Backend):
     may_specialise = False
 
     def export(
-        self, graph_name, module, export_config, path: Path, options: TraceOptions, preprocessor=None, progress=None
+        self,
+        graph_name,
+        module,
+        export_config,
+        path: Path,
+        options: TraceOptions,
+        preprocessor=None,
+        progress=None,
+        weights=None,
     ) -> ExportedGraph:
         import torch
 

@@ -12,8 +12,19 @@ import numpy as np
 MATMUL_INTEGER_LARGEST = 64
 
 
+# Weights are quantized this many rows or columns at a time: the intermediates of a whole 128k-token LM head are
+# several GB each, those of a slice a few hundred MB; every row and column is quantized on its own, so slicing does
+# not change a bit.
+SLICE = 4096
+
+
 def per_column_int8(matrix: np.ndarray, largest: int = 127) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric int8 with one scale per output column (`max |W[:, n]| / largest`)."""
+    if matrix.shape[1] > SLICE:
+        parts = [
+            per_column_int8(matrix[:, start : start + SLICE], largest) for start in range(0, matrix.shape[1], SLICE)
+        ]
+        return np.concatenate([values for values, _ in parts], axis=1), np.concatenate([scale for _, scale in parts])
     absmax = np.abs(matrix).max(axis=0).astype(np.float32)
     scale = np.where(absmax > 0, absmax / largest, 1).astype(np.float32)
     return np.clip(np.round(matrix / scale), -largest, largest).astype(np.int8), scale
@@ -42,6 +53,15 @@ def blockwise(
     the zero points, None when symmetric (the kernel's default `2**(bits - 1)`), else uint8 `(N, blocks)` for 8 bits
     or `(N, ceil(blocks / 2))` packed like the values for 4 bits. Asymmetric blocks spend every level on the block's
     own [min, max] instead of [-max|W|, max|W|]."""
+    parts = [
+        _blockwise(matrix[:, start : start + SLICE], bits, block_size, symmetric)
+        for start in range(0, matrix.shape[1], SLICE)
+    ]
+    zero_points = None if symmetric else np.concatenate([part[2] for part in parts])
+    return np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts]), zero_points
+
+
+def _blockwise(matrix: np.ndarray, bits: int, block_size: int, symmetric: bool):
     rows, cols = matrix.shape
     blocks = -(-rows // block_size)
     padded = np.zeros((blocks * block_size, cols), np.float32)

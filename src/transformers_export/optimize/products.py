@@ -86,6 +86,6 @@ def weight_dims(weights: WeightReader, product: Product) -> tuple[int, int]:
 
 
 def weight_matrix(weights: WeightReader, product: Product) -> np.ndarray:
-    """W as (K, N) float32."""
+    """W as (K, N) float32 (a transposed view, not a copy, when the graph transposes it)."""
     values = np.asarray(weights.array(product.weight), np.float32)
-    return np.ascontiguousarray(values.T) if product.transposed else values
+    return values.T if product.transposed else values

@@ -30,10 +30,13 @@ def quantize_graph(
     preset: Preset,
     calibration: Iterable[Mapping[str, np.ndarray]] = (),
     keep_float: Callable | None = None,
+    streamed: Mapping[str, Callable[[], np.ndarray]] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     """Write the quantized graph of `source` to `target` (and `target.data` when its weights are external).
     `calibration`: input feeds for presets with smoothing. `keep_float(node) -> bool` leaves the nodes it picks in
-    float (for accuracy experiments)."""
+    float (for accuracy experiments). `streamed`: values of the initializers `source` declares without data (see
+    `WeightReader`); each is read once. `progress(bytes)` after each weight, with the float bytes it stood for."""
     import onnx
     from onnx.external_data_helper import uses_external_data
 
@@ -41,10 +44,10 @@ def quantize_graph(
 
     proto = onnx.load(str(source), load_external_data=False)
     graph = proto.graph
-    weights = WeightReader(source.parent, graph)
+    weights = WeightReader(source.parent, graph, streamed)
     external = (
-        any(uses_external_data(t) for t in graph.initializer)
-        or sum(len(t.raw_data) for t in graph.initializer) > INLINE_LIMIT
+        any(uses_external_data(t) for t in graph.initializer if t.name not in weights.streamed)
+        or sum(weights.nbytes(t.name) for t in graph.initializer) > INLINE_LIMIT
     )
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 13:
@@ -65,8 +68,12 @@ def quantize_graph(
         for node in graph.node:
             if id(node) in products:
                 rewrite.product(products[id(node)])
+                if progress:
+                    progress(weights.nbytes(products[id(node)].weight))
             elif id(node) in lookups:
                 rewrite.gather(node)
+                if progress:
+                    progress(weights.nbytes(node.input[0]))
             else:
                 rewrite.nodes.append(node)
         rewrite.nodes = live_nodes(rewrite.nodes, {output.name for output in graph.output})
@@ -75,6 +82,8 @@ def quantize_graph(
             if tensor.name in rewrite.replaced and tensor.name not in used:
                 continue
             writer.add(tensor.name, weights.array(tensor.name))  # kept float weights, copied a tensor at a time
+            if progress and tensor.name not in rewrite.replaced:
+                progress(weights.nbytes(tensor.name))
     finally:
         writer.close()
     kept = [_copy(node) for node in rewrite.nodes]

@@ -4,16 +4,25 @@ of its largest tensor (ONNX Runtime's own quantizers hold the float graph and it
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Mapping
 
 import numpy as np
 
 
 class WeightReader:
-    """Initializer values as numpy arrays, memory-mapped when they live in an external file."""
+    """Initializer values as numpy arrays, memory-mapped when they live in an external file, or read from a streamed
+    checkpoint for the initializers the graph only declares (`streamed`: name -> a function returning its value)."""
 
-    def __init__(self, folder: Path, graph):
+    def __init__(self, folder: Path, graph, streamed: Mapping[str, Callable[[], np.ndarray]] | None = None):
         self.folder = folder
         self.tensors = {tensor.name: tensor for tensor in graph.initializer}
+        self.streamed = streamed or {}
+
+    def nbytes(self, name: str) -> int:
+        from onnx import helper
+
+        tensor = self.tensors[name]
+        return int(np.prod(tensor.dims)) * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
 
     def is_float_matrix(self, name: str) -> bool:
         import onnx
@@ -25,6 +34,8 @@ class WeightReader:
         from onnx import numpy_helper
         from onnx.external_data_helper import uses_external_data
 
+        if name in self.streamed:
+            return self.streamed[name]()
         tensor = self.tensors[name]
         if not uses_external_data(tensor):
             return numpy_helper.to_array(tensor)

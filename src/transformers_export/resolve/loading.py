@@ -113,6 +113,35 @@ def _check_shard_index(folder: Path) -> None:
                 )
 
 
+def load_streamed(model: str, feature: str, config, dtype: str = "float32"):
+    """(model with placeholder weights, its `StreamedWeights`) for a local safetensors checkpoint whose weights are
+    above `streamed.STREAM_ABOVE` at `dtype` and whose tensor names are the model's; None otherwise (then it is
+    loaded). See `streamed.py`."""
+    import torch
+
+    from .streamed import STREAM_ABOVE, CheckpointTensors, build_streamed
+
+    folder = local_folder(model)
+    if folder is None or not CheckpointTensors.present(folder):
+        return None
+    try:
+        tensors = CheckpointTensors(folder)
+    except Exception as error:  # a damaged header: the loader reports it in its own words
+        logger.debug("not streaming %s: %s", folder, first_line(error))
+        return None
+    element_size = torch.empty(0, dtype=getattr(torch, dtype)).element_size()
+    if tensors.count() * element_size <= STREAM_ABOVE:
+        return None
+    if feature == "causal-lm-with-past":
+        config.is_decoder = True  # as load_model
+    built, weights = build_streamed(auto_class(get_task(feature)), config, getattr(torch, dtype), tensors)
+    if built is None:
+        logger.info("loading the model instead of streaming its weights: %s", weights)
+        return None
+    logger.info("streaming %.1f GB of weights from %s one tensor at a time", weights.bytes / 1e9, folder)
+    return built, weights
+
+
 def load_model(
     model: str,
     feature: str,

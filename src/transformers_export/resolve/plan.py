@@ -21,7 +21,7 @@ from ..config import onnx_config_class
 from ..errors import InvalidArgumentError, UnsupportedFeatureError
 from ..formats import Backend, TraceOptions, backend_names, get_backend
 from ..layouts import Layout, PlannedGraph, choose_layout, get_layout
-from ..optimize.presets import QUANTIZATIONS
+from ..optimize.presets import PRESETS, QUANTIZATIONS
 from ..output.staging import check_output
 from ..tasks import (
     GENERATING_TASKS,
@@ -81,6 +81,9 @@ class ExportPlan:
     quantize: str | None = None
     min_cosine: float | None = None
     dtype: str = "fp32"
+    # the checkpoint's weights when they are streamed rather than loaded (`streamed.py`); then `model` holds
+    # placeholders, and running it needs `streamed.materialized`
+    weights: Any = None
 
 
 def check_request(request: ExportRequest) -> TraceOptions:
@@ -140,7 +143,7 @@ def _local_path(model) -> Path | None:
 
 
 def resolve(request: ExportRequest) -> ExportPlan:
-    from .loading import load_config, load_model, load_preprocessor
+    from .loading import load_config, load_model, load_preprocessor, load_streamed
 
     options = check_request(request)
     backend = get_backend(request.format)
@@ -162,14 +165,25 @@ def resolve(request: ExportRequest) -> ExportPlan:
     for key, value in spec.config_overrides.items():
         setattr(config, key, value)
     preprocessor = load_preprocessor(request.model, request.preprocessor, request.cache_dir, config.model_type)
-    model = load_model(
-        request.model,
-        feature,
-        cache_dir=request.cache_dir,
-        framework=request.framework,
-        config=config,
-        dtype=DTYPES[request.dtype],
+    streamed = (
+        load_streamed(request.model, feature, config, DTYPES[request.dtype])
+        if _may_stream(request, options, backend)
+        else None
     )
+    model, weights = streamed or (None, None)
+    if model is not None:
+        layout = choose_layout(build_onnx_config(spec, feature, model.config), feature, spec.key, request.layout)
+        if len(layout.roles) > 1:  # graphs that share weights are written from a loaded model
+            model = weights = None
+    if model is None:
+        model = load_model(
+            request.model,
+            feature,
+            cache_dir=request.cache_dir,
+            framework=request.framework,
+            config=config,
+            dtype=DTYPES[request.dtype],
+        )
     _traceable_experts(model)
     onnx_config = build_onnx_config(spec, feature, model.config)
     layout = choose_layout(onnx_config, feature, spec.key, request.layout)
@@ -191,7 +205,16 @@ def resolve(request: ExportRequest) -> ExportPlan:
         quantize=request.quantize,
         min_cosine=request.min_cosine,
         dtype=request.dtype,
+        weights=weights,
     )
+
+
+def _may_stream(request: ExportRequest, options: TraceOptions, backend: Backend) -> bool:
+    """Whether the format and options allow a streamed checkpoint: the trace engine captures it, and a preset that
+    calibrates runs the float graph, which a streamed export never writes."""
+    if not backend.streams_weights or options.engine not in (None, "trace") or request.framework == "tf":
+        return False
+    return not (request.quantize and PRESETS[request.quantize].needs_calibration)
 
 
 def _traceable_experts(model) -> None:

@@ -29,6 +29,7 @@ class OnnxBackend(Backend):
     runtime = "ONNX Runtime"
     accepts = ("opset", "engine")
     quantizations = QUANTIZATIONS
+    streams_weights = True
 
     def check_options(self, options: TraceOptions) -> None:
         from .convert import ENGINES
@@ -38,11 +39,21 @@ class OnnxBackend(Backend):
             raise InvalidArgumentError(f"unknown ONNX engine '{options.engine}'; choose one of {', '.join(ENGINES)}")
 
     def export(
-        self, graph_name, module, export_config, path: Path, options: TraceOptions, preprocessor=None, progress=None
+        self,
+        graph_name,
+        module,
+        export_config,
+        path: Path,
+        options: TraceOptions,
+        preprocessor=None,
+        progress=None,
+        weights=None,
     ) -> ExportedGraph:
         from .convert import default_opset, export_onnx
 
         engines = (options.engine,) if options.engine else CAPTURE_CHAIN
+        if weights is not None:  # placeholders carry no values for the dynamo engine to save
+            engines = ("trace",)
         failures = []
         for engine in engines:
             opset = options.opset if options.opset is not None else default_opset(export_config, engine)
@@ -57,6 +68,9 @@ class OnnxBackend(Backend):
                     trace_sizes=options.trace_sizes,
                     progress=progress,
                     fuse_attention=bool(options.quantize),
+                    weights=weights,
+                    # a streamed model's weights are written once, by the quantizer, already quantized
+                    declare_weights_only=weights is not None and bool(options.quantize),
                 )
             except TraceError as error:
                 failures.append(str(error))
@@ -75,6 +89,7 @@ class OnnxBackend(Backend):
                 opset=opset,
                 pruned_inputs=written.pruned_inputs,
                 traced_dtypes=written.traced_dtypes,
+                declared_weights=written.declared_weights,
             )
         raise TraceError("; ".join(dict.fromkeys(failures)))  # a failure before capture is the same for every engine
 
@@ -89,16 +104,27 @@ class OnnxBackend(Backend):
 
     def finish(self, exported: list[ExportedGraph]) -> None:
         if len(exported) > 1:
-            from .convert import store_shared_weights
+            from .weights import store_shared_weights
 
             store_shared_weights([graph.path for graph in exported])
 
-    def quantize(self, exported: list[ExportedGraph], preset, calibration) -> None:
-        from .convert import SHARED_WEIGHTS
+    def quantize(self, exported: list[ExportedGraph], preset, calibration, weights=None, progress=None) -> None:
+        from .weights import SHARED_WEIGHTS
         from ...optimize import quantize_graphs
 
+        def values(graph: ExportedGraph):
+            return {
+                name: (lambda placeholder=placeholder: weights.value(placeholder).float().numpy())
+                for name, placeholder in graph.declared_weights.items()
+            }
+
         quantize_graphs(
-            [graph.path for graph in exported], SHARED_WEIGHTS if len(exported) > 1 else None, preset.name, calibration
+            [graph.path for graph in exported],
+            SHARED_WEIGHTS if len(exported) > 1 else None,
+            preset.name,
+            calibration,
+            [values(graph) for graph in exported],
+            progress,
         )
 
 

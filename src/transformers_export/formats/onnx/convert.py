@@ -42,6 +42,8 @@ class OnnxExport:
     opset: int
     pruned_inputs: list[str] = field(default_factory=list)
     traced_dtypes: dict[str, str] = field(default_factory=dict)
+    # weights declared but not written (streamed checkpoint, quantized later): initializer name -> placeholder
+    declared_weights: dict = field(default_factory=dict)
 
 
 def default_opset(onnx_config, engine: str) -> int:
@@ -86,17 +88,25 @@ def export_onnx(
     trace_sizes: Mapping[str, int] | None = None,
     progress=None,
     fuse_attention: bool = False,
+    weights=None,
+    declare_weights_only: bool = False,
 ) -> OnnxExport:
     """Write `output` (an .onnx file, plus one external data file above 2 GB) for `model` as `onnx_config` describes
     it. `progress(bytes_written, bytes_total)` is called as weights are written. `fuse_attention`: attention as ONNX
-    Runtime's MultiHeadAttention (trace engine; see `fused_attention.py`)."""
+    Runtime's MultiHeadAttention (trace engine; see `fused_attention.py`).
+
+    `weights`: the model's parameters are placeholders of a streamed checkpoint (`resolve/streamed.py`) and
+    `weights.value(parameter)` reads one (trace engine only). `declare_weights_only`: the weights are declared, not
+    written, for the quantizer to write them quantized (see `weights.declare_weights`)."""
     import torch
 
     from ..exportable import ExportableModule
-    from .weights import WeightsAsInputs, attach_weights, needs_external_data
+    from .weights import WeightsAsInputs, attach_weights, declare_weights, needs_external_data
 
     if engine not in ENGINES:
         raise InvalidArgumentError(f"unknown ONNX engine '{engine}'; choose one of {', '.join(ENGINES)}")
+    if weights is not None and engine != "trace":
+        raise TraceError("a streamed checkpoint is captured by the trace engine only; the dynamo engine needs weights")
     check_opset(onnx_config, opset, engine)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +128,7 @@ def export_onnx(
     args = tuple(inputs[name] for name in input_names)
     wrapper = ExportableModule(model, input_names, output_names, onnx_config)
     external = needs_external_data(model)
+    declared: dict = {}
 
     fusing = fused_attention(model, fuse_attention and engine == "trace")
     with torch.no_grad(), onnx_config.patched(model), traceable_ops(engine), fusing, warnings.catch_warnings():
@@ -137,7 +148,12 @@ def export_onnx(
                     opset_version=opset,
                     do_constant_folding=True,
                 )
-                attach_weights(output, dict(zip(traced.weight_names, traced.weights)), external, progress)
+                named = dict(zip(traced.weight_names, traced.weights))
+                if declare_weights_only:
+                    declared = declare_weights(output, named)
+                else:
+                    load = None if weights is None else weights.value
+                    attach_weights(output, named, external, progress, load)
             else:
                 _quiet_dynamo_logs()
                 program = torch.onnx.export(
@@ -171,6 +187,7 @@ def export_onnx(
         opset=opset,
         pruned_inputs=pruned,
         traced_dtypes={name: str(tensor.dtype).replace("torch.", "") for name, tensor in inputs.items()},
+        declared_weights=declared,
     )
 
 
@@ -197,50 +214,6 @@ def _dynamic_shapes(declared_inputs: Mapping, input_names: list[str]) -> dict:
 def _quiet_dynamo_logs() -> None:
     # It warns once per missing torchvision operator, which has nothing to do with transformers models.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-
-
-SHARED_WEIGHTS = "model.onnx.data"
-_PAGE, _SMALL_ALIGNMENT = 4096, 64  # page-aligned large tensors can be memory-mapped
-_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data")
-
-
-def store_shared_weights(paths: list[Path], data_name: str = SHARED_WEIGHTS) -> None:
-    """Store the weights of several graphs in one external file, each distinct tensor once.
-
-    Encoder and decoder graphs of one model share tensors (embeddings above all); saved separately they would be
-    on disk twice. Graphs reference the file by offset, which ONNX Runtime and onnx.load both understand.
-    """
-    import hashlib
-
-    import onnx
-    from onnx.external_data_helper import set_external_data
-
-    folder = paths[0].parent
-    protos = [onnx.load(str(path)) for path in paths]
-    stored: dict[tuple, tuple[int, int]] = {}
-    with open(folder / data_name, "wb") as data:
-        for proto in protos:
-            for tensor in proto.graph.initializer:
-                raw = onnx.numpy_helper.to_array(tensor).tobytes()
-                if len(raw) < 1024:
-                    continue
-                key = (hashlib.sha256(raw).digest(), tensor.data_type, tuple(tensor.dims))
-                if key not in stored:
-                    alignment = _PAGE if len(raw) >= 1 << 20 else _SMALL_ALIGNMENT
-                    data.write(b"\0" * (-data.tell() % alignment))
-                    stored[key] = (data.tell(), len(raw))
-                    data.write(raw)
-                for data_field in _DATA_FIELDS:
-                    tensor.ClearField(data_field)
-                del tensor.external_data[:]
-                offset, length = stored[key]
-                tensor.raw_data = raw  # set_external_data insists on raw_data being there
-                set_external_data(tensor, location=data_name, offset=offset, length=length)
-                tensor.data_location = onnx.TensorProto.EXTERNAL
-                tensor.ClearField("raw_data")
-    for proto, path in zip(protos, paths):
-        Path(f"{path}.data").unlink(missing_ok=True)
-        onnx.save(proto, str(path))
 
 
 def _name_output_axes(path: Path, outputs: Mapping[str, Mapping[int, str]], rename: bool) -> set[str]:

@@ -13,7 +13,11 @@ the parameters, and this module then turns those graph inputs into initializers:
   dropped, which is what constant folding did, one tensor at a time;
 - a tensor that several names share (tied embeddings) is written once.
 
-The peak extra memory is one transposed tensor, not the model.
+The peak extra memory is one transposed tensor, not the model. When the model's weights are streamed from the
+checkpoint (`load`), each tensor is read, converted, written and dropped before the next.
+
+`declare_weights` writes the initializers without their bytes (for a graph quantized on the way, whose float weights
+are never written), and `store_shared_weights` moves the weights of several graphs into one shared file.
 """
 
 from __future__ import annotations
@@ -87,10 +91,12 @@ def _bytes(tensor):
     return tensor.detach().contiguous().view(torch.uint8).reshape(-1).numpy()
 
 
-def attach_weights(path: Path, tensors: Mapping[str, object], external: bool, progress=None) -> int:
+def attach_weights(path: Path, tensors: Mapping[str, object], external: bool, progress=None, load=None) -> int:
     """Turn the graph inputs of `path` that name a tensor in `tensors` into initializers; return the bytes written.
 
-    `progress(bytes_written, bytes_total)` is called after each tensor is written.
+    `load(tensor)` gives the values of a tensor of `tensors` (for placeholders of a streamed checkpoint; by default the
+    tensor itself), called once per tensor right before it is written. `progress(bytes_written, bytes_total)` is
+    called after each tensor is written.
     """
     import onnx
     from onnx.external_data_helper import set_external_data
@@ -115,7 +121,8 @@ def attach_weights(path: Path, tensors: Mapping[str, object], external: bool, pr
     data = open(path.parent / data_name, "wb") if external else None
     try:
         for graph_input in weight_inputs:
-            tensor = tensors[graph_input.name]
+            placeholder = tensors[graph_input.name]
+            tensor = placeholder if load is None else load(placeholder)
             users = consumers.get(graph_input.name, [])
             perms = {
                 tuple(attribute.ints)
@@ -138,7 +145,12 @@ def attach_weights(path: Path, tensors: Mapping[str, object], external: bool, pr
             if data is None:
                 initializer.raw_data = raw.tobytes()
             else:
-                key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), perm)
+                key = (
+                    placeholder.untyped_storage().data_ptr(),
+                    placeholder.storage_offset(),
+                    tuple(tensor.shape),
+                    perm,
+                )
                 if key not in stored:
                     alignment = _PAGE if raw.nbytes >= 1 << 20 else _SMALL_ALIGNMENT
                     data.write(b"\0" * (-data.tell() % alignment))
@@ -152,7 +164,7 @@ def attach_weights(path: Path, tensors: Mapping[str, object], external: bool, pr
                 initializer.ClearField("raw_data")
             graph.initializer.append(initializer)
             done += raw.nbytes
-            del raw
+            del raw, tensor, value  # a streamed tensor is released before the next is read
             if progress:
                 progress(min(done, total), total)
             attached.add(graph_input.name)
@@ -184,3 +196,72 @@ def _rename_input(graph, old: str, new: str) -> None:
     for output in graph.output:
         if output.name == old:
             output.name = new
+
+
+def declare_weights(path: Path, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Turn the graph inputs of `path` that name a tensor in `tensors` into initializers with a type and shape but no
+    data yet, for a rewrite that writes each value as it reads it (the quantizer, from a streamed checkpoint); returns
+    the declared names and their tensors. The graph cannot run until that rewrite has written it."""
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    proto = onnx.load(str(path), load_external_data=False)
+    graph = proto.graph
+    declared = {
+        graph_input.name: tensors[graph_input.name] for graph_input in graph.input if graph_input.name in tensors
+    }
+    for name, tensor in declared.items():
+        initializer = onnx.TensorProto(name=name, data_type=_onnx_type(tensor.dtype), dims=list(tensor.shape))
+        initializer.raw_data = b""
+        set_external_data(initializer, location=f"{path.name}.data", offset=0, length=0)
+        initializer.data_location = onnx.TensorProto.EXTERNAL
+        initializer.ClearField("raw_data")
+        graph.initializer.append(initializer)
+    kept_inputs = [_copy(graph_input) for graph_input in graph.input if graph_input.name not in declared]
+    del graph.input[:]
+    graph.input.extend(kept_inputs)
+    onnx.save(proto, str(path))
+    return declared
+
+
+SHARED_WEIGHTS = "model.onnx.data"
+_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data")
+
+
+def store_shared_weights(paths: list[Path], data_name: str = SHARED_WEIGHTS) -> None:
+    """Store the weights of several graphs in one external file, each distinct tensor once.
+
+    Encoder and decoder graphs of one model share tensors (embeddings above all); saved separately they would be
+    on disk twice. Graphs reference the file by offset, which ONNX Runtime and onnx.load both understand.
+    """
+    import hashlib
+
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    folder = paths[0].parent
+    protos = [onnx.load(str(path)) for path in paths]
+    stored: dict[tuple, tuple[int, int]] = {}
+    with open(folder / data_name, "wb") as data:
+        for proto in protos:
+            for tensor in proto.graph.initializer:
+                raw = onnx.numpy_helper.to_array(tensor).tobytes()
+                if len(raw) < 1024:
+                    continue
+                key = (hashlib.sha256(raw).digest(), tensor.data_type, tuple(tensor.dims))
+                if key not in stored:
+                    alignment = _PAGE if len(raw) >= 1 << 20 else _SMALL_ALIGNMENT
+                    data.write(b"\0" * (-data.tell() % alignment))
+                    stored[key] = (data.tell(), len(raw))
+                    data.write(raw)
+                for data_field in _DATA_FIELDS:
+                    tensor.ClearField(data_field)
+                del tensor.external_data[:]
+                offset, length = stored[key]
+                tensor.raw_data = raw  # set_external_data insists on raw_data being there
+                set_external_data(tensor, location=data_name, offset=offset, length=length)
+                tensor.data_location = onnx.TensorProto.EXTERNAL
+                tensor.ClearField("raw_data")
+    for proto, path in zip(protos, paths):
+        Path(f"{path}.data").unlink(missing_ok=True)
+        onnx.save(proto, str(path))
