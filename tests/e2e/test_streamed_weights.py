@@ -162,3 +162,17 @@ def test_a_checkpoint_missing_a_weight_falls_back_to_loading_with_the_untrained_
         "loading the model instead of streaming its weights: 'lm_head.weight' is not in the checkpoint" in caplog.text
     )
     assert "the exported 'causal-lm' head is untrained" in caplog.text
+
+
+def test_shards_linked_from_a_blob_store_stream_like_the_hub_cache(sharded, tmp_path, streaming):
+    """The hub cache keeps `snapshots/<revision>/model-0000k-of-0000n.safetensors` as links to `blobs/<sha>` two
+    levels up; the index's names stay inside the folder even though the files they resolve to do not."""
+    blobs, snapshot = tmp_path / "blobs", tmp_path / "snapshots" / "abc123"
+    blobs.mkdir()
+    snapshot.mkdir(parents=True)
+    for number, path in enumerate(sorted(sharded.iterdir())):
+        blob = blobs / f"{number:040x}"
+        blob.write_bytes(path.read_bytes())
+        (snapshot / path.name).symlink_to(blob)
+    result = export_model(str(snapshot), tmp_path / "out", feature="causal-lm")
+    assert result.validation.passed
