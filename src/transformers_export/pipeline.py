@@ -177,8 +177,9 @@ def run_export(
 
 
 # Half precision rounds to about 1e-3 (fp16) and 8e-3 (bf16) of a value at every step, and the export and PyTorch
-# order their sums differently: the relative term is scaled to that.
-HALF_PRECISION_RTOL = {"fp16": 5e-3, "bf16": 5e-2}
+# order their sums differently: the relative term is scaled to that. fp16: 8e-3 measured on a tiny data2vec-audio (a
+# convolution stack before the attention layers).
+HALF_PRECISION_RTOL = {"fp16": 1e-2, "bf16": 5e-2}
 
 
 def _tolerance(plan: ExportPlan) -> Tolerance:

@@ -16,7 +16,9 @@ def bf16_checkpoint(tiny_checkpoint, tmp_path_factory):
     from transformers import AutoModelForCausalLM
 
     folder = tmp_path_factory.mktemp("bf16")
-    AutoModelForCausalLM.from_pretrained(tiny_checkpoint("llama", "causal-lm-with-past")).to(torch.bfloat16).save_pretrained(folder)
+    AutoModelForCausalLM.from_pretrained(tiny_checkpoint("llama", "causal-lm-with-past")).to(
+        torch.bfloat16
+    ).save_pretrained(folder)
     assert json.loads((folder / "config.json").read_text())["dtype"] == "bfloat16"
     return folder
 
@@ -29,12 +31,18 @@ def test_bf16_checkpoint_exports_an_fp32_graph_with_its_exact_values(bf16_checkp
     result = export_model(str(bf16_checkpoint), tmp_path / "out", feature="causal-lm-with-past")
     assert result.validation.passed
     graph = result.manifest["graphs"]["model.onnx"]
-    assert graph["inputs"]["past_key_values.0.key"]["dtype"] == "float32" and graph["outputs"]["logits"]["dtype"] == "float32"
+    assert (
+        graph["inputs"]["past_key_values.0.key"]["dtype"] == "float32"
+        and graph["outputs"]["logits"]["dtype"] == "float32"
+    )
     model = AutoModelForCausalLM.from_pretrained(bf16_checkpoint, dtype=torch.float32).eval()
     prompt = np.array([[3, 4, 5, 6]])
     with torch.no_grad():
         expected = model.generate(torch.from_numpy(prompt), do_sample=False, max_new_tokens=8).numpy()
-    assert OnnxModelForCausalLM.from_pretrained(tmp_path / "out").generate(prompt, max_new_tokens=8).tolist() == expected.tolist()
+    assert (
+        OnnxModelForCausalLM.from_pretrained(tmp_path / "out").generate(prompt, max_new_tokens=8).tolist()
+        == expected.tolist()
+    )
 
 
 def test_widening_a_memory_mapped_checkpoint_keeps_every_value(bf16_checkpoint):
@@ -50,17 +58,27 @@ def test_widening_a_memory_mapped_checkpoint_keeps_every_value(bf16_checkpoint):
 
 @pytest.mark.parametrize("format", ["torchscript", "exported-program"])
 def test_bf16_graph_for_the_torch_formats(bf16_checkpoint, tmp_path, format):
-    result = export_model(str(bf16_checkpoint), tmp_path / "out", feature="causal-lm-with-past", format=format, dtype="bf16")
+    result = export_model(
+        str(bf16_checkpoint), tmp_path / "out", feature="causal-lm-with-past", format=format, dtype="bf16"
+    )
     assert result.validation.passed
     graph = next(iter(result.manifest["graphs"].values()))
     assert graph["inputs"]["past_key_values.0.key"]["dtype"] == "bfloat16"
 
 
 def test_fp16_onnx_graph(tiny_checkpoint, tmp_path):
-    result = export_model(str(tiny_checkpoint("llama", "causal-lm-with-past")), tmp_path / "out", feature="causal-lm-with-past", dtype="fp16")
-    assert result.validation.passed and result.validation.rtol == 5e-3
+    result = export_model(
+        str(tiny_checkpoint("llama", "causal-lm-with-past")),
+        tmp_path / "out",
+        feature="causal-lm-with-past",
+        dtype="fp16",
+    )
+    assert result.validation.passed and result.validation.rtol == 1e-2
     graph = result.manifest["graphs"]["model.onnx"]
-    assert graph["inputs"]["past_key_values.0.key"]["dtype"] == "float16" and graph["outputs"]["logits"]["dtype"] == "float16"
+    assert (
+        graph["inputs"]["past_key_values.0.key"]["dtype"] == "float16"
+        and graph["outputs"]["logits"]["dtype"] == "float16"
+    )
 
 
 def test_precision_choices_that_cannot_work_are_refused(tiny_checkpoint, tmp_path):
@@ -76,7 +94,7 @@ def test_a_graph_the_runtime_cannot_load_is_a_validation_failure(tiny_checkpoint
     from transformers_export.errors import ValidationError
     from transformers_export.formats import onnx as onnx_format
 
-    def refuse(path):
+    def refuse(path, narrow=False):
         raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Load model failed: Type Error")
 
     monkeypatch.setattr(onnx_format, "open_session", refuse)
@@ -107,7 +125,9 @@ def test_model_weights_are_released_before_the_export_is_loaded(tiny_checkpoint,
 
     monkeypatch.setattr(pipeline, "resolve", resolve)
     monkeypatch.setattr(type(backend), "load", load)
-    assert export_model(str(tiny_checkpoint("llama", "causal-lm-with-past")), tmp_path / "out", feature="causal-lm-with-past").validation.passed
+    assert export_model(
+        str(tiny_checkpoint("llama", "causal-lm-with-past")), tmp_path / "out", feature="causal-lm-with-past"
+    ).validation.passed
     assert seen == [0], "the PyTorch weights were still resident when the exported graph was loaded"
 
 
@@ -119,8 +139,15 @@ def test_a_50m_parameter_decoder_with_external_weights_passes_the_default_tolera
     from transformers_export.formats.onnx import weights
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=32000, hidden_size=512, intermediate_size=1376, num_hidden_layers=6,
-                         num_attention_heads=8, num_key_value_heads=4, tie_word_embeddings=False)
+    config = LlamaConfig(
+        vocab_size=32000,
+        hidden_size=512,
+        intermediate_size=1376,
+        num_hidden_layers=6,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        tie_word_embeddings=False,
+    )
     LlamaForCausalLM(config).save_pretrained(tmp_path / "ckpt")
     monkeypatch.setattr(weights, "INLINE_LIMIT", 64 * 1024**2)
     result = export_model(str(tmp_path / "ckpt"), tmp_path / "out", feature="causal-lm-with-past")

@@ -4,6 +4,10 @@ cannot load, for operations transformers models use; and the fixes. Each fix kee
 - `traceable_ops`, around the trace: `repeat_interleave` by a constant count is exported with the traced sizes
   baked into a Reshape (the interleaved rotary embeddings of Helium, Cohere, Ernie 4.5 then fail at any other
   sequence length). Written as unsqueeze-expand-flatten instead, it exports with the sizes read at run time.
+  `scaled_dot_product_attention` with a boolean mask is written with float32 constants for the mask (0 and -inf);
+  in an fp16 or bf16 model, the exporter then widens the scores and everything after them to float32, and
+  ONNX Runtime refuses the graph where a LayerNormalization meets fp16 weights (BERT-family fp16 graphs). The same
+  operation is written with its constants in the query's type.
 - `count_bools_as_integers`, on the written graph: casts where torch computes on booleans as integers.
 """
 
@@ -44,9 +48,48 @@ def traceable_ops(engine: str) -> Iterator[None]:
 
     torch.Tensor.repeat_interleave, torch.repeat_interleave = tensor_method, module_function
     try:
-        yield
+        with _attention_in_the_query_type():
+            yield
     finally:
         torch.Tensor.repeat_interleave, torch.repeat_interleave = method, function
+
+
+class _ConstantsAs:
+    """A graph context whose float32 constants are made in `dtype` instead."""
+
+    def __init__(self, graph, dtype):
+        self._graph, self._dtype = graph, dtype
+
+    def op(self, name, *args, **kwargs):
+        import torch
+
+        value = kwargs.get("value_t")
+        if name == "Constant" and value is not None and value.dtype == torch.float32:
+            kwargs["value_t"] = value.to(self._dtype)
+        return self._graph.op(name, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._graph, name)
+
+
+@contextmanager
+def _attention_in_the_query_type() -> Iterator[None]:
+    import torch
+    from torch.onnx._internal.torchscript_exporter import symbolic_opset14
+
+    name, opset = "aten::scaled_dot_product_attention", 14
+    original = symbolic_opset14.scaled_dot_product_attention
+    narrow = {"Half": torch.float16, "BFloat16": torch.bfloat16}
+
+    def symbolic(graph, query, *args):
+        dtype = narrow.get(query.type().scalarType()) if query.type().kind() == "TensorType" else None
+        return original(_ConstantsAs(graph, dtype) if dtype else graph, query, *args)
+
+    torch.onnx.register_custom_op_symbolic(name, symbolic, opset)
+    try:
+        yield
+    finally:
+        torch.onnx.unregister_custom_op_symbolic(name, opset)
 
 
 def count_bools_as_integers(proto) -> bool:
