@@ -94,7 +94,7 @@ def test_a_graph_the_runtime_cannot_load_is_a_validation_failure(tiny_checkpoint
     from transformers_export.errors import ValidationError
     from transformers_export.formats import onnx as onnx_format
 
-    def refuse(path, narrow=False):
+    def refuse(path):
         raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Load model failed: Type Error")
 
     monkeypatch.setattr(onnx_format, "open_session", refuse)

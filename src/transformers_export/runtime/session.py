@@ -24,6 +24,34 @@ def session_options_with(session_options=None, threads: int | None = None):
     return options
 
 
+def half_precision_cpu_options(options):
+    """`options` set for a graph whose weights are fp16 or bf16, run on the CPU, whose kernels for MatMul and most
+    other ops are float32 only: every run casts each weight to a float32 copy as it is used. Measured on a 3.5 GB
+    fp16 graph (a 4-layer 8B Llama), resident memory after three runs:
+
+    - the default, ONNX Runtime's highest level with its memory arena: 11.2 GiB; the arena keeps every copy;
+    - the arena off: 5.3 GiB; the highest level folds each Cast of a weight into a float32 copy, kept for good;
+    - the arena off, one level down (extended): 2.7 GiB; the weights stay as written and are cast as they are used.
+    """
+    import onnxruntime
+
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.enable_cpu_mem_arena = False
+    return options
+
+
+def holds_half_precision_weights(path: Path) -> bool:
+    """Whether the graph at `path` holds fp16 or bf16 weights, read from its own file (its external data is not
+    read). A graph file above 64 MB holds its weights inline, which is only done below 2 GB: it is not read twice."""
+    import onnx
+
+    if path.stat().st_size > 64 << 20:
+        return False
+    narrow = {onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return any(initializer.data_type in narrow for initializer in graph.initializer)
+
+
 def providers_list(provider: str | Sequence | None) -> list:
     """ONNX Runtime's provider list from one provider name, or a list of names / (name, options) pairs."""
     import onnxruntime
@@ -49,9 +77,11 @@ def open_session(path, provider=None, session_options=None, threads: int | None 
         raise ValueError(f"'{path}' is a folder; pass the graph file, or open the folder with an OnnxModelFor* class")
     if not path.is_file():
         raise ValueError(f"'{path}' does not exist")
-    return onnxruntime.InferenceSession(
-        str(path), session_options_with(session_options, threads), providers=providers_list(provider)
-    )
+    providers = providers_list(provider)
+    options = session_options_with(session_options, threads)
+    if session_options is None and providers == [DEFAULT_PROVIDER] and holds_half_precision_weights(path):
+        options = half_precision_cpu_options(options or onnxruntime.SessionOptions())
+    return onnxruntime.InferenceSession(str(path), options, providers=providers)
 
 
 def run_session(session, output_names: list[str], feed) -> dict:

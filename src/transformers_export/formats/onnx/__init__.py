@@ -15,6 +15,7 @@ import numpy as np
 
 from ...errors import InvalidArgumentError, MissingDependencyError, TraceError
 from ...optimize.presets import QUANTIZATIONS
+from ...runtime.session import half_precision_cpu_options, holds_half_precision_weights
 from ..base import Backend, ExportedGraph, TraceOptions, register_backend
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class OnnxBackend(Backend):
         raise TraceError("; ".join(dict.fromkeys(failures)))  # a failure before capture is the same for every engine
 
     def load(self, exported: ExportedGraph) -> Any:
-        return open_session(exported.path, narrow_weights(exported.path))
+        return open_session(exported.path)
 
     def run(self, session, exported: ExportedGraph, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         graph_inputs = {graph_input.name for graph_input in session.get_inputs()}
@@ -128,16 +129,7 @@ class OnnxBackend(Backend):
         )
 
 
-def narrow_weights(path: Path) -> bool:
-    """Whether the graph holds fp16 or bf16 weights (read from the graph, not from its external data)."""
-    import onnx
-
-    narrow = {onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
-    graph = onnx.load(str(path), load_external_data=False).graph
-    return any(initializer.data_type in narrow for initializer in graph.initializer)
-
-
-def open_session(path: Path, narrow: bool = False):
+def open_session(path: Path):
     try:
         import onnxruntime
     except ImportError as error:
@@ -148,11 +140,8 @@ def open_session(path: Path, narrow: bool = False):
         raise MissingDependencyError("validation needs onnxruntime: pip install onnxruntime") from error
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
-    if narrow:
-        # ONNX Runtime's CPU kernels for MatMul and most others are float32 only: at its highest level it folds the
-        # Cast it inserts in front of each fp16 weight into a float32 copy of the weight, twice the graph's size in
-        # memory (32 GB for an 8B model). One level down the weights stay as written and are cast as they are used.
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    if holds_half_precision_weights(path):
+        options = half_precision_cpu_options(options)
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
