@@ -32,7 +32,8 @@ __all__ = ["LAYOUTS", "ExportRequest", "ExportResult", "export_model", "run_expo
 
 # (stage, seconds); seconds is None when the stage starts
 StageCallback = Callable[[str, "float | None"], None]
-# (stage, done, total, unit) while a long stage runs: bytes of weights written, validation runs done
+# (stage, done, total, unit) while a long stage runs: bytes of weights written, PyTorch forwards (total None: not
+# known up front), validation runs done
 ProgressCallback = Callable[[str, float, float, str], None]
 
 
@@ -127,14 +128,18 @@ def run_export(
             # PyTorch first, for every check (the quantized graphs' too); then the model's memory is given back
             # before the exported graphs are loaded, so that the two are never resident together
             with _runnable(plan):
-                references = None
-                if float_graph:
-                    references = compute_references(plan.graphs, exported, backend, plan.preprocessor, plan.layout)
+                inputs = (
+                    plan.graphs,
+                    exported,
+                    backend,
+                    plan.preprocessor,
+                    plan.layout,
+                    progress("references", "forwards"),
+                )
+                references = compute_references(*inputs) if float_graph else None
                 quantized_references, calibration = None, []
                 if plan.quantize:
-                    quantized_references = compute_references(
-                        plan.graphs, exported, backend, plan.preprocessor, plan.layout, unpadded=True
-                    )
+                    quantized_references = compute_references(*inputs, unpadded=True)
                     if PRESETS[plan.quantize].needs_calibration:
                         texts = calibration_texts()
                         calibration = [

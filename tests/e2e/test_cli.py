@@ -459,3 +459,6 @@ def test_long_stages_report_progress(tiny_checkpoint, tmp_path):
         weights and weights[-1][0] == weights[-1][1] > 0 and all(a <= b for (a, _), (b, _) in zip(weights, weights[1:]))
     )
     assert runs and runs[-1] == (6, 6)  # two shapes, then a prompt and three decode steps
+    # PyTorch's forwards are counted as they run (their number is not known up front): 2 shapes, prompt + 3 steps
+    forwards = [(done, total) for stage, done, total, unit in events if stage == "references" and unit == "forwards"]
+    assert forwards == [(count, None) for count in range(1, 7)], forwards

@@ -67,6 +67,7 @@ class Display:
 
     def __init__(self):
         self.bar = None
+        self.bar_name: str | None = None
         self.live = sys.stderr.isatty()
         self.ticker: tuple | None = None  # (stop event, thread)
 
@@ -96,11 +97,20 @@ class Display:
         thread.start()
         self.ticker = (stop, thread)
 
-    def progress(self, name: str, done: float, total: float, unit: str) -> None:
+    def progress(self, name: str, done: float, total: float | None, unit: str) -> None:
+        """`total` None: steps counted without a known end (a bar with a count and a rate, no ETA)."""
+        if self.bar is not None and self.bar_name != name:
+            self.bar.close()
+            self.bar = None
         if self.bar is None:
             from tqdm import tqdm
 
-            label = {"trace": "writing weights", "validate": "validation runs"}.get(name, name)
+            label = {
+                "trace": "writing weights",
+                "references": "PyTorch forwards",
+                "validate": "validation runs",
+            }.get(name, name)
+            self.bar_name = name
             scale = unit == "B"
             if self.live:
                 print("\r\033[K", end="", file=sys.stderr, flush=True)  # the ticker's line makes way for the bar

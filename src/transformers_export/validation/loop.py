@@ -11,7 +11,9 @@ own `present.*` (see `decodes.py`).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -42,9 +44,32 @@ class References:
 
 
 def compute_references(
-    graphs, exported, backend, preprocessor, layout: Layout, unpadded=False, sizes=VALIDATION_SIZES
+    graphs, exported, backend, preprocessor, layout: Layout, progress=None, unpadded=False, sizes=VALIDATION_SIZES
 ) -> References:
-    """Phase 1: PyTorch alone. `graphs` are anything with `.module` and `.config`."""
+    """Phase 1: PyTorch alone. `graphs` are anything with `.module` and `.config`. `progress(forwards, None)` after
+    each forward of a graph's module (a large model's references take minutes; the count is not known up front)."""
+    with _counted_forwards(graphs, progress):
+        return _references(graphs, exported, backend, preprocessor, layout, unpadded, sizes)
+
+
+@contextmanager
+def _counted_forwards(graphs, progress) -> Iterator[None]:
+    count = [0]
+
+    def counted(_module, _args, _output):
+        count[0] += 1
+        progress(count[0], None)
+
+    modules = {id(graph.module): graph.module for graph in graphs}.values() if progress else ()
+    handles = [module.register_forward_hook(counted) for module in modules]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _references(graphs, exported, backend, preprocessor, layout: Layout, unpadded, sizes) -> References:
     cases = [
         reference_cases(g.config, g.module, preprocessor, w.path.name, sizes, unpadded)
         for g, w in zip(graphs, exported)
@@ -139,7 +164,7 @@ def validate_export(
 ) -> ValidationReport:
     """Both phases, for callers that keep the model (the seed's API)."""
     references = compute_references(
-        graphs, exported, backend, preprocessor, layout, tolerance.min_cosine is not None, sizes
+        graphs, exported, backend, preprocessor, layout, unpadded=tolerance.min_cosine is not None, sizes=sizes
     )
     return check_export(references, exported, backend, tolerance)
 
