@@ -185,3 +185,22 @@ def test_shards_linked_from_a_blob_store_stream_like_the_hub_cache(sharded, tmp_
         (snapshot / path.name).symlink_to(blob)
     result = export_model(str(snapshot), tmp_path / "out", feature="causal-lm")
     assert result.validation.passed
+
+
+def test_a_hub_id_streams_from_its_download_cache(sharded, tmp_path, streaming, monkeypatch):
+    """A hub id is streamed from the download cache's snapshot folder, as loading would read it; here the hub cannot
+    be reached, so only the cache is read (`models--org--name/snapshots/<revision>`, named by `refs/main`)."""
+    from transformers_export.resolve import hub
+
+    monkeypatch.setattr(hub, "hub_reachable", lambda: "cannot connect (test)")
+    repository = tmp_path / "cache" / "models--someone--sharded-llama"
+    snapshot = repository / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (repository / "refs").mkdir()
+    (repository / "refs" / "main").write_text("0" * 40)
+    for path in sharded.iterdir():
+        (snapshot / path.name).symlink_to(path)
+    result = export_model(
+        "someone/sharded-llama", tmp_path / "out", feature="causal-lm", cache_dir=str(tmp_path / "cache")
+    )
+    assert result.validation.passed

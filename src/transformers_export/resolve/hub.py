@@ -48,3 +48,17 @@ def hub_options(model, cache_dir: str | None) -> dict:
     if Path(str(model)).is_dir():
         return {"cache_dir": cache_dir}
     return {"cache_dir": cache_dir, "local_files_only": hub_reachable() is not None}
+
+
+def hub_snapshot(model: str, cache_dir: str | None, patterns: list[str]) -> Path | None:
+    """The download cache's folder holding a hub id's files that match `patterns`, fetching the missing ones (when
+    the hub can be reached); None when they cannot be had, and the caller's loading reports why in its own words."""
+    import logging
+
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(model, allow_patterns=patterns, **hub_options(model, cache_dir)))
+    except Exception as error:  # the hub's own exception types, and OSError
+        logging.getLogger(__name__).debug("no snapshot of %s: %s", model, error)
+        return None

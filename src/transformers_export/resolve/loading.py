@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..architectures import get_spec
 from ..errors import CheckpointError, InvalidArgumentError, PreprocessorError, UnsupportedModelError, first_line
-from .hub import hub_options, hub_reachable
+from .hub import hub_options, hub_reachable, hub_snapshot
 from .precision import to_dtype_in_place
 from ..tasks import auto_class, get_task
 from .tf_checkpoint import TF_WEIGHTS, convert_tf_checkpoint, has_only_tf_weights
@@ -114,15 +114,16 @@ def _check_shard_index(folder: Path) -> None:
                 )
 
 
-def load_streamed(model: str, feature: str, config, dtype: str = "float32"):
-    """(model with placeholder weights, its `StreamedWeights`) for a local safetensors checkpoint whose weights are
-    above `streamed.STREAM_ABOVE` at `dtype` and whose tensor names are the model's; None otherwise (then it is
-    loaded). See `streamed.py`."""
+def load_streamed(model: str, feature: str, config, dtype: str = "float32", cache_dir: str | None = None):
+    """(model with placeholder weights, its `StreamedWeights`) for a safetensors checkpoint (a folder, or a hub id's
+    files in the download cache) whose weights are above `streamed.STREAM_ABOVE` at `dtype` and whose tensor names
+    are the model's; None otherwise (then it is loaded). See `streamed.py`."""
     import torch
 
-    from .streamed import STREAM_ABOVE, CheckpointTensors, build_streamed
+    from .streamed import INDEX, SINGLE_FILE, STREAM_ABOVE, CheckpointTensors, build_streamed
 
-    folder = local_folder(model)
+    files = ["config.json", "generation_config.json", INDEX, SINGLE_FILE, "model-*-of-*.safetensors"]
+    folder = local_folder(model) or hub_snapshot(model, cache_dir, files)
     if folder is None or not CheckpointTensors.present(folder):
         return None
     try:

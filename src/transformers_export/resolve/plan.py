@@ -166,7 +166,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
         setattr(config, key, value)
     preprocessor = load_preprocessor(request.model, request.preprocessor, request.cache_dir, config.model_type)
     streamed = (
-        load_streamed(request.model, feature, config, DTYPES[request.dtype])
+        load_streamed(request.model, feature, config, DTYPES[request.dtype], request.cache_dir)
         if _may_stream(request, options, backend)
         else None
     )
