@@ -64,9 +64,12 @@ def blockwise(
 def _blockwise(matrix: np.ndarray, bits: int, block_size: int, symmetric: bool):
     rows, cols = matrix.shape
     blocks = -(-rows // block_size)
-    padded = np.zeros((blocks * block_size, cols), np.float32)
-    padded[:rows] = matrix
-    by_block = padded.T.reshape(cols, blocks, block_size)
+    # blocks run along K, which is the inner axis of the weight as torch stores it (N, K): `matrix` is usually a view
+    # of that transposed, so its transpose is read in memory order and, unpadded, reshaped without a copy
+    columns = matrix.T
+    if rows % block_size:
+        columns = np.pad(columns, ((0, 0), (0, blocks * block_size - rows)))
+    by_block = np.ascontiguousarray(columns, dtype=np.float32).reshape(cols, blocks, block_size)
     levels = 2**bits - 1
     if symmetric:
         largest = 2 ** (bits - 1) - 1
@@ -77,7 +80,11 @@ def _blockwise(matrix: np.ndarray, bits: int, block_size: int, symmetric: bool):
         low, high = np.minimum(by_block.min(axis=2), 0), np.maximum(by_block.max(axis=2), 0)
         scale = np.where(high > low, (high - low) / levels, 1).astype(np.float32)
         zero = np.clip(np.round(-low / scale), 0, levels)
-    values = np.clip(np.round(by_block / scale[..., None]) + zero[..., None], 0, levels).astype(np.uint8)
+    levels_of = by_block / scale[..., None]  # in place from here: each step would otherwise allocate the slice again
+    np.round(levels_of, out=levels_of)
+    levels_of += zero[..., None]
+    np.clip(levels_of, 0, levels, out=levels_of)
+    values = levels_of.astype(np.uint8)
     zero_points = None if symmetric else zero.astype(np.uint8)
     if bits == 4:
         values = values[..., 0::2] | (values[..., 1::2] << 4)
