@@ -21,18 +21,39 @@ def _tiny_whisper(folder):
     from transformers import GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
     config = WhisperConfig(
-        vocab_size=96, num_mel_bins=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
-        decoder_attention_heads=2, d_model=32, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=50,
-        max_target_positions=48, decoder_start_token_id=81, eos_token_id=80, pad_token_id=80, bos_token_id=80,
+        vocab_size=96,
+        num_mel_bins=16,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        d_model=32,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_source_positions=50,
+        max_target_positions=48,
+        decoder_start_token_id=81,
+        eos_token_id=80,
+        pad_token_id=80,
+        bos_token_id=80,
         init_std=0.3,  # wide enough that greedy decoding does not repeat one token
     )
     torch.manual_seed(0)
     model = WhisperForConditionalGeneration(config).eval()
     model.generation_config = GenerationConfig(
-        decoder_start_token_id=81, eos_token_id=END, pad_token_id=END, bos_token_id=END, max_length=48,
-        lang_to_id={"<|en|>": 82, "<|fr|>": 83, "<|de|>": 84}, task_to_id={"translate": 85, "transcribe": 86},
-        no_timestamps_token_id=89, suppress_tokens=[1, 2], begin_suppress_tokens=[5, 80],
-        forced_decoder_ids=[[1, None], [2, 86]], is_multilingual=True, return_timestamps=False,
+        decoder_start_token_id=81,
+        eos_token_id=END,
+        pad_token_id=END,
+        bos_token_id=END,
+        max_length=48,
+        lang_to_id={"<|en|>": 82, "<|fr|>": 83, "<|de|>": 84},
+        task_to_id={"translate": 85, "transcribe": 86},
+        no_timestamps_token_id=89,
+        suppress_tokens=[1, 2],
+        begin_suppress_tokens=[5, 80],
+        forced_decoder_ids=[[1, None], [2, 86]],
+        is_multilingual=True,
+        return_timestamps=False,
     )
     model.save_pretrained(folder)
     WhisperFeatureExtractor(feature_size=16, chunk_length=1).save_pretrained(folder)
@@ -108,7 +129,7 @@ def test_rows_end_and_are_padded_as_whisper_returns_them(whisper, features):
     got = from_pretrained(whisper[1]).generate(features.numpy(), max_new_tokens=12)
     assert isinstance(got, np.ndarray)
     first = got[0].tolist()
-    assert END in first and first.index(END) < 11 and set(first[first.index(END):]) == {END}
+    assert END in first and first.index(END) < 11 and set(first[first.index(END) :]) == {END}
     assert END not in got[1].tolist()
 
 
@@ -118,7 +139,11 @@ def test_forward_logits_equal_pytorch(whisper, features):
     folder, out, _ = whisper
     decoder_ids = torch.tensor([[81, 82, 86, 89, 40, 41]] * 3)
     with torch.no_grad():
-        expected = WhisperForConditionalGeneration.from_pretrained(folder).eval()(input_features=features, decoder_input_ids=decoder_ids).logits
+        expected = (
+            WhisperForConditionalGeneration.from_pretrained(folder)
+            .eval()(input_features=features, decoder_input_ids=decoder_ids)
+            .logits
+        )
     got = from_pretrained(out)(input_features=features, decoder_input_ids=decoder_ids).logits
     np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-4)
 
@@ -166,8 +191,15 @@ def test_other_speech_encoder_decoders_generate_pytorch_tokens(model_type, beams
     audio = _audio(model_type)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        expected = AutoModelForSpeechSeq2Seq.from_pretrained(folder).eval().generate(**audio, max_new_tokens=8, num_beams=beams)
-    assert from_pretrained(tmp_path / "out").generate(**audio, max_new_tokens=8, num_beams=beams).tolist() == expected.tolist()
+        expected = (
+            AutoModelForSpeechSeq2Seq.from_pretrained(folder)
+            .eval()
+            .generate(**audio, max_new_tokens=8, num_beams=beams)
+        )
+    assert (
+        from_pretrained(tmp_path / "out").generate(**audio, max_new_tokens=8, num_beams=beams).tolist()
+        == expected.tolist()
+    )
 
 
 def test_speech_to_text_validates_frames_other_than_the_trace(tiny_checkpoint, tmp_path):
@@ -188,7 +220,9 @@ def test_whisper_audio_classification_is_the_encoder_alone(tiny_checkpoint, tmp_
     features = torch.randn(2, 16, 60, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = WhisperForAudioClassification.from_pretrained(folder).eval()(input_features=features).logits
-    np.testing.assert_allclose(from_pretrained(tmp_path / "out")(input_features=features).logits.numpy(), expected.numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        from_pretrained(tmp_path / "out")(input_features=features).logits.numpy(), expected.numpy(), atol=1e-5
+    )
 
 
 def test_the_single_graph_with_a_cache_is_refused_for_speech(tiny_checkpoint, tmp_path):
@@ -198,3 +232,18 @@ def test_the_single_graph_with_a_cache_is_refused_for_speech(tiny_checkpoint, tm
     with pytest.raises(InvalidArgumentError, match="exports the generation layout only"):
         export_model(str(folder), tmp_path / "out", feature="speech2seq-lm-with-past", layout="monolith")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_generation_config_without_return_timestamps_transcribes(whisper, features, tmp_path):
+    """A Whisper built from a config has no `return_timestamps` in its generation config: it means no timestamps,
+    as in transformers' generate()."""
+    import shutil
+
+    _, out, _ = whisper
+    shutil.copytree(out, tmp_path / "copy")
+    path = tmp_path / "copy" / "generation_config.json"
+    config = json.loads(path.read_text())
+    del config["return_timestamps"]
+    path.write_text(json.dumps(config))
+    expected = from_pretrained(out).generate(features, max_new_tokens=8)
+    assert np.array_equal(from_pretrained(tmp_path / "copy").generate(features, max_new_tokens=8), expected)

@@ -114,7 +114,9 @@ class OnnxModelForSpeechSeq2Seq(GeneratingModel):
         batch = next(iter(cross.values())).shape[0]
         if self.whisper:
             config = with_language_and_task(self.generation_config, generation_config, language, task)
-            timestamps = bool(config.return_timestamps if return_timestamps is None else return_timestamps)
+            # absent from the generation config of a Whisper built from a config: no timestamps, as in transformers
+            default = getattr(config, "return_timestamps", False)
+            timestamps = bool(default if return_timestamps is None else return_timestamps)
             start = whisper_prompt(config, batch, lambda: self._detect_language(cross, config), timestamps)
             if timestamps:
                 settings.model_rules.append(timestamp_rule(config, start.shape[1]))
