@@ -462,3 +462,14 @@ def test_long_stages_report_progress(tiny_checkpoint, tmp_path):
     # PyTorch's forwards are counted as they run (their number is not known up front): 2 shapes, prompt + 3 steps
     forwards = [(done, total) for stage, done, total, unit in events if stage == "references" and unit == "forwards"]
     assert forwards == [(count, None) for count in range(1, 7)], forwards
+
+
+def test_a_misspelt_subcommand_is_named_with_the_closest_one(capsys):
+    from transformers_export import cli
+
+    assert cli.main(["inspekt", "out"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "error: unknown command 'inspekt'; did you mean 'inspect'? (commands: convert-tf, inspect, benchmark; an "
+        "export is transformers-export -m MODEL OUTPUT)"
+    ]

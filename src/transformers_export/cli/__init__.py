@@ -23,11 +23,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not argv:
             raise InvalidArgumentError("missing --model and the output folder (see transformers-export --help)")
+        _check_command_name(argv)
         args = build_parser().parse_args(argv)
     except InvalidArgumentError as error:
         return fail(error, False, error.exit_code)
     with cli_logging(args.verbose), handling_signals():
         return export(args)
+
+
+def _check_command_name(argv: list[str]) -> None:
+    """A first word that is nearly a subcommand, in a command line without --model, is a misspelt subcommand (an
+    export always names its model), not an output folder."""
+    import difflib
+
+    if argv[0].startswith("-") or any(arg in ("-m", "--model") or arg.startswith("--model=") for arg in argv):
+        return
+    close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1, cutoff=0.6)
+    if close:
+        raise InvalidArgumentError(
+            f"unknown command '{argv[0]}'; did you mean '{close[0]}'? (commands: {', '.join(COMMANDS)}; "
+            "an export is transformers-export -m MODEL OUTPUT)"
+        )
 
 
 def run() -> None:
