@@ -161,9 +161,21 @@ def get_task(name: str) -> Task:
     if task not in TASKS:
         known = ", ".join(sorted(TASKS))
         raise UnsupportedFeatureError(
-            f"unknown feature '{name}'; known features: {known} (aliases: {', '.join(ALIASES)})"
+            f"unknown feature '{name}';{_closest_feature(name)} known features: {known}, each also as NAME-with-past "
+            f"for a model with a cache (aliases: {', '.join(ALIASES)})"
         )
     return TASKS[task]
+
+
+def _closest_feature(name: str) -> str:
+    """' did you mean 'X'?' for a near miss (`causal_lm_with_past`, `sequence-clasification`), else ''."""
+    import difflib
+
+    names = [*TASKS, *ALIASES]
+    names += [known + WITH_PAST_SUFFIX for known in names]
+    spelled = name.strip().lower().replace("_", "-").replace(" ", "-")
+    close = [spelled] if spelled in names else difflib.get_close_matches(spelled, names, n=1, cutoff=0.75)
+    return f" did you mean '{close[0]}'?" if close else ""
 
 
 def _mapping(task: Task) -> dict:

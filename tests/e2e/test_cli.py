@@ -167,13 +167,25 @@ def test_error_with_past_feature_on_a_model_without_cache(tiny_checkpoint, workd
 
 
 def test_error_unknown_feature_name(tiny_checkpoint, workdir, capsys):
-    expect_error(
+    line = expect_error(
         ["-m", tiny_checkpoint("bert"), "--feature", "dance", workdir / "out"],
         capsys,
         2,
-        "unknown feature 'dance'",
+        "unknown feature 'dance'; known features:",
         workdir=workdir,
     )
+    assert "did you mean" not in line
+
+
+@pytest.mark.parametrize(
+    "typed,meant",
+    [("causal_lm_with_past", "causal-lm-with-past"), ("sequence-clasification", "sequence-classification")],
+)
+def test_a_mistyped_feature_gets_the_closest_name_before_any_stage(tiny_checkpoint, workdir, capsys, typed, meant):
+    assert cli.main(["-m", str(tiny_checkpoint("bert")), "--feature", typed, str(workdir / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines  # no stage line: the name is judged before the model is read
+    assert lines[0].startswith(f"error: unknown feature '{typed}'; did you mean '{meant}'?"), lines
 
 
 def test_error_architecture_that_cannot_export_says_why(tmp_path, workdir, capsys):

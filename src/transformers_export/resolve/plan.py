@@ -89,6 +89,8 @@ class ExportPlan:
 def check_request(request: ExportRequest) -> TraceOptions:
     """Everything that can be judged from the request alone."""
     check_output(Path(request.output), _local_path(request.model))
+    if request.feature != "auto":
+        get_task(request.feature)  # an unknown name is told before the model is read
     if request.atol is not None and not (math.isfinite(request.atol) and request.atol > 0):
         raise InvalidArgumentError(f"--atol must be a positive finite number, got {request.atol}")
     if request.layout is not None:
