@@ -38,7 +38,9 @@ def test_inspect_folder_text(exported, capsys):
 def test_inspect_json_describes_the_graph(exported, capsys):
     assert cli.main(["inspect", str(exported / "model.onnx"), "--json"]) == 0
     description = json.loads(capsys.readouterr().out)
-    assert description["export"]["feature"] == "sequence-classification" and description["export"]["validation"]["passed"]
+    assert (
+        description["export"]["feature"] == "sequence-classification" and description["export"]["validation"]["passed"]
+    )
     (graph,) = description["graphs"]
     assert graph["file"] == "model.onnx" and graph["opset"] == 17 and graph["bytes"] > 0
     assert [i["name"] for i in graph["inputs"]] == ["input_ids", "attention_mask", "token_type_ids"]
@@ -71,8 +73,25 @@ def test_command_errors_are_one_line(argv, message, capsys):
 
 
 def test_benchmark_an_export_prints_a_table_json_and_a_plot(exported, tmp_path, capsys):
-    argv = ["benchmark", str(exported), "--batch-size", "1,2", "--sequence-length", "8", "--runs", "2", "--warmup", "1",
-            "--contenders", "eager,onnx", "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png"), "-q"]
+    argv = [
+        "benchmark",
+        str(exported),
+        "--batch-size",
+        "1,2",
+        "--sequence-length",
+        "8",
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--contenders",
+        "eager,onnx",
+        "--json",
+        str(tmp_path / "r.json"),
+        "--plot",
+        str(tmp_path / "r.png"),
+        "-q",
+    ]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "p50 ms" in out and "ONNX Runtime" in out and "PyTorch eager fp32" in out
@@ -87,33 +106,75 @@ def test_benchmark_an_export_prints_a_table_json_and_a_plot(exported, tmp_path, 
 
 
 def test_benchmark_a_decoder_checkpoint_reports_generation(tiny_checkpoint, tmp_path, capsys):
-    argv = ["benchmark", str(tiny_checkpoint("llama", "causal-lm")), "--batch-size", "1", "--sequence-length", "8",
-            "--runs", "2", "--warmup", "1", "--generate-tokens", "4", "--contenders", "eager,torchscript,onnx",
-            "--quantize", "int4-weight", "--json", str(tmp_path / "r.json"), "-q"]
+    argv = [
+        "benchmark",
+        str(tiny_checkpoint("llama", "causal-lm")),
+        "--batch-size",
+        "1",
+        "--sequence-length",
+        "8",
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--generate-tokens",
+        "4",
+        "--contenders",
+        "eager,torchscript,onnx",
+        "--quantize",
+        "int4-weight",
+        "--json",
+        str(tmp_path / "r.json"),
+        "-q",
+    ]
     assert cli.main(argv) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["feature"] == "causal-lm-with-past", "a generating model is exported with its cache"
-    assert {r["contender"] for r in report["latency"]} == {"PyTorch eager fp32", "TorchScript", "ONNX Runtime", "ONNX Runtime int4-weight"}
-    assert {g["contender"] for g in report["generation"]} == {"PyTorch eager fp32", "ONNX Runtime", "ONNX Runtime int4-weight"}
+    assert {r["contender"] for r in report["latency"]} == {
+        "PyTorch eager fp32",
+        "TorchScript",
+        "ONNX Runtime",
+        "ONNX Runtime int4-weight",
+    }
+    assert {g["contender"] for g in report["generation"]} == {
+        "PyTorch eager fp32",
+        "ONNX Runtime",
+        "ONNX Runtime int4-weight",
+    }
     assert all(g["tokens_per_second"] > 0 for g in report["generation"])
     # raced whatever its validation gave, and the report says what that was
-    assert set(report["quantized_cosine"]) == {"ONNX Runtime int4-weight"} and -1 <= report["quantized_cosine"]["ONNX Runtime int4-weight"] <= 1
+    assert (
+        set(report["quantized_cosine"]) == {"ONNX Runtime int4-weight"}
+        and -1 <= report["quantized_cosine"]["ONNX Runtime int4-weight"] <= 1
+    )
     out = capsys.readouterr().out
     assert "tokens/s" in out and "lowest cosine to PyTorch on the validation inputs: int4-weight 0." in out
 
 
 def test_stage_lines_name_only_what_was_written(tiny_checkpoint, tmp_path, capsys):
-    assert cli.main(["-m", str(tiny_checkpoint("gpt2", "causal-lm")), "--feature", "causal-lm", str(tmp_path / "o")]) == 0
+    assert (
+        cli.main(["-m", str(tiny_checkpoint("gpt2", "causal-lm")), "--feature", "causal-lm", str(tmp_path / "o")]) == 0
+    )
     err = capsys.readouterr().err
     assert "wrote config and export.json" in err and "preprocessor" not in err
 
 
 def test_a_bad_tracer_fails_before_the_first_stage(tiny_checkpoint, tmp_path, capsys):
-    argv = ["-m", str(tiny_checkpoint("bert")), "--format", "torchscript", "--tracer", "no_such_sdk:trace", str(tmp_path / "o")]
+    argv = [
+        "-m",
+        str(tiny_checkpoint("bert")),
+        "--format",
+        "torchscript",
+        "--tracer",
+        "no_such_sdk:trace",
+        str(tmp_path / "o"),
+    ]
     capsys.readouterr()  # (building the checkpoint prints)
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert err.strip().splitlines() == ["error: --tracer: cannot import 'no_such_sdk' (No module named 'no_such_sdk'); is its SDK installed?"]
+    assert err.strip().splitlines() == [
+        "error: --tracer: cannot import 'no_such_sdk' (No module named 'no_such_sdk'); is its SDK installed?"
+    ]
 
 
 def test_seed_walkthrough_imports_the_model_config_from_the_models_path():
@@ -133,11 +194,50 @@ def test_export_model_of_a_loaded_model_says_what_to_pass(tiny_checkpoint, tmp_p
 
 
 def test_benchmark_races_aot_inductor_packages_when_named(tiny_checkpoint, tmp_path, capsys):
-    argv = ["benchmark", str(tiny_checkpoint("bert")), "--batch-size", "1", "--sequence-length", "8", "--runs", "2",
-            "--warmup", "1", "--contenders", "eager,aot-inductor", "--quantize", "int8", "--json", str(tmp_path / "r.json"), "-q"]
+    argv = [
+        "benchmark",
+        str(tiny_checkpoint("bert")),
+        "--batch-size",
+        "1",
+        "--sequence-length",
+        "8",
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--contenders",
+        "eager,aot-inductor",
+        "--quantize",
+        "int8",
+        "--json",
+        str(tmp_path / "r.json"),
+        "-q",
+    ]
     assert cli.main(argv) == 0
     report = json.loads((tmp_path / "r.json").read_text())
-    assert {r["contender"] for r in report["latency"]} == {"PyTorch eager fp32", "AOTInductor", "AOTInductor int8", "ONNX Runtime int8"}
+    assert {r["contender"] for r in report["latency"]} == {
+        "PyTorch eager fp32",
+        "AOTInductor",
+        "AOTInductor int8",
+        "ONNX Runtime int8",
+    }
     assert set(report["quantized_cosine"]) == {"AOTInductor int8", "ONNX Runtime int8"}
     assert all(0.9 < cosine <= 1 for cosine in report["quantized_cosine"].values())
     assert "AOTInductor int8" in capsys.readouterr().out
+
+
+def test_benchmark_plot_without_matplotlib_is_refused_before_the_race(exported, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    from transformers_export import benchmark
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a)
+    )
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda *a, **k: pytest.fail("the race started"))
+    assert cli.main(["benchmark", str(exported), "--plot", str(tmp_path / "r.png"), "-q"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: --plot needs matplotlib: pip install matplotlib (or drop --plot)"
+    ]
+    assert not (tmp_path / "r.png").exists()

@@ -3,6 +3,7 @@ imported when a command runs."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +152,8 @@ def benchmark_main(argv: list[str]) -> int:
         batch_sizes = _sizes(args.batch_size)
         for flag, path in (("--json", args.json), ("--plot", args.plot)):
             _check_result_file(flag, path)
+        if args.plot is not None and importlib.util.find_spec("matplotlib") is None:  # before the race, not after
+            raise InvalidArgumentError("--plot needs matplotlib: pip install matplotlib (or drop --plot)")
         if args.work_dir is not None and args.work_dir.exists() and not args.work_dir.is_dir():
             raise InvalidArgumentError(f"--work-dir '{args.work_dir}' exists and is not a folder")
     except InvalidArgumentError as error:
