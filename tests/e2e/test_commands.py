@@ -241,3 +241,11 @@ def test_benchmark_plot_without_matplotlib_is_refused_before_the_race(exported, 
         "error: --plot needs matplotlib: pip install matplotlib (or drop --plot)"
     ]
     assert not (tmp_path / "r.png").exists()
+
+
+def test_benchmark_of_an_export_races_only_the_contenders_named(exported, tmp_path, capsys):
+    argv = ["benchmark", str(exported), "--batch-size", "1", "--sequence-length", "8", "--runs", "2", "--warmup", "1",
+            "--contenders", "eager", "--json", str(tmp_path / "r.json"), "-q"]  # fmt: skip
+    assert cli.main(argv) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert {r["contender"] for r in report["latency"]} == {"PyTorch eager fp32"}

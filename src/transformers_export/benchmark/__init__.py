@@ -55,9 +55,8 @@ def _contenders(request: BenchmarkRequest, work: Path, stage: Callable[[str], No
         source, feature = manifest.data["source"], manifest.feature
         if manifest.format != "onnx":
             raise ValueError(f"'{target}' holds a {manifest.format} export; benchmark an ONNX export or the checkpoint")
-        onnx_folders = {
-            f"ONNX Runtime{' ' + manifest.data['quantization'] if manifest.data.get('quantization') else ''}": target
-        }
+        name = f"ONNX Runtime{' ' + manifest.data['quantization'] if manifest.data.get('quantization') else ''}"
+        onnx_folders = {name: target} if "onnx" in request.contenders else {}
     else:
         from ..resolve.plan import default_feature
 
