@@ -58,7 +58,9 @@ def test_tf_checkpoint_exports_to_onnx_that_matches_tf(fixture, tmp_path):
         if graph_input.name in inputs:
             feed[graph_input.name] = inputs[graph_input.name]
         elif graph_input.name == "position_ids":  # the TF model counted positions from 0 on every row
-            feed["position_ids"] = np.broadcast_to(np.arange(inputs["input_ids"].shape[1]), inputs["input_ids"].shape).copy()
+            feed["position_ids"] = np.broadcast_to(
+                np.arange(inputs["input_ids"].shape[1]), inputs["input_ids"].shape
+            ).copy()
         elif graph_input.name == "decoder_attention_mask":
             feed["decoder_attention_mask"] = np.ones_like(inputs["decoder_input_ids"])
     got = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
@@ -146,4 +148,21 @@ def test_file_named_tf_model_h5_that_is_not_hdf5(tmp_path, capsys):
     assert cli.main(["-m", str(folder), "--framework", "tf", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "is not a readable HDF5 file" in err[-1] and "Traceback" not in "\n".join(err)
+    assert not out.exists()
+
+
+def test_a_sharded_tf_checkpoint_is_refused_in_one_line(tmp_path, capsys):
+    """transformers 4 wrote TF checkpoints above its shard size as `tf_model-0000k-of-0000n.h5` with an index; the
+    reader takes one `tf_model.h5`, and says so instead of failing to find PyTorch weights."""
+    folder = tmp_path / "sharded"
+    shutil.copytree(FIXTURES / "bert", folder)
+    (folder / "tf_model.h5").rename(folder / "tf_model-00001-of-00001.h5")
+    (folder / "tf_model.h5.index.json").write_text('{"weight_map": {}}')
+    out = tmp_path / "out"
+    assert cli.main(["-m", str(folder), str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1:] == [
+        f"error: '{folder}' holds a sharded TensorFlow checkpoint (tf_model.h5.index.json), which is read only as "
+        "one tf_model.h5; save it unsharded, or as PyTorch weights, with transformers 4 and TensorFlow"
+    ], err
     assert not out.exists()

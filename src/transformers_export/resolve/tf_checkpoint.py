@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import CheckpointError, MissingDependencyError, UnsupportedModelError, first_line
 
 TF_WEIGHTS = "tf_model.h5"
+TF_SHARD_INDEX = "tf_model.h5.index.json"  # transformers 4's sharded TF checkpoints: not read here
 _LEAF_NAMES = {"kernel": "weight", "gamma": "weight", "beta": "bias", "embeddings": "weight"}
 _PREPROCESSOR_FILES = (
     "tokenizer.json",
@@ -144,6 +145,11 @@ def convert_tf_checkpoint(folder: str | Path, output: str | Path):
 
     folder, output = Path(folder), Path(output)
     h5 = folder / TF_WEIGHTS
+    if not h5.is_file() and (folder / TF_SHARD_INDEX).is_file():
+        raise CheckpointError(
+            f"'{folder}' holds a sharded TensorFlow checkpoint ({TF_SHARD_INDEX}), which is read only as one "
+            f"{TF_WEIGHTS}; save it unsharded, or as PyTorch weights, with transformers 4 and TensorFlow"
+        )
     if not h5.is_file():
         raise CheckpointError(f"no {TF_WEIGHTS} in '{folder}'")
     config = transformers.AutoConfig.from_pretrained(folder)
@@ -170,7 +176,7 @@ def convert_tf_checkpoint(folder: str | Path, output: str | Path):
 def has_only_tf_weights(folder: Path) -> bool:
     names = {path.name for path in folder.iterdir()}
     has_pt = any(name.endswith((".safetensors", ".bin")) for name in names)
-    return TF_WEIGHTS in names and not has_pt
+    return bool({TF_WEIGHTS, TF_SHARD_INDEX} & names) and not has_pt
 
 
 __all__ = ["convert_tf_checkpoint", "has_only_tf_weights", "pytorch_name", "pytorch_state", "read_h5_weights"]
