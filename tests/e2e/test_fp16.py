@@ -7,6 +7,7 @@ import pytest
 from transformers_export import export_model
 from transformers_export.architectures import all_specs
 from transformers_export.errors import ValidationError
+from process_memory import resident_bytes
 
 FIRST_FEATURES = [(spec.model_type, spec.features[0]) for spec in all_specs() if spec.features]
 # PyTorch's own fp16 forward gives NaN for these (T5-style layers without the fp16 clamp): the export is refused
@@ -27,11 +28,6 @@ def test_fp16_graph_loads_and_validates(model_type, feature, tiny_checkpoint, tm
         graph = onnx.load(str(tmp_path / "out" / name), load_external_data=False).graph
         widened = [i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT and "weight" in i.name]
         assert not widened, f"{name} has float32 weights: {widened[:5]}"
-
-
-def _resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096
 
 
 def test_an_fp16_graph_runs_in_memory_near_its_weights(tmp_path):
@@ -57,11 +53,11 @@ def test_an_fp16_graph_runs_in_memory_near_its_weights(tmp_path):
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.save(model, str(tmp_path / "model.onnx"), save_as_external_data=True, location="model.onnx.data")
-    before = _resident_bytes()
+    before = resident_bytes()
     session = open_session(tmp_path / "model.onnx")
     for _ in range(3):
         session.run(None, {"x": np.ones((4, size), dtype=np.float16)})
-    grown = _resident_bytes() - before
+    grown = resident_bytes() - before
     weights_bytes = layers * size * size * 2
     assert grown < 1.6 * weights_bytes, (
         f"{grown / 2**20:.0f} MiB resident for {weights_bytes / 2**20:.0f} MiB of weights"

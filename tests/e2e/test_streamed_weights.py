@@ -14,6 +14,7 @@ from onnx import numpy_helper
 from transformers_export import export_model
 from transformers_export.pipeline import ExportRequest, run_export
 from transformers_export.resolve import loading, streamed
+from process_memory import resident_bytes
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +82,14 @@ def test_module_by_module_references_equal_the_loaded_models(sharded):
     from transformers.cache_utils import DynamicCache
 
     config = AutoConfig.from_pretrained(sharded)
-    before = _resident_bytes()
+    before = resident_bytes()
     model, weights = streamed.build_streamed(
         AutoModelForCausalLM, config, torch.float32, streamed.CheckpointTensors(sharded)
     )
     placeholders = {name: p.data_ptr() for name, p in model.named_parameters()}
     # a sum reads every placeholder, as a trace does: the zero pages it maps are not resident
     assert sum(float(p.sum()) for p in model.parameters()) == 0.0
-    assert _resident_bytes() - before < streamed.CheckpointTensors(sharded).count() * 4 / 10, "placeholders hold memory"
+    assert resident_bytes() - before < streamed.CheckpointTensors(sharded).count() * 4 / 10, "placeholders hold memory"
     reference = AutoModelForCausalLM.from_pretrained(sharded, dtype=torch.float32).eval()
     ids = torch.randint(0, 16000, (2, 9), generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(ids)
@@ -101,11 +102,6 @@ def test_module_by_module_references_equal_the_loaded_models(sharded):
     for layer, expected_layer in zip(ours.past_key_values.layers, expected.past_key_values.layers):
         assert torch.equal(layer.keys, expected_layer.keys) and torch.equal(layer.values, expected_layer.values)
     assert {name: p.data_ptr() for name, p in model.named_parameters()} == placeholders, "weights stayed after it"
-
-
-def _resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096
 
 
 @pytest.mark.parametrize("quantize", [None, "int4-weight"])
