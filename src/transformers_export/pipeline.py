@@ -76,10 +76,11 @@ class _Stages:
 
 
 def export_model(
-    model, output, feature: str = "default", on_stage: StageCallback | None = None, **options
+    model, output, feature: str | None = None, on_stage: StageCallback | None = None, **options
 ) -> ExportResult:
     """Export `model` (folder or hub id) for `feature` into the folder `output`, validated; options as the CLI's
-    (`opset`, `atol`, `format`, `engine`, `layout`, `quantize`, ...; see `ExportRequest`)."""
+    (`opset`, `atol`, `format`, `engine`, `layout`, `quantize`, ...; see `ExportRequest`). Without a feature: the
+    base model ("default"), with a warning naming the feature that keeps the checkpoint's head; "auto" keeps it."""
     known = {f.name for f in fields(ExportRequest)}
     unknown = sorted(set(options) - known)
     if unknown:

@@ -126,14 +126,18 @@ TASKS: dict[str, Task] = {
     )
 }
 
-# Modern pipeline-style names accepted for the seed's feature names.
-ALIASES = {
-    "feature-extraction": "default",
-    "fill-mask": "masked-lm",
-    "text-classification": "sequence-classification",
-    "text-generation": "causal-lm",
-    "text2text-generation": "seq2seq-lm",
-    "automatic-speech-recognition": "ctc",
+# Pipeline task names accepted for the seed's feature names. A name that covers several features (speech
+# recognition is CTC for wav2vec2 and speech-to-text for Whisper) means the first one the model supports.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "feature-extraction": ("default",),
+    "fill-mask": ("masked-lm",),
+    "text-classification": ("sequence-classification",),
+    "text-generation": ("causal-lm",),
+    "text2text-generation": ("seq2seq-lm",),
+    "summarization": ("seq2seq-lm",),
+    "translation": ("seq2seq-lm",),
+    "automatic-speech-recognition": ("ctc", "speech2seq-lm"),
+    "image-segmentation": ("semantic-segmentation",),
 }
 # image-classification is the seed's name and the modern one
 
@@ -149,11 +153,13 @@ def task_of(feature: str) -> str:
     return feature.replace(WITH_PAST_SUFFIX, "")
 
 
-def canonical_feature(feature: str) -> str:
-    """Map an alias (`fill-mask`, `feature-extraction-with-past`, ...) to the seed's feature name."""
+def canonical_feature(feature: str, supported: tuple[str, ...] = ()) -> str:
+    """Map an alias (`fill-mask`, `feature-extraction-with-past`, ...) to the seed's feature name: of an alias's
+    features, the first in `supported` (a model's features), else its first."""
     with_past = feature.endswith(WITH_PAST_SUFFIX)
-    task = ALIASES.get(task_of(feature), task_of(feature))
-    return task + (WITH_PAST_SUFFIX if with_past else "")
+    suffix = WITH_PAST_SUFFIX if with_past else ""
+    candidates = ALIASES.get(task_of(feature), (task_of(feature),))
+    return next((task + suffix for task in candidates if task + suffix in supported), candidates[0] + suffix)
 
 
 def get_task(name: str) -> Task:

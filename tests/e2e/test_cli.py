@@ -72,7 +72,7 @@ def test_auto_feature_of_a_generating_model_generates(model_type, base, tiny_che
     """A Llama gets causal-lm-with-past: the feature generation needs, as users expect."""
     from transformers import AutoConfig
 
-    from transformers_export.resolve.plan import default_feature
+    from transformers_export.resolve.features import default_feature
 
     folder = tiny_checkpoint(model_type, base)
     assert AutoConfig.from_pretrained(folder).architectures[0].endswith(("ForCausalLM", "ForConditionalGeneration"))

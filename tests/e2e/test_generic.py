@@ -186,7 +186,7 @@ def test_sparse_attention_indexer_caches_are_refused_with_the_reason(tmp_path):
     from transformers import AutoModelForCausalLM
 
     from transformers_export.errors import UnsupportedFeatureError
-    from transformers_export.resolve.plan import default_feature
+    from transformers_export.resolve.features import default_feature
 
     _checkpoint("deepseek_v32", AutoModelForCausalLM, tmp_path / "checkpoint")
     with pytest.raises(UnsupportedFeatureError, match="its sparse attention keeps an indexer key cache"):

@@ -18,8 +18,13 @@ def test_bigbird_is_loaded_with_full_attention(tiny_checkpoint):
 
 @pytest.mark.parametrize(
     "alias,feature",
-    [("feature-extraction", "default"), ("fill-mask", "masked-lm"), ("text-classification", "sequence-classification"),
-     ("text-generation-with-past", "causal-lm-with-past"), ("question-answering", "question-answering")],
+    [
+        ("feature-extraction", "default"),
+        ("fill-mask", "masked-lm"),
+        ("text-classification", "sequence-classification"),
+        ("text-generation-with-past", "causal-lm-with-past"),
+        ("question-answering", "question-answering"),
+    ],
 )
 def test_modern_task_names_are_aliases(alias, feature):
     assert canonical_feature(alias) == feature
@@ -67,3 +72,25 @@ def test_unknown_tokenizer_class_that_does_not_fit_is_a_clear_error(tiny_checkpo
     (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "NoSuchTokenizer"}))
     with pytest.raises(PreprocessorError, match="cannot load a tokenizer from"):
         resolve(str(folder), "seq2seq-lm")
+
+
+def test_no_feature_exports_the_base_model_and_names_the_feature_that_keeps_the_head(tiny_checkpoint, caplog):
+    folder = str(tiny_checkpoint("bert", "sequence-classification"))
+    with caplog.at_level("WARNING", logger="transformers_export"):
+        resolved = resolve(folder, None)
+    assert resolved.feature == "default" and type(resolved.model).__name__ == "BertModel"
+    assert f"{folder} is a BertForSequenceClassification; the default feature exports its base model" in caplog.text
+    assert "pass --feature sequence-classification (or --feature auto) to keep it" in caplog.text
+
+
+@pytest.mark.parametrize("feature,checkpoint_feature", [("default", "sequence-classification"), (None, "default")])
+def test_no_warning_when_default_is_asked_for_or_there_is_no_head(feature, checkpoint_feature, tiny_checkpoint, caplog):
+    with caplog.at_level("WARNING", logger="transformers_export"):
+        resolve(str(tiny_checkpoint("bert", checkpoint_feature)), feature)
+    assert "default feature" not in caplog.text
+
+
+@pytest.mark.parametrize("model_type,feature", [("whisper", "speech2seq-lm"), ("wav2vec2", "ctc")])
+def test_a_pipeline_task_name_means_the_export_this_model_supports(model_type, feature, tiny_checkpoint):
+    resolved = resolve(str(tiny_checkpoint(model_type, feature)), "automatic-speech-recognition")
+    assert resolved.feature == feature

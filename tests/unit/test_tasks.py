@@ -6,10 +6,19 @@ from transformers_export.errors import ExportError
 from transformers_export.tasks import ALIASES, TASKS, WITH_PAST_SUFFIX, canonical_feature, get_task, task_of
 
 
-@pytest.mark.parametrize("alias, task", sorted(ALIASES.items()))
-def test_aliases_resolve_to_known_tasks(alias, task):
-    assert canonical_feature(alias) == canonical_feature(task)
-    assert task_of(canonical_feature(alias)) in TASKS
+@pytest.mark.parametrize("alias, tasks", sorted(ALIASES.items()))
+def test_aliases_resolve_to_known_tasks(alias, tasks):
+    assert canonical_feature(alias) == tasks[0] and all(task in TASKS for task in tasks)
+    for task in tasks:
+        assert canonical_feature(alias, supported=(task, "default")) == task
+        assert canonical_feature(alias + WITH_PAST_SUFFIX, supported=(task + WITH_PAST_SUFFIX,)) == task + "-with-past"
+
+
+def test_speech_recognition_means_the_export_each_model_supports():
+    assert canonical_feature("automatic-speech-recognition", ("default", "ctc")) == "ctc"  # wav2vec2
+    assert canonical_feature("automatic-speech-recognition", ("speech2seq-lm", "speech2seq-lm-with-past")) == (
+        "speech2seq-lm"
+    )  # Whisper
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))

@@ -58,7 +58,7 @@ def _contenders(request: BenchmarkRequest, work: Path, stage: Callable[[str], No
         name = f"ONNX Runtime{' ' + manifest.data['quantization'] if manifest.data.get('quantization') else ''}"
         onnx_folders = {name: target} if "onnx" in request.contenders else {}
     else:
-        from ..resolve.plan import default_feature
+        from ..resolve.features import default_feature
 
         source = request.model
         feature = request.feature or default_feature(source)

@@ -31,9 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--feature",
-        default="default",
+        default=None,
         help="The feature (task) to export the model for: default, masked-lm, sequence-classification, ... or "
-        "modern names (feature-extraction, fill-mask, text-classification, ...); 'auto' infers it from config.json.",
+        "pipeline task names (feature-extraction, fill-mask, text-classification, ...); 'auto' infers it from "
+        "config.json. Without it: default (the base model), with a warning when the checkpoint has a head.",
     )
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: the model's default).")
     parser.add_argument(

@@ -8,7 +8,6 @@ plan; nothing below this module imports it.
 from __future__ import annotations
 
 import dataclasses
-
 import math
 import os
 from dataclasses import dataclass
@@ -23,16 +22,8 @@ from ..formats import Backend, TraceOptions, backend_names, get_backend
 from ..layouts import Layout, PlannedGraph, choose_layout, get_layout
 from ..optimize.presets import PRESETS, QUANTIZATIONS
 from ..output.staging import check_output
-from ..tasks import (
-    GENERATING_TASKS,
-    TASKS,
-    WITH_PAST_SUFFIX,
-    canonical_feature,
-    get_task,
-    infer_feature,
-    task_of,
-    transformers_model_class_name,
-)
+from ..tasks import WITH_PAST_SUFFIX, get_task, task_of
+from .features import requested_feature
 
 
 @dataclass(frozen=True)
@@ -41,7 +32,7 @@ class ExportRequest:
 
     model: str
     output: str | os.PathLike
-    feature: str = "default"
+    feature: str | None = None  # None: the seed's "default", with a warning when the checkpoint names a head
     format: str = "onnx"
     opset: int | None = None
     atol: float | None = None
@@ -89,7 +80,7 @@ class ExportPlan:
 def check_request(request: ExportRequest) -> TraceOptions:
     """Everything that can be judged from the request alone."""
     check_output(Path(request.output), _local_path(request.model))
-    if request.feature != "auto":
+    if request.feature not in (None, "auto"):
         get_task(request.feature)  # an unknown name is told before the model is read
     if request.atol is not None and not (math.isfinite(request.atol) and request.atol > 0):
         raise InvalidArgumentError(f"--atol must be a positive finite number, got {request.atol}")
@@ -151,7 +142,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
     backend = get_backend(request.format)
     config = load_config(request.model, request.cache_dir)
     spec = get_spec(config.model_type)
-    feature = auto_feature(config, spec) if request.feature == "auto" else canonical_feature(request.feature)
+    feature = requested_feature(request.feature, config, spec, request.model)
     get_task(feature)  # unknown feature names fail here with the list of known ones
     spec = spec_for_feature(config.model_type, feature)
     check_feature(spec, feature)
@@ -227,28 +218,6 @@ def _traceable_experts(model) -> None:
         return
     if hasattr(model, "set_experts_implementation") and model.config._experts_implementation != "batched_mm":
         model.set_experts_implementation("batched_mm")
-
-
-def auto_feature(config, spec: ArchitectureSpec) -> str:
-    """The feature `--feature auto` picks: the task of `config.architectures`, with the cache when the task generates
-    (a Llama gets `causal-lm-with-past`, what generation needs)."""
-    feature = infer_feature(config)
-    # an image-text-to-text class that is also in the causal-LM mapping (GOT-OCR 2): its vision-language export
-    vision_language = "image-text-to-text" + WITH_PAST_SUFFIX
-    image_text_class = transformers_model_class_name(TASKS["image-text-to-text"], config.model_type)
-    if vision_language in spec.features and image_text_class in (getattr(config, "architectures", None) or []):
-        return vision_language
-    with_past = feature + WITH_PAST_SUFFIX
-    generates = task_of(feature) in GENERATING_TASKS and with_past in spec.tasks
-    return with_past if generates and cache_objects.unexportable_cache(config) is None else feature
-
-
-def default_feature(model, cache_dir=None) -> str:
-    """`auto_feature` of a checkpoint folder or hub id."""
-    from .loading import load_config
-
-    config = load_config(model, cache_dir)
-    return auto_feature(config, get_spec(config.model_type))
 
 
 def build_onnx_config(spec: ArchitectureSpec, feature: str, model_config):
