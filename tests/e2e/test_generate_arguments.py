@@ -33,6 +33,9 @@ def _plain(torch_model):
 
 
 ARGUMENTS = [
+    dict(),  # transformers 5's defaults: 20 new tokens after the prompt (decoder-only) or the start token (T5)
+    dict(num_beams=2),
+    dict(generation_config=GenerationConfig(repetition_penalty=1.3)),  # a config without a length: still the default
     dict(max_new_tokens=9),
     dict(max_length=14),
     dict(max_new_tokens=10, min_new_tokens=8),
@@ -41,11 +44,17 @@ ARGUMENTS = [
     dict(max_new_tokens=10, no_repeat_ngram_size=1),
     dict(max_new_tokens=10, num_beams=3, length_penalty=2.0, early_stopping=True),
     dict(max_new_tokens=10, num_beams=4, num_return_sequences=3, early_stopping="never"),
-    dict(max_new_tokens=10, do_sample=True, top_k=1, temperature=0.5, top_p=0.9, min_p=0.1),  # top_k=1: no randomness left
+    dict(
+        max_new_tokens=10, do_sample=True, top_k=1, temperature=0.5, top_p=0.9, min_p=0.1
+    ),  # top_k=1: no randomness left
 ]
 
 
-@pytest.mark.parametrize("arguments", ARGUMENTS, ids=lambda a: "-".join(f"{k}={v}" for k, v in a.items()))
+@pytest.mark.parametrize(
+    "arguments",
+    ARGUMENTS,
+    ids=lambda a: "-".join(k if k == "generation_config" else f"{k}={v}" for k, v in a.items()) or "defaults",
+)
 def test_arguments_give_pytorch_tokens(pair, arguments):
     torch_model, onnx_model = pair
     with torch.no_grad():

@@ -139,12 +139,19 @@ def resolve(folder_config, generation_config=None, also_applied=frozenset(), **k
         raise ValueError(
             f"generation_config must be a transformers GenerationConfig, got {type(generation_config).__name__}"
         )
+    length_is_default = (
+        kwargs.get("max_length") is None
+        and (generation_config is None or generation_config.max_length is None)
+        and folder_config.max_length is None
+    )
     resolved = copy.deepcopy(generation_config) if generation_config is not None else GenerationConfig()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # GenerationConfig's own validation warnings repeat what the checks below say
         resolved.update(**folder_config.to_dict(), defaults_only=True, allow_custom_entries=True)
         resolved.update(**_global_defaults(folder_config), defaults_only=True)
         resolved.update(**kwargs)
+    if length_is_default:  # not the global 20 in all: 20 new tokens, as generate() counts them (`new_tokens`)
+        resolved.max_length = None
     from_call = set(kwargs) | (set(generation_config.to_diff_dict()) if generation_config is not None else set())
     refused = unapplied(resolved, among=from_call, also_applied=also_applied)
     if refused:
@@ -188,8 +195,9 @@ def _check_ranges(value) -> None:
             raise ValueError(f"`{name}` has to be a strictly positive integer, but is {count}")
 
 
-def settings_from(config) -> GenerationSettings:
-    """The loops' settings from a resolved GenerationConfig; special-token fallbacks as generate() makes them."""
+def settings_from(config, max_positions: int | None = None) -> GenerationSettings:
+    """The loops' settings from a resolved GenerationConfig; special-token fallbacks as generate() makes them.
+    `max_positions`: the model's `max_position_embeddings`, which caps the default length."""
     eos = _as_list(config.eos_token_id)
     pad = config.pad_token_id
     start = config.decoder_start_token_id
@@ -220,8 +228,9 @@ def settings_from(config) -> GenerationSettings:
         top_p=value("top_p"),
         min_p=config.min_p,
         num_return_sequences=value("num_return_sequences") or 1,
-        max_length=value("max_length"),
+        max_length=config.max_length,
         max_new_tokens=config.max_new_tokens,
+        max_positions=max_positions,
         suppress_tokens=_as_list(config.suppress_tokens),
         begin_suppress_tokens=_as_list(config.begin_suppress_tokens),
     )

@@ -12,6 +12,9 @@ from typing import Iterable
 
 import numpy as np
 
+# transformers 5's default length when neither max_length nor max_new_tokens is set anywhere: 20 new tokens
+DEFAULT_NEW_TOKENS = 20
+
 
 def _as_list(token_ids) -> list[int]:
     if token_ids is None:
@@ -40,8 +43,10 @@ class GenerationSettings:
     top_p: float = 1.0
     min_p: float | None = None
     num_return_sequences: int = 1
-    max_length: int | None = 20  # prompt included, as in generate(); max_new_tokens wins when set
+    max_length: int | None = None  # prompt included, as in generate(); max_new_tokens wins when set
     max_new_tokens: int | None = None
+    # with neither length set anywhere, generate() makes 20 new tokens, the total capped at the model's positions
+    max_positions: int | None = None
     suppress_tokens: list[int] = field(default_factory=list)  # never generated
     begin_suppress_tokens: list[int] = field(default_factory=list)  # not generated first
     # a model's own rules, `rule(scores, sequences)` (Whisper's timestamps), applied after the others, as its
@@ -52,7 +57,10 @@ class GenerationSettings:
         """How many tokens to generate after a prompt of this length (for encoder-decoders: the decoder's)."""
         if self.max_new_tokens is not None:
             return self.max_new_tokens
-        return max(0, (self.max_length or 20) - prompt_length)
+        if self.max_length is not None:
+            return max(0, self.max_length - prompt_length)
+        total = prompt_length + DEFAULT_NEW_TOKENS
+        return max(0, (total if self.max_positions is None else min(total, self.max_positions)) - prompt_length)
 
 
 def _banned_by_encoder_ngrams(encoder_ids: np.ndarray, sequences: np.ndarray, n: int) -> list[set[int]]:

@@ -65,7 +65,8 @@ class GeneratingModel(OnnxModel):
         """generate()'s arguments resolved against the folder's generation config, with the combinations the loops
         cannot run refused."""
         settings = settings_from(
-            resolve(self.generation_config, generation_config, also_applied=self.prompt_settings, **kwargs)
+            resolve(self.generation_config, generation_config, also_applied=self.prompt_settings, **kwargs),
+            max_positions=getattr(self.config, "max_position_embeddings", None),
         )
         beams, returned = settings.num_beams, settings.num_return_sequences
         if beams < 1:

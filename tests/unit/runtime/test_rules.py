@@ -33,7 +33,9 @@ def _theirs(processor, sequences, scores):
 def test_rules_equal_transformers_processors(settings, processor):
     sequences, scores = _inputs()
     ours = scores.copy()
-    apply_rules(ours, sequences, prompt_length=3, max_length=20, settings=GenerationSettings(eos_token_id=[0], **settings))
+    apply_rules(
+        ours, sequences, prompt_length=3, max_length=20, settings=GenerationSettings(eos_token_id=[0], **settings)
+    )
     np.testing.assert_allclose(ours, _theirs(processor, sequences, scores), rtol=1e-6)
 
 
@@ -66,4 +68,11 @@ def test_sampling_warpers_equal_transformers_warpers(settings, processor):
 )
 def test_new_tokens_follow_max_new_tokens_then_max_length(max_new_tokens, max_length, prompt, expected):
     settings = GenerationSettings(eos_token_id=[0], max_new_tokens=max_new_tokens, max_length=max_length)
+    assert settings.new_tokens(prompt) == expected
+
+
+@pytest.mark.parametrize("prompt, max_positions, expected", [(6, None, 20), (1, None, 20), (6, 16, 10), (30, 16, 0)])
+def test_without_a_length_twenty_new_tokens_capped_at_the_models_positions(prompt, max_positions, expected):
+    """transformers 5: with no max_length anywhere, 20 new tokens; prompt + new at most max_position_embeddings."""
+    settings = GenerationSettings(eos_token_id=[0], max_positions=max_positions)
     assert settings.new_tokens(prompt) == expected
