@@ -77,6 +77,22 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+def did_you_mean(name: str, known, cutoff: float = 0.6) -> str:
+    """ " did you mean 'X'?" for the known name nearest a misspelt one (`onxx`, `int4_weight`), else "": the part of
+    a one-line error that says what to type instead."""
+    import difflib
+
+    known = [str(each) for each in known]
+    spelled = str(name).strip().lower().replace("_", "-")
+    if spelled in known:
+        close = [spelled]
+    else:  # a name cut short (`int4` for `int4-weight`) before the nearest spelling (`int8`)
+        close = [k for k in known if spelled and k.startswith(spelled)][:1] or difflib.get_close_matches(
+            spelled, known, 1, cutoff
+        )
+    return f" did you mean '{close[0]}'?" if close else ""
+
+
 def first_line(error: BaseException) -> str:
     """The first non-blank line of an error's message, or its type's name when the message is empty: what a one-line
     report quotes of an error raised by a library."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from .errors import UnsupportedFeatureError
+from .errors import UnsupportedFeatureError, did_you_mean
 
 WITH_PAST_SUFFIX = "-with-past"
 
@@ -175,13 +175,8 @@ def get_task(name: str) -> Task:
 
 def _closest_feature(name: str) -> str:
     """' did you mean 'X'?' for a near miss (`causal_lm_with_past`, `sequence-clasification`), else ''."""
-    import difflib
-
     names = [*TASKS, *ALIASES]
-    names += [known + WITH_PAST_SUFFIX for known in names]
-    spelled = name.strip().lower().replace("_", "-").replace(" ", "-")
-    close = [spelled] if spelled in names else difflib.get_close_matches(spelled, names, n=1, cutoff=0.75)
-    return f" did you mean '{close[0]}'?" if close else ""
+    return did_you_mean(name.replace(" ", "-"), [*names, *(known + WITH_PAST_SUFFIX for known in names)], 0.75)
 
 
 def _mapping(task: Task) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, did_you_mean
 from ..output.signals import handling_signals
 from .commands import COMMANDS
 from .common import fail
@@ -34,14 +34,11 @@ def main(argv: list[str] | None = None) -> int:
 def _check_command_name(argv: list[str]) -> None:
     """A first word that is nearly a subcommand, in a command line without --model, is a misspelt subcommand (an
     export always names its model), not an output folder."""
-    import difflib
-
     if argv[0].startswith("-") or any(arg in ("-m", "--model") or arg.startswith("--model=") for arg in argv):
         return
-    close = difflib.get_close_matches(argv[0], list(COMMANDS), n=1, cutoff=0.6)
-    if close:
+    if suggestion := did_you_mean(argv[0], COMMANDS):
         raise InvalidArgumentError(
-            f"unknown command '{argv[0]}'; did you mean '{close[0]}'? (commands: {', '.join(COMMANDS)}; "
+            f"unknown command '{argv[0]}';{suggestion} (commands: {', '.join(COMMANDS)}; "
             "an export is transformers-export -m MODEL OUTPUT)"
         )
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 import traceback
 
-from ..errors import Interrupted, InvalidArgumentError, first_line
+from ..errors import Interrupted, InvalidArgumentError, did_you_mean, first_line
 
 
 class Parser(argparse.ArgumentParser):
@@ -14,6 +14,14 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise InvalidArgumentError(f"{message} (see {self.prog} --help)")
+
+    def _check_value(self, action, value):
+        # argparse's own check lists the choices; a near miss also gets the one meant (`--format onxx`)
+        if action.choices is not None and value not in action.choices:
+            choices = ", ".join(map(repr, action.choices))
+            raise argparse.ArgumentError(
+                action, f"invalid choice: {value!r};{did_you_mean(value, action.choices)} choose from {choices}"
+            )
 
 
 def interrupted(interrupt: KeyboardInterrupt) -> int:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -127,5 +127,7 @@ def backend_names() -> tuple[str, ...]:
 
 def get_backend(name: str) -> Backend:
     if name not in _BACKENDS:
-        raise InvalidArgumentError(f"unknown format '{name}'; choose one of {', '.join(_BACKENDS)}")
+        raise InvalidArgumentError(
+            f"unknown format '{name}';{did_you_mean(name, _BACKENDS)} choose one of {', '.join(_BACKENDS)}"
+        )
     return _BACKENDS[name]

@@ -11,7 +11,7 @@ multi-graph layout is built from.
 
 from __future__ import annotations
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, did_you_mean
 from ..output.manifest import LAYOUTS as LAYOUT_NAMES
 from .base import Decode, Layout, PlannedGraph
 from .generation import GenerationLayout
@@ -27,7 +27,9 @@ __all__ = ["Decode", "LAYOUTS", "Layout", "PlannedGraph", "SINGLE_GRAPH", "choos
 
 def get_layout(name: str) -> Layout:
     if name not in LAYOUTS:
-        raise InvalidArgumentError(f"unknown layout '{name}'; choose one of {', '.join(LAYOUTS)}")
+        raise InvalidArgumentError(
+            f"unknown layout '{name}';{did_you_mean(name, LAYOUTS)} choose one of {', '.join(LAYOUTS)}"
+        )
     return LAYOUTS[name]
 
 

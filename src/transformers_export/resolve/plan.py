@@ -17,7 +17,7 @@ from typing import Any
 from ..cache import objects as cache_objects
 from ..architectures import ArchitectureSpec, check_feature, get_spec, spec_for_feature
 from ..config import onnx_config_class
-from ..errors import InvalidArgumentError, UnsupportedFeatureError
+from ..errors import InvalidArgumentError, UnsupportedFeatureError, did_you_mean
 from ..formats import Backend, TraceOptions, backend_names, get_backend
 from ..layouts import Layout, PlannedGraph, choose_layout, get_layout
 from ..optimize.presets import PRESETS, QUANTIZATIONS
@@ -88,7 +88,8 @@ def check_request(request: ExportRequest) -> TraceOptions:
         get_layout(request.layout)
     if request.quantize not in (None, *QUANTIZATIONS):
         raise InvalidArgumentError(
-            f"unknown quantization '{request.quantize}'; choose one of {', '.join(QUANTIZATIONS)}"
+            f"unknown quantization '{request.quantize}';{did_you_mean(request.quantize, QUANTIZATIONS)} choose one of "
+            f"{', '.join(QUANTIZATIONS)}"
         )
     if request.min_cosine is not None:
         if not request.quantize:
@@ -96,7 +97,9 @@ def check_request(request: ExportRequest) -> TraceOptions:
         if not (math.isfinite(request.min_cosine) and -1 <= request.min_cosine <= 1):
             raise InvalidArgumentError(f"--min-cosine must be a number between -1 and 1, got {request.min_cosine}")
     if request.dtype not in DTYPES:
-        raise InvalidArgumentError(f"unknown dtype '{request.dtype}'; choose one of {', '.join(DTYPES)}")
+        raise InvalidArgumentError(
+            f"unknown dtype '{request.dtype}';{did_you_mean(request.dtype, DTYPES)} choose one of {', '.join(DTYPES)}"
+        )
     if request.dtype == "bf16" and request.format == "onnx":
         raise InvalidArgumentError(
             "--dtype bf16 applies to --format torchscript or exported-program; ONNX Runtime has almost no bfloat16 "

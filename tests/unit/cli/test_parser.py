@@ -37,3 +37,20 @@ def test_no_arguments_exit_2_with_one_line(capsys):
     assert main([]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: missing --model and the output folder (see transformers-export --help)"]
+
+
+@pytest.mark.parametrize(
+    "flag, typed, meant",
+    [("--format", "onxx", "onnx"), ("--format", "exported_program", "exported-program"),
+     ("--quantize", "int4", "int4-weight"), ("--quantize", "int8_dynamic", "int8-dynamic"),
+     ("--dtype", "fp61", "fp16"), ("--layout", "monolit", "monolith")],
+)  # fmt: skip
+def test_a_misspelt_choice_names_the_one_meant(flag, typed, meant):
+    with pytest.raises(InvalidArgumentError, match=f"invalid choice: '{typed}'; did you mean '{meant}'\\? choose from"):
+        build_parser().parse_args(["-m", "m", flag, typed, "out"])
+
+
+def test_a_choice_far_from_all_gets_the_list_only():
+    with pytest.raises(InvalidArgumentError) as raised:
+        build_parser().parse_args(["-m", "m", "--format", "tflite", "out"])
+    assert "did you mean" not in str(raised.value) and "'onnx'" in str(raised.value)

@@ -70,7 +70,10 @@ def test_the_seeds_single_graph_with_a_cache_is_kept_on_request():
 
 
 def test_an_unknown_layout_names_the_known_ones():
-    with pytest.raises(InvalidArgumentError, match="unknown layout 'mono'; choose one of " + ", ".join(LAYOUT_NAMES)):
+    with pytest.raises(
+        InvalidArgumentError,
+        match="unknown layout 'mono'; did you mean 'monolith'\\? choose one of " + ", ".join(LAYOUT_NAMES),
+    ):
         get_layout("mono")
 
 
