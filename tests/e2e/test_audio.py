@@ -146,3 +146,19 @@ def test_wav2vec2_bert_reads_its_feature_extractor_s_frames_with_a_mask_like_pyt
         ).logits.numpy()
     kept = batch["attention_mask"].astype(bool)
     np.testing.assert_allclose(got[kept], expected[kept], atol=1e-4)
+
+
+def test_ctc_checkpoint_with_a_feature_extractor_and_no_tokenizer_exports_and_keeps_it(tiny_checkpoint, tmp_path):
+    """Wav2Vec2Processor needs a tokenizer; a checkpoint with only preprocessor_config.json has its feature extractor,
+    which the export uses and copies."""
+    import shutil
+
+    from transformers import Wav2Vec2FeatureExtractor
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint("wav2vec2", "ctc"), folder)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.5).save_pretrained(folder)
+    result = export_model(str(folder), tmp_path / "out", feature="ctc")
+    assert result.validation.passed
+    copied = json.loads((tmp_path / "out" / "preprocessor_config.json").read_text())
+    assert copied["feature_extractor_type"] == "Wav2Vec2FeatureExtractor" and copied["padding_value"] == 0.5

@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..formats.onnx.convert import DEFAULT_ENGINE, ENGINES
     from ..output.manifest import LAYOUTS
     from ..optimize.presets import PRESETS, QUANTIZATIONS
-    from ..resolve.loading import PREPROCESSOR_KINDS
+    from ..resolve.preprocessor import PREPROCESSOR_KINDS
 
     commands = "; ".join(f"'{name}': {command.summary}" for name, command in COMMANDS.items())
     parser = Parser(

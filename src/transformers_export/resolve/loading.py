@@ -1,4 +1,4 @@
-"""Loading a checkpoint: its config, its weights (PyTorch or TensorFlow) and its preprocessor, with one-line errors.
+"""Loading a checkpoint: its config and its weights (PyTorch or TensorFlow), with one-line errors.
 
 `plan.resolve` calls these in order, cheapest first, so an unknown model type or an unsupported feature fails in a
 fraction of a second.
@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..architectures import get_spec
-from ..errors import CheckpointError, InvalidArgumentError, PreprocessorError, UnsupportedModelError, first_line
+from ..errors import CheckpointError, InvalidArgumentError, UnsupportedModelError, first_line
 from .hub import hub_options, hub_reachable, hub_snapshot
 from .precision import to_dtype_in_place
 from ..tasks import auto_class, get_task
@@ -22,17 +22,8 @@ from .tf_checkpoint import TF_WEIGHTS, convert_tf_checkpoint, has_only_tf_weight
 
 logger = logging.getLogger(__name__)
 
-PREPROCESSOR_KINDS = ("auto", "tokenizer", "feature_extractor", "image_processor", "processor")
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
-_PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 # what the hub accepts as a model id: `name` or `owner/name`, no leading dot; anything else is a path
 _HUB_ID = re.compile(r"^(?![.~])[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$")
-_PREPROCESSOR_CLASSES = {
-    "tokenizer": "AutoTokenizer",
-    "feature_extractor": "AutoFeatureExtractor",
-    "image_processor": "AutoImageProcessor",
-    "processor": "AutoProcessor",
-}
 
 
 def local_folder(model: str) -> Path | None:
@@ -222,77 +213,3 @@ def _from_pretrained(model_class, model, config, cache_dir, feature, dtype="floa
             feature,
         )
     return loaded.eval()
-
-
-def _tokenizer_class_gone(model: str, cache_dir: str | None) -> str | None:
-    """The tokenizer class a checkpoint names when this transformers no longer has it (TAPEX's TapexTokenizer)."""
-    import transformers
-    from transformers.utils import cached_file
-
-    try:
-        path = cached_file(
-            model, "tokenizer_config.json", **hub_options(model, cache_dir), _raise_exceptions_for_missing_entries=False
-        )
-        name = json.loads(Path(path).read_text()).get("tokenizer_class") if path else None
-    except Exception:  # unreachable hub, unreadable file: nothing to fall back on
-        return None
-    if not name or hasattr(transformers, name) or hasattr(transformers, name.removesuffix("Fast")):
-        return None
-    return name
-
-
-def load_preprocessor(model: str, kind: str = "auto", cache_dir: str | None = None, model_type: str | None = None):
-    """The tokenizer / image processor / processor of a checkpoint; None when `kind` is auto and it has none.
-
-    A tokenizer whose class transformers removed is loaded as the tokenizer of `model_type` (same vocabulary files),
-    with a warning: the removed class's extra preprocessing (TAPEX's table flattening) is not available.
-    """
-    import transformers
-
-    if kind not in PREPROCESSOR_KINDS:
-        raise InvalidArgumentError(f"unknown preprocessor type '{kind}'; choose one of {', '.join(PREPROCESSOR_KINDS)}")
-    folder = local_folder(model)
-    if folder is not None:
-        # transformers 5 builds an empty tokenizer (special tokens only) for a folder without tokenizer files, so
-        # what is on disk decides, not whether from_pretrained succeeds.
-        names = {path.name for path in folder.iterdir()}
-        has_tokenizer, has_processor = bool(names & set(_TOKENIZER_FILES)), bool(names & set(_PROCESSOR_FILES))
-        if kind == "auto":
-            if not (has_tokenizer or has_processor):
-                return None
-            kind = "processor" if has_processor else "tokenizer"
-        elif not (has_tokenizer if kind == "tokenizer" else has_processor):
-            expected = _TOKENIZER_FILES if kind == "tokenizer" else _PROCESSOR_FILES
-            raise PreprocessorError(
-                f"cannot load a {kind.replace('_', ' ')} from '{model}': none of {', '.join(expected)} is there"
-            )
-    elif kind == "auto":
-        try:
-            return transformers.AutoProcessor.from_pretrained(model, **hub_options(model, cache_dir))
-        except Exception:  # a hub model without any preprocessor: dummy inputs come from the config instead
-            return None
-    # Looked up by name: touching AutoImageProcessor & co. imports the image stack (seconds) even for text models.
-    loader = getattr(transformers, _PREPROCESSOR_CLASSES[kind])
-    try:
-        return loader.from_pretrained(model, **hub_options(model, cache_dir))
-    except Exception as error:  # each Auto class has its own failure types; all mean "not loadable here"
-        gone = _tokenizer_class_gone(model, cache_dir) if kind == "tokenizer" and model_type else None
-        if gone:
-            try:
-                tokenizer = transformers.AutoTokenizer.from_pretrained(
-                    model, **hub_options(model, cache_dir), tokenizer_type=model_type
-                )
-            except Exception:  # the vocabulary does not fit the model type's tokenizer either: report the first error
-                tokenizer = None
-            # transformers 5 builds a tokenizer of special tokens only when the vocabulary files are missing
-            if tokenizer is not None and len(tokenizer) > len(tokenizer.all_special_tokens):
-                logger.warning(
-                    "transformers %s has no %s; loaded the vocabulary as %s (its own preprocessing is not included)",
-                    transformers.__version__,
-                    gone,
-                    type(tokenizer).__name__,
-                )
-                return tokenizer
-        raise PreprocessorError(
-            f"cannot load a {kind.replace('_', ' ')} from '{model}': {first_line(error)}"
-        ) from error

@@ -139,7 +139,8 @@ def _local_path(model) -> Path | None:
 
 
 def resolve(request: ExportRequest) -> ExportPlan:
-    from .loading import load_config, load_model, load_preprocessor, load_streamed
+    from .loading import load_config, load_model, load_streamed
+    from .preprocessor import load_preprocessor
 
     options = check_request(request)
     backend = get_backend(request.format)
