@@ -237,6 +237,7 @@ def _manifest(plan: ExportPlan, exported, report: ValidationReport, folder: Path
         config = graph.config
         arguments = written.arguments or {}
         data_file = f"{written.path.name}.data"
+        dtypes, shapes = report.output_dtypes(written.path.name), report.output_shapes(written.path.name)
         shared = "model.onnx.data" if len(exported) > 1 and (folder / "model.onnx.data").exists() else None
         graphs[written.path.name] = {
             "role": graph.role,
@@ -245,12 +246,15 @@ def _manifest(plan: ExportPlan, exported, report: ValidationReport, folder: Path
             "external_data": shared or (data_file if (folder / data_file).exists() else None),
             "inputs": {
                 name: tensor_entry(
-                    config.inputs[name], _dtype_name(written.traced_dtypes.get(name)), arguments.get(name)
+                    config.inputs[name],
+                    _dtype_name(written.traced_dtypes.get(name)),
+                    arguments.get(name),
+                    written.traced_shapes.get(name),
                 )
                 for name in written.input_names
             },
             "outputs": {
-                name: tensor_entry(config.outputs[name], report.output_dtypes(written.path.name).get(name))
+                name: tensor_entry(config.outputs[name], dtypes.get(name), sizes=shapes.get(name))
                 for name in written.output_names
             },
             "traced_shapes": written.traced_shapes,

@@ -48,6 +48,18 @@ def test_inspect_json_describes_the_graph(exported, capsys):
     assert sum(graph["operators"].values()) == graph["nodes"] > 0
 
 
+@pytest.mark.parametrize("fmt, file", [("torchscript", "model.pt"), ("exported-program", "model.pt2")])
+def test_inspect_gives_torch_formats_their_full_rank(fmt, file, tiny_checkpoint, tmp_path, capsys):
+    """Their I/O comes from export.json, which used to keep only the dynamic axes: (batch, sequence) for a rank-3
+    hidden state."""
+    export_model(str(tiny_checkpoint("bert")), tmp_path / "out", feature="default", format=fmt)
+    assert cli.main(["inspect", str(tmp_path / "out"), "--json"]) == 0
+    (graph,) = json.loads(capsys.readouterr().out)["graphs"]
+    assert graph["file"] == file
+    assert graph["outputs"][0] == {"name": "last_hidden_state", "dtype": "float32", "shape": ["batch", "sequence", 32]}
+    assert graph["inputs"][0]["shape"] == ["batch", "sequence"]
+
+
 def test_inspect_shows_external_data(tiny_checkpoint, tmp_path, capsys):
     export_model(str(tiny_checkpoint("t5", "seq2seq-lm")), tmp_path / "t5", feature="seq2seq-lm-with-past")
     assert cli.main(["inspect", str(tmp_path / "t5"), "--json"]) == 0

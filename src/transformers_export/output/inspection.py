@@ -81,6 +81,12 @@ def describe_onnx(path: Path) -> dict:
     }
 
 
+def _axes_only(axes: dict[int, str]) -> list:
+    """A folder written before shapes were recorded: its dynamic axes, "?" between them, and a rank that may be short
+    (static trailing axes are not known)."""
+    return [axes.get(i, "?") for i in range(max(axes, default=-1) + 1)]
+
+
 def _describe_from_manifest(path: Path, graph) -> dict:
     """TorchScript / torch.export files: their I/O as export.json records it (no operator histogram)."""
 
@@ -89,7 +95,7 @@ def _describe_from_manifest(path: Path, graph) -> dict:
             {
                 "name": t.name,
                 "dtype": t.dtype,
-                "shape": [t.axes.get(i, "?") for i in range(max(t.axes, default=-1) + 1)],
+                "shape": list(t.shape) if t.shape is not None else _axes_only(t.axes),
             }
             for t in entries.values()
         ]

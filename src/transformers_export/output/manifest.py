@@ -14,8 +14,9 @@ Schema (version 2):
         file name: {
           "role": "model" | "encoder" | "decoder",
           "engine": ..., "opset": ..., "external_data": file name or null,
-          "inputs": {name: {"axes": {"0": "batch", ...}, "dtype": "int64", "argument": Python argument name or null}},
-          "outputs": {name: {"axes": {...}, "dtype": "float32"}},
+          "inputs": {name: {"axes": {"0": "batch", ...}, "dtype": "int64", "argument": Python argument name or null,
+                            "shape": ["batch", "sequence"] (static sizes as numbers; absent before 0.1.0's shapes)}},
+          "outputs": {name: {"axes": {...}, "dtype": "float32", "shape": ["batch", "sequence", 384]}},
           "traced_shapes": {input name: [sizes]}, "pruned_inputs": [names the exporter removed]
         }
       },
@@ -52,6 +53,8 @@ class TensorInfo:
     axes: dict[int, str]
     dtype: str | None
     argument: str | None = None
+    # sizes as exported, an axis's name where it is dynamic; None in folders written before it was recorded
+    shape: tuple[int | str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,13 @@ class Manifest:
 
 
 def _tensor(name: str, entry: Mapping) -> TensorInfo:
+    shape = entry.get("shape")
     return TensorInfo(
-        name, {int(axis): value for axis, value in entry["axes"].items()}, entry.get("dtype"), entry.get("argument")
+        name,
+        {int(axis): value for axis, value in entry["axes"].items()},
+        entry.get("dtype"),
+        entry.get("argument"),
+        tuple(shape) if isinstance(shape, list) else None,
     )
 
 
@@ -130,10 +138,13 @@ def _graph_info(file: str, entry: Mapping) -> GraphInfo:
     )
 
 
-def tensor_entry(axes: Mapping[int, str], dtype: str | None, argument: str | None = None) -> dict:
+def tensor_entry(axes: Mapping[int, str], dtype: str | None, argument: str | None = None, sizes=None) -> dict:
+    """A tensor's record; `sizes`, one example's shape, gives its rank and static sizes (dynamic axes by name)."""
     entry = {"axes": {str(axis): name for axis, name in axes.items()}, "dtype": dtype}
     if argument is not None:
         entry["argument"] = argument
+    if sizes is not None:
+        entry["shape"] = [axes.get(axis, int(size)) for axis, size in enumerate(sizes)]
     return entry
 
 

@@ -178,6 +178,13 @@ class ValidationReport:
                 lines.append(f"\t\t-[{mark} (atol: {check.atol:g}{relative}, max abs diff: {check.max_abs_diff:.3g})")
         return lines
 
+    def output_shapes(self, graph: str) -> dict[str, list[int]]:
+        """Output name -> the export's shape in the first run of `graph` that has them."""
+        for run in self.runs:
+            if run.graph == graph and run.outputs:
+                return {check.name: check.onnx_shape for check in run.outputs}
+        return {}
+
     def output_dtypes(self, graph: str) -> dict[str, str]:
         """Output name -> dtype as the export produced it, from the first run of `graph` that has them."""
         for run in self.runs:
