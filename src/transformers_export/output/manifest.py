@@ -15,7 +15,7 @@ Schema (version 2):
           "role": "model" | "encoder" | "decoder",
           "engine": ..., "opset": ..., "external_data": file name or null,
           "inputs": {name: {"axes": {"0": "batch", ...}, "dtype": "int64", "argument": Python argument name or null,
-                            "shape": ["batch", "sequence"] (static sizes as numbers; absent before 0.1.0's shapes)}},
+                            "shape": ["batch", "sequence"] (static sizes as numbers; absent in older folders)}},
           "outputs": {name: {"axes": {...}, "dtype": "float32", "shape": ["batch", "sequence", 384]}},
           "traced_shapes": {input name: [sizes]}, "pruned_inputs": [names the exporter removed]
         }
