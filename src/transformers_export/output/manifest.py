@@ -159,6 +159,8 @@ def read_manifest(folder: str | Path) -> Manifest:
     """Read and check `export.json`: a tampered or truncated one is refused in one line, never half-trusted."""
     folder = Path(folder)
     path = folder / MANIFEST
+    if not folder.exists():
+        raise CheckpointError(f"no such folder: '{folder}'; pass the folder an export was written into")
     if folder.is_file():
         raise CheckpointError(f"'{folder}' is a file; pass the exported folder (the one with {MANIFEST})")
     if not path.is_file():

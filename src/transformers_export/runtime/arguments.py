@@ -43,6 +43,9 @@ APPLIED = frozenset(
         "decoder_start_token_id",
         "suppress_tokens",
         "begin_suppress_tokens",
+        "return_dict_in_generate",
+        "output_scores",
+        "output_logits",
     }
 )
 # parameters that do not change which tokens come out (caching, compilation, bookkeeping, assistant-only knobs)
@@ -233,4 +236,7 @@ def settings_from(config, max_positions: int | None = None) -> GenerationSetting
         max_positions=max_positions,
         suppress_tokens=_as_list(config.suppress_tokens),
         begin_suppress_tokens=_as_list(config.begin_suppress_tokens),
+        return_dict_in_generate=bool(config.return_dict_in_generate),
+        output_scores=bool(config.output_scores),
+        output_logits=bool(config.output_logits),
     )

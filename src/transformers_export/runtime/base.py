@@ -28,40 +28,8 @@ from .inputs import (
     is_torch,
     like_inputs,
 )
+from .output_classes import output_class_for
 from .session import open_session, run_session
-
-
-def _output_fields(output_class) -> set[str]:
-    return (
-        {field.name for field in dataclasses.fields(output_class)} if dataclasses.is_dataclass(output_class) else set()
-    )
-
-
-def output_class_for(names, preferred: tuple, model_type: str):
-    """transformers' output class holding every one of `names`: the task's usual class, else the smallest fitting
-    class of the model's own modeling module (DETR's, CLIP's), else a plain `ModelOutput`."""
-    from transformers.utils import ModelOutput
-
-    names = set(names)
-    for candidate in preferred:
-        if names <= _output_fields(candidate):
-            return candidate
-    fitting = []
-    try:
-        import importlib
-
-        from transformers.models.auto.configuration_auto import model_type_to_module_name
-
-        module_name = model_type_to_module_name(model_type)
-        module = importlib.import_module(f"transformers.models.{module_name}.modeling_{module_name}")
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, ModelOutput) and names <= _output_fields(value):
-                fitting.append(value)
-    except (ImportError, KeyError, ValueError):
-        pass
-    if fitting:
-        return min(fitting, key=lambda cls: (len(_output_fields(cls)), cls.__name__))
-    return ModelOutput
 
 
 # inputs a PyTorch forward fills in when left out: (the input whose shape they take, value)
@@ -118,6 +86,7 @@ class OnnxModel:
     tasks: tuple[str, ...] = ()  # the export features (without -with-past) this class opens
     output_classes: tuple[str, ...] = ()  # names in transformers.modeling_outputs, most usual first
     main_input_name = "input_ids"
+    generates = False  # whether the class has generate(): its exports carry the cache (`-with-past`)
 
     def __init__(self, folder: str | Path, provider=None, session_options=None, threads: int | None = None):
         self.folder = Path(folder)
@@ -139,13 +108,37 @@ class OnnxModel:
 
     @classmethod
     def from_pretrained(
-        cls, folder: str | Path, provider=None, session_options=None, threads: int | None = None, **unused
+        cls,
+        folder: str | Path,
+        provider=None,
+        session_options=None,
+        threads: int | None = None,
+        export: bool = False,
+        feature: str | None = None,
+        cache_dir: str | Path | None = None,
+        **export_options,
     ):
         """Open an exported folder. `provider`: an ONNX Runtime execution provider name (or list); `threads`:
-        intra-op threads. Hub-style loading options (`revision`, ...) are not accepted: the folder is local."""
-        if unused:
-            raise TypeError(f"from_pretrained() got unexpected argument(s): {', '.join(sorted(unused))}")
+        intra-op threads. With `export=True`, `folder` may be a checkpoint: it is exported (for `feature`, by default
+        this class's task, with the cache when it generates; `export_options` as `export_model`'s) into `cache_dir`
+        (default ~/.cache/transformers-export/exports), once, and that export is opened."""
+        if export and not (Path(folder) / "export.json").is_file():
+            from .on_the_fly import exported_folder
+
+            feature = feature or cls.tasks[0] + ("-with-past" if cls.generates else "")
+            folder = exported_folder(str(folder), feature, cache_dir, **export_options)
+        elif export_options or feature or cache_dir:
+            given = sorted([*export_options, *(["feature"] if feature else []), *(["cache_dir"] if cache_dir else [])])
+            raise TypeError(
+                f"from_pretrained() got unexpected argument(s): {', '.join(given)} (they go with export=True)"
+            )
         return cls(folder, provider=provider, session_options=session_options, threads=threads)
+
+    def save_pretrained(self, target: str | Path) -> Path:
+        """Write this export (its graphs, weights, config and preprocessor files) into the folder `target`."""
+        from ..output.copy import copy_export
+
+        return copy_export(self.manifest, target)
 
     @classmethod
     def _check_feature(cls, manifest: Manifest) -> None:
@@ -213,7 +206,7 @@ class OnnxModel:
         return self
 
     def can_generate(self) -> bool:
-        return False
+        return self.generates
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cache import names as cache
-from .inputs import check_step
+from .inputs import as_numpy, check_step
 from .session import open_session, run_session
 
 presents_as_past = cache.presents_as_past
@@ -49,6 +49,29 @@ class OnnxDecoder:
 
     def empty_past(self, batch: int) -> dict[str, np.ndarray]:
         return cache.empty_past(self.past_dims, batch, self.past_dtype)
+
+    def past_as_layers(self, past: dict[str, np.ndarray]) -> tuple[tuple[np.ndarray, ...], ...]:
+        """The past as `forward(use_cache=True)` returns it: a tuple per layer of its tensors, in the graph's order."""
+        layers: dict[int, list] = {}
+        for name in self.past_names:
+            layers.setdefault(cache.parse_name(name).layer, []).append(past[name])
+        return tuple(tuple(tensors) for _, tensors in sorted(layers.items()))
+
+    def past_from_layers(self, layers) -> dict[str, np.ndarray]:
+        """`past_as_layers` read back (torch tensors or arrays), checked against the graph's cache inputs."""
+        flat = [tensor for layer in layers for tensor in layer]
+        if len(flat) != len(self.past_names):
+            raise ValueError(
+                f"past_key_values holds {len(flat)} tensors; this graph takes {len(self.past_names)} "
+                "(pass back the past_key_values a forward of this model returned)"
+            )
+        ordered = sorted(self.past_names, key=lambda name: cache.parse_name(name).layer)
+        return {name: as_numpy(name, tensor).astype(self.past_dtype) for name, tensor in zip(ordered, flat)}
+
+    def past_length(self, past: dict[str, np.ndarray]) -> int:
+        """Tokens the past holds (0 for a recurrent state, which has no length)."""
+        keys = [name for name in self.past_names if not cache.is_state(name)]
+        return past[keys[0]].shape[2] if keys else 0
 
     def feed(self, input_ids: np.ndarray, attention_mask: np.ndarray, past: dict[str, np.ndarray]) -> dict:
         """The graph's inputs for one step; `attention_mask` covers past and new tokens."""

@@ -25,23 +25,29 @@ def greedy_search(
     encoder_input_ids: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
     on_tokens: Callable[[np.ndarray], None] | None = None,
+    on_scores: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """`step(new_tokens) -> logits` is called with the whole prompt first, then with one token per row.
 
     With `rng`, the next token is sampled (after the sampling warpers) instead of taken as the most likely.
-    `on_tokens` gets each step's new tokens (one per row), as a streamer's `put` does."""
+    `on_tokens` gets each step's new tokens (one per row), as a streamer's `put` does; `on_scores` each step's
+    scores as generate() returns them (after every rule and warper) and the logits they came from."""
     eos, pad = settings.eos_token_id, settings.pad_token_id
     prompt_length = sequences.shape[1]
     max_length = prompt_length + max_new_tokens
     unfinished = np.ones(sequences.shape[0], dtype=bool)
     new_tokens = sequences
     for _ in range(max_new_tokens):
-        scores = step(new_tokens)[:, -1, :].astype(np.float32)
+        logits = step(new_tokens)[:, -1, :]
+        scores = logits.astype(np.float32)
         apply_rules(scores, sequences, prompt_length, max_length, settings, encoder_input_ids)
+        if rng is not None:
+            warp_for_sampling(scores, settings)
+        if on_scores is not None:
+            on_scores(scores.copy(), logits.astype(np.float32))
         if rng is None:
             next_tokens = scores.argmax(-1)
         else:
-            warp_for_sampling(scores, settings)
             probabilities = _softmax(scores.astype(np.float64))
             next_tokens = np.array([rng.choice(len(row), p=row) for row in probabilities])
         if eos:

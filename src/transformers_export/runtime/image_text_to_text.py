@@ -18,7 +18,7 @@ from .rotary_positions import prompt_positions, step_positions
 from .decoder import position_ids_from_mask, presents_as_past
 from .inputs import check_prompt
 from .text_generation import GeneratingModel, streaming_to
-from .inputs import as_numpy, is_torch, like_inputs
+from .inputs import as_numpy, is_torch
 from .session import open_session
 
 
@@ -248,7 +248,8 @@ class OnnxModelForImageTextToText(GeneratingModel):
                 state["deltas"] = state["deltas"][kept]
 
         rng = np.random.default_rng(seed) if settings.do_sample else None
+        steps = self._recording(settings)
         sequences = self._search(step, reorder, ids, settings, rng, streaming_to(streamer, torch_inputs))
         if streamer is not None:
             streamer.end()
-        return like_inputs(sequences, torch_inputs)
+        return self._returned(sequences, steps, settings, torch_inputs)

@@ -8,7 +8,7 @@ encoder's), minimum lengths, suppressed tokens, forced BOS/EOS, then a model's o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -49,6 +49,12 @@ class GenerationSettings:
     max_positions: int | None = None
     suppress_tokens: list[int] = field(default_factory=list)  # never generated
     begin_suppress_tokens: list[int] = field(default_factory=list)  # not generated first
+    # what generate() returns: a `Generate*Output` with the steps' scores and logits when asked, else the tokens
+    return_dict_in_generate: bool = False
+    output_scores: bool = False
+    output_logits: bool = False
+    # `on_scores(scores, logits)` of each step, set by generate() when scores or logits are returned
+    on_scores: Callable | None = None
     # a model's own rules, `rule(scores, sequences)` (Whisper's timestamps), applied after the others, as its
     # generate() appends its own logits processors
     model_rules: list = field(default_factory=list)

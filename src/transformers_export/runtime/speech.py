@@ -19,7 +19,7 @@ import numpy as np
 from .encoder_decoder import OnnxEncoderDecoder
 from .inputs import check_ids, check_mask
 from .text_generation import GeneratingModel, streaming_to
-from .inputs import as_numpy, is_torch, like_inputs
+from .inputs import as_numpy, is_torch
 from .whisper import WHISPER_PROMPT_SETTINGS, timestamp_rule, whisper_output, whisper_prompt, with_language_and_task
 
 
@@ -141,12 +141,13 @@ class OnnxModelForSpeechSeq2Seq(GeneratingModel):
             state["past"] = {name: value[kept] for name, value in state["past"].items()}
 
         rng = np.random.default_rng(seed) if settings.do_sample else None
+        steps = self._recording(settings)
         sequences = self._search(step, reorder, start, settings, rng, streaming_to(streamer, torch_inputs))
         if streamer is not None:
             streamer.end()
         if self.whisper:
             sequences = whisper_output(sequences, start.shape[1], settings.eos_token_id, settings.pad_token_id)
-        return like_inputs(sequences, torch_inputs)
+        return self._returned(sequences, steps, settings, torch_inputs)
 
     def _detect_language(self, cross, config) -> np.ndarray:
         """Whisper's language detection: the most likely language token after the start token."""

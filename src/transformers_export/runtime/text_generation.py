@@ -32,13 +32,11 @@ def streaming_to(streamer, torch_inputs: bool):
 class GeneratingModel(OnnxModel):
     # generation-config entries a subclass applies itself (Whisper's prompt: language and task tokens)
     prompt_settings: frozenset = frozenset()
+    generates = True
 
     def _open(self, provider, session_options, threads) -> None:
         self.generation_config = folder_generation_config(self.folder)
         warn_about_unapplied(self.generation_config, self.folder, self.prompt_settings)
-
-    def can_generate(self) -> bool:
-        return True
 
     def generate(self, input_ids=None, attention_mask=None, generation_config=None, streamer=None, seed=None, **kwargs):
         """Tokens as `generate()` returns them (the prompt first for decoder-only models, the decoder start token first
@@ -56,10 +54,37 @@ class GeneratingModel(OnnxModel):
                 np.repeat(mask, settings.num_return_sequences, axis=0),
             )
         rng = np.random.default_rng(seed) if settings.do_sample else None
+        steps = self._recording(settings)
         sequences = self._decode(input_ids, mask, settings, rng, streaming_to(streamer, torch_inputs))
         if streamer is not None:
             streamer.end()
-        return like_inputs(sequences, torch_inputs)
+        return self._returned(sequences, steps, settings, torch_inputs)
+
+    @staticmethod
+    def _recording(settings) -> list:
+        """The list each step's (scores, logits) go into, when generate() is to return them."""
+        steps = []
+        if settings.output_scores or settings.output_logits:
+            settings.on_scores = lambda scores, logits: steps.append((scores, logits))
+        return steps
+
+    def _returned(self, sequences, steps, settings, torch_inputs):
+        """The tokens, or with `return_dict_in_generate` transformers' `GenerateDecoderOnlyOutput` /
+        `GenerateEncoderDecoderOutput` holding them and, when asked, a tuple of per-step (batch, vocab) scores and
+        logits."""
+        if not settings.return_dict_in_generate:
+            return like_inputs(sequences, torch_inputs)
+        from transformers.generation.utils import GenerateDecoderOnlyOutput, GenerateEncoderDecoderOutput
+
+        def per_step(index):
+            return tuple(like_inputs(step[index], torch_inputs) for step in steps)
+
+        output_class = GenerateEncoderDecoderOutput if self.config.is_encoder_decoder else GenerateDecoderOnlyOutput
+        return output_class(
+            sequences=like_inputs(sequences, torch_inputs),
+            scores=per_step(0) if settings.output_scores else None,
+            logits=per_step(1) if settings.output_logits else None,
+        )
 
     def _settings(self, generation_config, streamer, kwargs):
         """generate()'s arguments resolved against the folder's generation config, with the combinations the loops
@@ -79,6 +104,10 @@ class GeneratingModel(OnnxModel):
             )
         if returned > beams and beams > 1:
             raise ValueError(f"num_return_sequences ({returned}) must not exceed num_beams ({beams})")
+        if (settings.output_scores or settings.output_logits) and beams > 1:
+            raise ValueError(
+                "output_scores and output_logits are returned for greedy search and sampling; pass num_beams=1"
+            )
         if streamer is not None and beams > 1:
             raise ValueError("streamer cannot be used with beam search (as in transformers); pass num_beams=1")
         return settings
@@ -94,7 +123,16 @@ class GeneratingModel(OnnxModel):
                 step, reorder, start, beams, max_new_tokens, settings, encoder_input_ids, settings.num_return_sequences
             )
         stream(start)
-        return greedy_search(step, start, max_new_tokens, settings, encoder_input_ids, rng=rng, on_tokens=stream)
+        return greedy_search(
+            step,
+            start,
+            max_new_tokens,
+            settings,
+            encoder_input_ids,
+            rng=rng,
+            on_tokens=stream,
+            on_scores=settings.on_scores,
+        )
 
 
 class OnnxModelForCausalLM(GeneratingModel):
@@ -112,16 +150,41 @@ class OnnxModelForCausalLM(GeneratingModel):
             self.decoder = None
             OnnxModel._open(self, provider, session_options, threads)
 
-    def forward(self, input_ids=None, attention_mask=None, **inputs):
-        """Logits for a whole sequence (no past is taken or returned)."""
+    def forward(self, input_ids=None, attention_mask=None, past_key_values=None, use_cache=None, **inputs):
+        """Logits for the new tokens. A `-with-past` export takes and returns `past_key_values` as the PyTorch model
+        does (returned unless `use_cache=False`): one tuple per layer of its cache tensors, fed back as returned;
+        `attention_mask` then covers the past and the new tokens (all ones when left out)."""
         torch_inputs = is_torch(input_ids)
-        ids, mask = check_prompt(
-            as_numpy("input_ids", input_ids),
-            None if attention_mask is None else as_numpy("attention_mask", attention_mask),
-            self.vocab_size,
+        if self.decoder is None:
+            if past_key_values is not None or use_cache:
+                raise ValueError(
+                    f"'{self.folder}' was exported without a cache ({self.manifest.feature}); export "
+                    "causal-lm-with-past to pass use_cache or past_key_values"
+                )
+            ids, mask = check_prompt(
+                as_numpy("input_ids", input_ids),
+                None if attention_mask is None else as_numpy("attention_mask", attention_mask),
+                self.vocab_size,
+            )
+            return self.wrap({"logits": self._logits(ids, mask, None, inputs)[0]}, torch_inputs)
+        ids = check_ids("input_ids", input_ids, self.vocab_size)
+        past = (
+            self.decoder.empty_past(ids.shape[0])
+            if past_key_values is None
+            else self.decoder.past_from_layers(past_key_values)
         )
-        logits = self._logits(ids, mask, self.decoder.empty_past(ids.shape[0]) if self.decoder else None, inputs)[0]
-        return self.wrap({"logits": logits}, torch_inputs)
+        if attention_mask is None:
+            mask = np.ones((ids.shape[0], self.decoder.past_length(past) + ids.shape[1]), np.int64)
+        else:
+            mask = as_numpy("attention_mask", attention_mask).astype(np.int64)
+        logits, next_past = self._logits(ids, mask, past, inputs)
+        outputs = {"logits": logits}
+        if use_cache is not False:
+            outputs["past_key_values"] = tuple(
+                tuple(like_inputs(tensor, torch_inputs) for tensor in layer)
+                for layer in self.decoder.past_as_layers(next_past)
+            )
+        return self.wrap(outputs, torch_inputs)
 
     def _logits(self, new_ids, mask, past, extra=None):
         """(logits, next past) of one step; without a cache, `new_ids` is the whole sequence."""
