@@ -35,7 +35,11 @@ def test_minilm_export_matches_pytorch_on_real_sentences(minilm_path, tmp_path):
     manifest = json.loads((out / "export.json").read_text())
     assert manifest["feature"] == "default" and manifest["validation"]["passed"]
     graph = manifest["graphs"]["model.onnx"]
-    assert graph["inputs"]["input_ids"] == {"axes": {"0": "batch", "1": "sequence"}, "dtype": "int64"}
+    assert graph["inputs"]["input_ids"] == {
+        "axes": {"0": "batch", "1": "sequence"},
+        "dtype": "int64",
+        "shape": ["batch", "sequence"],
+    }
     assert graph["outputs"]["last_hidden_state"]["dtype"] == "float32" and manifest["manifest_version"] == 2
     assert graph["traced_shapes"]["input_ids"] == [2, 8]
     assert manifest["layout"] == "monolith" and manifest["files"] == sorted(p.name for p in out.iterdir())

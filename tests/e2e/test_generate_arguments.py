@@ -118,7 +118,7 @@ def test_streamers_get_what_pytorch_gives_them(pair, streamer_class, capsys):
     [
         (dict(typical_p=0.5), "cannot honour typical_p=0.5"),
         (dict(num_beam_groups=2, num_beams=2, diversity_penalty=1.0), "cannot honour"),
-        (dict(output_scores=True, return_dict_in_generate=True), "cannot honour"),
+        (dict(epsilon_cutoff=0.1, do_sample=True), "cannot honour epsilon_cutoff=0.1"),
         (dict(token_type_ids=PROMPT), "cannot honour: 'token_type_ids'"),
         (dict(num_return_sequences=2), "num_return_sequences"),
         (dict(num_beams=2, streamer=object()), "streamer cannot be used with beam search"),

@@ -50,7 +50,8 @@ def test_model_class_matches_pytorch(model_type, feature, inputs, model_class, t
         expected = torch_model(**inputs)
     got = onnx_model(**inputs)
     assert type(got).__name__ in {type(expected).__name__, *onnx_model.output_classes}
-    compared = [name for name in got.keys() if name in expected.keys()]
+    # the caches differ in kind (a Cache object and per-layer tuples): test_model_class_parity.py runs them
+    compared = [name for name in got.keys() if name in expected.keys() and name not in ("cache", "past_key_values")]
     assert compared, "no output in common, or this test compares nothing"
     mask = inputs.get("attention_mask")
     for name in compared:

@@ -1,3 +1,3 @@
 """The coverage sweep, a developer tool: nothing in the product imports it. `sweep`: export and validate a tiny
 model of every model type; `shrink`: tiny configs for any type (the tests' one source of them); `report`: outcomes
-and COVERAGE.md; `support_table`: README's generated table."""
+and COVERAGE.md; `support_table`: the generated table of docs/architectures.md."""

@@ -1,4 +1,4 @@
-"""The README's architecture x feature table, generated from the registry
+"""The architecture x feature table of docs/architectures.md, generated from the registry
 (`python -m transformers_export.coverage.support_table`)."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def render() -> str:
         "",
         "Model types not in this table: text encoders and decoders that the installed transformers can load export "
         'through the **generic path** (marked `"architecture": "generic"` in `export.json`); '
-        "[COVERAGE.md](COVERAGE.md) has every model type's outcome.",
+        "[COVERAGE.md](../COVERAGE.md) has every model type's outcome.",
     ]
     legend += [f"[^{number}]: not exportable: {reason}." for reason, number in reasons.items()]
     return "\n".join(rows + legend)
@@ -77,7 +77,9 @@ def update(readme: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--update", type=Path, help="README to rewrite between the support-table markers")
+    parser.add_argument(
+        "--update", type=Path, help="page to rewrite between the support-table markers (docs/architectures.md)"
+    )
     args = parser.parse_args(argv)
     if args.update:
         print("updated" if update(args.update) else "already current", file=sys.stderr)

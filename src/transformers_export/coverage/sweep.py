@@ -1,7 +1,8 @@
 """The coverage matrix: every model type of the installed transformers with an Auto class, shrunk to a tiny random
 model and exported for every task it has a head for, validated as a user's export is.
 
-    python -m transformers_export.coverage [--model-types a,b,...] [--write COVERAGE.md] [--readme README.md]
+    python -m transformers_export.coverage [--model-types a,b,...] [--write COVERAGE.md]
+        [--readme docs/architectures.md]
 
 Each (model type, feature) ends as one of: `validated` (a registry entry), `validated-generic` (the generic path),
 `failed` (the first line of the error), or `n/a` (the reason: no registry entry and outside the generic path, or no
@@ -211,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         "--model-types", default=None, help="Comma-separated model types (default: all with an Auto class)."
     )
     parser.add_argument("--write", type=Path, default=None, help="Write the matrix to this Markdown file.")
-    parser.add_argument("--readme", type=Path, default=None, help="Update the summary line in this README.")
+    parser.add_argument(
+        "--readme", type=Path, default=None, help="Update the summary line in this page (docs/architectures.md)."
+    )
     parser.add_argument("--json", type=Path, default=None, help="Write every outcome as JSON.")
     parser.add_argument(
         "--shard", default=None, help="K/N: only every N-th model type from the K-th (run N processes, then --merge)."

@@ -36,3 +36,11 @@ def output_class_for(names, preferred: tuple, model_type: str):
     if fitting:
         return min(fitting, key=lambda cls: (len(_output_fields(cls)), cls.__name__))
     return ModelOutput
+
+
+def cache_field_name() -> str:
+    """The output field holding a forward's cache: `cache` since transformers 5.25 (with `past_key_values` a read-only
+    alias of it), `past_key_values` before."""
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    return "cache" if "cache" in _output_fields(CausalLMOutputWithPast) else "past_key_values"

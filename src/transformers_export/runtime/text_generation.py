@@ -15,6 +15,7 @@ from .decoder import OnnxDecoder, position_ids_from_mask
 from .encoder_decoder import OnnxEncoderDecoder
 from .generation import causal_steps, greedy_search
 from .inputs import check_ids, check_max_new_tokens, check_prompt
+from .output_classes import cache_field_name
 from .base import OnnxModel
 from .inputs import as_numpy, is_torch, like_inputs
 
@@ -150,11 +151,13 @@ class OnnxModelForCausalLM(GeneratingModel):
             self.decoder = None
             OnnxModel._open(self, provider, session_options, threads)
 
-    def forward(self, input_ids=None, attention_mask=None, past_key_values=None, use_cache=None, **inputs):
+    def forward(self, input_ids=None, attention_mask=None, past_key_values=None, use_cache=None, cache=None, **inputs):
         """Logits for the new tokens. A `-with-past` export takes and returns `past_key_values` as the PyTorch model
         does (returned unless `use_cache=False`): one tuple per layer of its cache tensors, fed back as returned;
-        `attention_mask` then covers the past and the new tokens (all ones when left out)."""
+        `attention_mask` then covers the past and the new tokens (all ones when left out). `cache=` is the same
+        argument under the name transformers 5.25 gave it."""
         torch_inputs = is_torch(input_ids)
+        past_key_values = cache if past_key_values is None else past_key_values
         if self.decoder is None:
             if past_key_values is not None or use_cache:
                 raise ValueError(
@@ -180,7 +183,7 @@ class OnnxModelForCausalLM(GeneratingModel):
         logits, next_past = self._logits(ids, mask, past, inputs)
         outputs = {"logits": logits}
         if use_cache is not False:
-            outputs["past_key_values"] = tuple(
+            outputs[cache_field_name()] = tuple(
                 tuple(like_inputs(tensor, torch_inputs) for tensor in layer)
                 for layer in self.decoder.past_as_layers(next_past)
             )
