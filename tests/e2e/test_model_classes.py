@@ -79,7 +79,8 @@ def test_options_reach_onnx_runtime(tiny_checkpoint, tmp_path):
         OnnxModelForSequenceClassification.from_pretrained(tmp_path / "onnx", provider="NoSuchExecutionProvider")
     with pytest.raises(ValueError, match="pass threads or session_options, not both"):
         OnnxModelForSequenceClassification.from_pretrained(tmp_path / "onnx", session_options=options, threads=2)
-    with pytest.raises(ValueError, match="open it with OnnxModelForSequenceClassification, not OnnxModelForCausalLM"):
+    with pytest.raises(ValueError, match="with OnnxModelForSequenceClassification, not OnnxModelForCausalLM, or export the "
+                       "checkpoint again with --feature causal-lm"):  # fmt: skip
         OnnxModelForCausalLM.from_pretrained(tmp_path / "onnx")
     with pytest.raises(ValueError, match="missing input.s. input_ids; the graph takes: input_ids, attention_mask, token_type_ids"):
         model(input_id=TEXT["input_ids"])  # a typo: BERT's forward takes **kwargs, so only the missing input is caught

@@ -151,7 +151,8 @@ class OnnxModel:
         if cls.tasks and task not in cls.tasks:
             raise ValueError(
                 f"'{manifest.folder}' was exported for '{manifest.feature}'; open it with "
-                f"{class_for_feature(manifest.feature).__name__}, not {cls.__name__}"
+                f"{class_for_feature(manifest.feature).__name__}, not {cls.__name__}, or export the checkpoint again "
+                f"with --feature {cls.tasks[0]}"
             )
 
     def _open(self, provider, session_options, threads) -> None:
