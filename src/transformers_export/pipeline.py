@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 from .validation.cases import calibration_feeds
 from .errors import ValidationError
-from .output.manifest import MANIFEST, tensor_entry, versions, write_manifest
+from .output.manifest import MANIFEST, source_entry, tensor_entry, versions, write_manifest
 from .output.manifest import LAYOUTS
 from .resolve.plan import ExportPlan, ExportRequest, check_request, resolve
 from .optimize.presets import PRESETS, calibration_texts
@@ -262,7 +262,7 @@ def _manifest(plan: ExportPlan, exported, report: ValidationReport, folder: Path
         }
     return {
         "format": plan.backend.name,
-        "source": plan.source,
+        **source_entry(plan.source),
         "model_type": plan.model_type,
         "model_class": type(plan.model).__name__,
         "feature": plan.feature,

@@ -84,7 +84,13 @@ def test_command_errors_are_one_line(argv, message, capsys):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_benchmark_an_export_prints_a_table_json_and_a_plot(exported, tmp_path, capsys):
+@pytest.fixture
+def beside_the_checkpoint(tiny_checkpoint, monkeypatch):
+    """export.json names a local checkpoint by its folder's name: PyTorch contenders find it from its parent."""
+    monkeypatch.chdir(tiny_checkpoint("bert", "sequence-classification").parent)
+
+
+def test_benchmark_an_export_prints_a_table_json_and_a_plot(exported, tmp_path, capsys, beside_the_checkpoint):
     argv = [
         "benchmark",
         str(exported),
@@ -255,7 +261,15 @@ def test_benchmark_plot_without_matplotlib_is_refused_before_the_race(exported, 
     assert not (tmp_path / "r.png").exists()
 
 
-def test_benchmark_of_an_export_races_only_the_contenders_named(exported, tmp_path, capsys):
+def test_benchmark_of_an_export_away_from_its_checkpoint_says_where_to_run(exported, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["benchmark", str(exported), "--contenders", "eager", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "names its checkpoint by its folder's name" in err and "--contenders onnx" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_benchmark_of_an_export_races_only_the_contenders_named(exported, tmp_path, capsys, beside_the_checkpoint):
     argv = ["benchmark", str(exported), "--batch-size", "1", "--sequence-length", "8", "--runs", "2", "--warmup", "1",
             "--contenders", "eager", "--json", str(tmp_path / "r.json"), "-q"]  # fmt: skip
     assert cli.main(argv) == 0

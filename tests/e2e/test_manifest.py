@@ -76,3 +76,13 @@ def test_exported_manifest_lists_every_graph_with_axes_dtypes_and_arguments(tiny
         1: "sequence",
     }
     assert manifest.data["validation"]["passed"] and manifest.data["architecture"] == "registered"
+
+
+def test_a_local_source_is_recorded_by_its_folders_name_never_its_path(tiny_checkpoint, tmp_path):
+    from transformers_export import export_model
+
+    checkpoint = tiny_checkpoint("bert")
+    export_model(str(checkpoint.resolve()), tmp_path / "out", feature="default")
+    data = json.loads((tmp_path / "out" / MANIFEST).read_text())
+    assert data["source"] == checkpoint.name and data["source_is_folder"] is True
+    assert str(checkpoint.parent) not in (tmp_path / "out" / MANIFEST).read_text(), "no directory layout leaks"

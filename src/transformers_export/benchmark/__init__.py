@@ -53,6 +53,15 @@ def _contenders(request: BenchmarkRequest, work: Path, stage: Callable[[str], No
     if (target / MANIFEST).is_file():
         manifest = read_manifest(target)
         source, feature = manifest.data["source"], manifest.feature
+        if (
+            manifest.data.get("source_is_folder")
+            and not Path(source).is_dir()
+            and set(request.contenders or ["eager"]) - {"onnx"}
+        ):
+            raise ValueError(
+                f"'{target}' names its checkpoint by its folder's name, '{source}', which is not here; run from the "
+                "folder that holds it, benchmark the checkpoint itself, or pass --contenders onnx"
+            )
         if manifest.format != "onnx":
             raise ValueError(f"'{target}' holds a {manifest.format} export; benchmark an ONNX export or the checkpoint")
         name = f"ONNX Runtime{' ' + manifest.data['quantization'] if manifest.data.get('quantization') else ''}"

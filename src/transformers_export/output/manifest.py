@@ -5,7 +5,8 @@ Schema (version 2):
     {
       "manifest_version": 2,
       "format": "onnx" | "torchscript" | "exported-program" | "aot-inductor",
-      "source": checkpoint folder or hub id, "model_type": ..., "model_class": ..., "feature": ...,
+      "source": the hub id, or the checkpoint folder's name (never its path), "source_is_folder": bool,
+      "model_type": ..., "model_class": ..., "feature": ...,
       "architecture": "registered" (a registry entry) | "generic",
       "layout": "monolith" | "generation" | "vision-language",
       "engine": capture strategy of the first graph, "opset": int or null,
@@ -136,6 +137,15 @@ def _graph_info(file: str, entry: Mapping) -> GraphInfo:
         engine=entry.get("engine"),
         opset=entry.get("opset"),
     )
+
+
+def source_entry(source: str) -> dict:
+    """Where the export came from, as safe to publish: a hub id as given, a local checkpoint by its folder's name
+    only (an absolute path would tell the user's directory layout to whoever gets the folder)."""
+    path = Path(source)
+    if path.exists():
+        return {"source": path.resolve().name, "source_is_folder": True}
+    return {"source": source, "source_is_folder": False}
 
 
 def tensor_entry(axes: Mapping[int, str], dtype: str | None, argument: str | None = None, sizes=None) -> dict:
