@@ -22,6 +22,7 @@ from .output.manifest import LAYOUTS
 from .resolve.plan import ExportPlan, ExportRequest, check_request, resolve
 from .optimize.presets import PRESETS, calibration_texts
 from .output.commit import staged_files
+from .output.companions import write_companions
 from .output.staging import staged_output
 from .validation.loop import check_export, compute_references, release_weights
 from .validation.report import RTOL, Tolerance, ValidationReport
@@ -147,7 +148,8 @@ def run_export(
                             calibration_feeds(graph.config, graph.module, plan.preprocessor, texts)
                             for graph in plan.graphs
                         ]
-            _write_companions(plan, staging)
+            source = Path(plan.source)
+            write_companions(plan.model, plan.preprocessor, source if source.is_dir() else None, staging)
             release_weights(plan.model)
             report = None
             if references is not None:
@@ -214,21 +216,6 @@ def _runnable(plan: ExportPlan):
     from .resolve.streamed import materialized
 
     return materialized(plan.model, plan.weights)
-
-
-def _write_companions(plan: ExportPlan, folder: Path) -> None:
-    """config.json (without `auto_map`: the remote code it names is not copied), the generation config of a model
-    that generates, and the preprocessor's files."""
-    plan.model.config.save_pretrained(folder)
-    config_path = folder / "config.json"
-    config = json.loads(config_path.read_text())
-    if config.pop("auto_map", None) is not None:
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    generation_config = getattr(plan.model, "generation_config", None)
-    if generation_config is not None and plan.model.can_generate():
-        generation_config.save_pretrained(folder)
-    if plan.preprocessor is not None:
-        plan.preprocessor.save_pretrained(str(folder))
 
 
 def _manifest(plan: ExportPlan, exported, report: ValidationReport, folder: Path) -> dict:
