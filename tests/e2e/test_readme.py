@@ -9,13 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from transformers_export.coverage.support_table import END, START, render
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-BLOCK = re.compile(r"^```(bash|python)\n(.*?)^```", re.S | re.M)
+BLOCK = re.compile(r"^```(bash|python|javascript)\n(.*?)^```", re.S | re.M)
 
 
 def test_support_table_is_current():
@@ -60,7 +59,7 @@ def _stand_ins(folder: Path, minilm_path: Path) -> None:
     )
 
 
-def test_readme_commands_and_snippets_run_in_order(minilm_path, tmp_path, monkeypatch):
+def test_readme_commands_and_snippets_run_in_order(minilm_path, node_client, tmp_path, monkeypatch):
     _stand_ins(tmp_path, minilm_path)
     monkeypatch.chdir(tmp_path)
     environment = {**os.environ, "MINILM": str(minilm_path)}
@@ -78,6 +77,11 @@ def test_readme_commands_and_snippets_run_in_order(minilm_path, tmp_path, monkey
                 done = subprocess.run([sys.executable, "-m", "transformers_export", *argv[1:]], env=environment,
                                       capture_output=True, text=True)  # fmt: skip
                 assert done.returncode == 0, f"{line}\n{done.stderr[-2000:]}"
+        elif language == "javascript":  # beside the client's node_modules, which it imports from
+            script = node_client.parent / f"readme-{ran}.mjs"
+            script.write_text(body)
+            done = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"README.md javascript block {ran}\n{done.stderr[-2000:]}"
         else:
             exec(compile(body, f"README.md python block {ran}", "exec"), {"__name__": "readme"})
         ran += 1

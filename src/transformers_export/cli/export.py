@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..formats import backend_names
     from ..formats.onnx.convert import DEFAULT_ENGINE, ENGINES
     from ..output.manifest import LAYOUTS
+    from ..output.targets import TARGETS
     from ..optimize.presets import PRESETS, QUANTIZATIONS
     from ..resolve.preprocessor import PREPROCESSOR_KINDS
 
@@ -99,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
         "the cross-attention cache as an input. Everything else is one model.onnx.",
     )
     parser.add_argument(
+        "--target",
+        choices=tuple(TARGETS),
+        default=None,
+        help="Write the folder a client loads as-is: 'transformers.js' puts the graph under onnx/ with "
+        "Transformers.js' names (model.onnx, model_quantized.onnx with --quantize int8-dynamic, model_q4.onnx with "
+        "int4-weight, ...).",
+    )
+    parser.add_argument(
         "--quantize",
         choices=QUANTIZATIONS,
         default=None,
@@ -148,6 +157,7 @@ def export(args) -> int:
             batch_size=args.batch_size,
             sequence_length=args.sequence_length,
             quantize=args.quantize,
+            target=args.target,
             min_cosine=args.min_cosine,
             dtype=args.dtype,
         )

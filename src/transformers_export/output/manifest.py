@@ -10,7 +10,7 @@ Schema (version 2):
       "architecture": "registered" (a registry entry) | "generic",
       "layout": "monolith" | "generation" | "vision-language",
       "engine": capture strategy of the first graph, "opset": int or null,
-      "files": [every file the export wrote, sorted],
+      "files": [every file the export wrote, sorted], "target": the client layout (`--target`), when one was asked,
       "graphs": {
         file name: {
           "role": "model" | "encoder" | "decoder",

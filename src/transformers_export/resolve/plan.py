@@ -22,6 +22,7 @@ from ..formats import Backend, TraceOptions, backend_names, get_backend
 from ..layouts import Layout, PlannedGraph, choose_layout, get_layout
 from ..optimize.presets import PRESETS, QUANTIZATIONS
 from ..output.staging import check_output
+from ..output.targets import Target, check_layout, get_target
 from ..tasks import WITH_PAST_SUFFIX, get_task, task_of
 from .features import requested_feature
 
@@ -48,6 +49,7 @@ class ExportRequest:
     quantize: str | None = None
     min_cosine: float | None = None  # None: the preset's own
     dtype: str = "fp32"
+    target: str | None = None  # a client's folder layout (`output/targets.py`)
 
 
 # --dtype -> the torch dtype the model is loaded in, and so the graph's float precision
@@ -75,6 +77,7 @@ class ExportPlan:
     # the checkpoint's weights when they are streamed rather than loaded (`streamed.py`); then `model` holds
     # placeholders, and running it needs `streamed.materialized`
     weights: Any = None
+    target: Target | None = None
 
 
 def check_request(request: ExportRequest) -> TraceOptions:
@@ -110,6 +113,10 @@ def check_request(request: ExportRequest) -> TraceOptions:
     if request.framework not in (None, "pt", "tf"):
         raise InvalidArgumentError(f"--framework must be 'pt' or 'tf', got '{request.framework}'")
     backend = get_backend(request.format)
+    if request.target is not None:
+        get_target(request.target)
+        if backend.name != "onnx":
+            raise InvalidArgumentError(f"--target {request.target} takes ONNX graphs; drop --format {backend.name}")
     if request.quantize and request.quantize not in backend.quantizations:
         formats = " or ".join(
             f"--format {name}" for name in backend_names() if request.quantize in get_backend(name).quantizations
@@ -184,6 +191,9 @@ def resolve(request: ExportRequest) -> ExportPlan:
     _traceable_experts(model)
     onnx_config = build_onnx_config(spec, feature, model.config)
     layout = choose_layout(onnx_config, feature, spec.key, request.layout)
+    target = get_target(request.target) if request.target is not None else None
+    if target is not None:
+        check_layout(target, layout.roles)
     backend.prepare(model, options)
     return ExportPlan(
         source=str(request.model),
@@ -203,6 +213,7 @@ def resolve(request: ExportRequest) -> ExportPlan:
         min_cosine=request.min_cosine,
         dtype=request.dtype,
         weights=weights,
+        target=target,
     )
 
 

@@ -1,0 +1,27 @@
+// Runs an exported folder in Transformers.js (Node) and prints JSON: `embed FOLDER TEXT...` gives the
+// last_hidden_state and the attention mask; `generate FOLDER IDS NEW` gives greedy tokens for one prompt.
+import { AutoModel, AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
+
+env.allowRemoteModels = false;
+env.localModelPath = '';
+const [command, folder, ...rest] = process.argv.slice(2);
+if (command === 'embed') {
+    const tokenizer = await AutoTokenizer.from_pretrained(folder);
+    const model = await AutoModel.from_pretrained(folder);
+    const inputs = await tokenizer(rest, { padding: true });
+    const { last_hidden_state } = await model(inputs);
+    console.log(JSON.stringify({
+        input_ids: inputs.input_ids.tolist().map((row) => row.map(Number)),
+        dims: last_hidden_state.dims,
+        data: Array.from(last_hidden_state.data),
+    }));
+} else if (command === 'generate') {
+    const ids = rest[0].split(',').map((id) => BigInt(id));
+    const model = await AutoModelForCausalLM.from_pretrained(folder);
+    const input_ids = new Tensor('int64', BigInt64Array.from(ids), [1, ids.length]);
+    const attention_mask = new Tensor('int64', BigInt64Array.from(ids.map(() => 1n)), [1, ids.length]);
+    const tokens = await model.generate({ input_ids, attention_mask, max_new_tokens: Number(rest[1]), do_sample: false });
+    console.log(JSON.stringify({ tokens: tokens.tolist()[0].map(Number) }));
+} else {
+    throw new Error(`unknown command ${command}`);
+}

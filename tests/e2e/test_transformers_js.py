@@ -1,0 +1,80 @@
+"""`--target transformers.js`: folders that Transformers.js (npm `@huggingface/transformers`, run in Node) loads with
+its default options, checked against PyTorch with the real client, not a mock of it."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from transformers_export import export_model
+from transformers_export.errors import InvalidArgumentError
+
+SENTENCES = ["Exported for Transformers.js", "a second and longer sentence, so that the first is padded"]
+
+
+def run_client(client: Path, *arguments) -> dict:
+    done = subprocess.run(["node", str(client), *map(str, arguments)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _embeddings_of(client, folder, minilm_path):
+    from transformers import AutoModel, AutoTokenizer
+
+    got = run_client(client, "embed", folder, *SENTENCES)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    inputs = tokenizer(SENTENCES, padding=True, return_tensors="pt")
+    assert got["input_ids"] == inputs["input_ids"].tolist(), "the exported tokenizer tokenizes as the checkpoint's"
+    with torch.no_grad():
+        expected = AutoModel.from_pretrained(minilm_path)(**inputs).last_hidden_state.numpy()
+    ours = np.asarray(got["data"], dtype=np.float32).reshape(got["dims"])
+    real = inputs["attention_mask"].numpy() == 1
+    return ours[real], expected[real]
+
+
+def test_minilm_runs_in_transformers_js_as_in_pytorch(node_client, minilm_path, tmp_path):
+    result = export_model(str(minilm_path), tmp_path / "tjs", feature="default", target="transformers.js")
+    assert result.graph_files == ["onnx/model.onnx"] and not (tmp_path / "tjs" / "model.onnx").exists()
+    assert json.loads((tmp_path / "tjs" / "config.json").read_text())["transformers.js_config"] == {"dtype": "fp32"}
+    ours, expected = _embeddings_of(node_client, tmp_path / "tjs", minilm_path)
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "preset, file, dtype", [("int8-weight", "model_quantized.onnx", "q8"), ("int4-weight", "model_q4.onnx", "q4")]
+)
+def test_a_quantized_export_is_the_dtype_transformers_js_loads_by_default(
+    preset, file, dtype, node_client, minilm_path, tmp_path
+):
+    from transformers_export.optimize.presets import PRESETS
+
+    export_model(str(minilm_path), tmp_path / "q", feature="default", target="transformers.js", quantize=preset)
+    assert sorted(p.name for p in (tmp_path / "q" / "onnx").iterdir()) == [file]
+    assert json.loads((tmp_path / "q" / "config.json").read_text())["transformers.js_config"]["dtype"] == dtype
+    ours, expected = _embeddings_of(node_client, tmp_path / "q", minilm_path)
+    cosine = (ours * expected).sum() / np.linalg.norm(ours) / np.linalg.norm(expected)
+    assert cosine >= PRESETS[preset].min_cosine, cosine
+
+
+def test_a_decoder_with_a_cache_generates_pytorchs_tokens_in_transformers_js(node_client, tiny_checkpoint, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    checkpoint = tiny_checkpoint("llama", "causal-lm")
+    export_model(str(checkpoint), tmp_path / "llama", feature="causal-lm-with-past", target="transformers.js")
+    prompt = [5, 6, 7, 8, 9, 10]
+    with torch.no_grad():
+        expected = AutoModelForCausalLM.from_pretrained(checkpoint).generate(
+            torch.tensor([prompt]), max_new_tokens=8, do_sample=False
+        )
+    got = run_client(node_client, "generate", tmp_path / "llama", ",".join(map(str, prompt)), 8)
+    assert got["tokens"] == expected[0].tolist()
+
+
+def test_an_encoder_decoder_is_refused_before_the_work_for_transformers_js(tiny_checkpoint, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="--target transformers.js: .*decoder_model_merged.onnx"):
+        export_model(str(tiny_checkpoint("t5", "seq2seq-lm")), tmp_path / "t5", feature="seq2seq-lm-with-past",
+                     target="transformers.js")  # fmt: skip
+    assert not (tmp_path / "t5").exists()
