@@ -23,6 +23,7 @@ from .resolve.plan import ExportPlan, ExportRequest, check_request, resolve
 from .optimize.presets import PRESETS, calibration_texts
 from .output.commit import staged_files
 from .output.companions import write_companions
+from .output.genai import write_genai_config
 from .output.targets import arrange
 from .output.staging import staged_output
 from .validation.loop import check_export, compute_references, release_weights
@@ -168,6 +169,9 @@ def run_export(
             manifest = _manifest(plan, exported, report, staging)
             if plan.target is not None:
                 manifest = arrange(staging, manifest, plan.target, plan.quantize)
+            if plan.feature == "causal-lm-with-past" and backend.name == "onnx":
+                generation = getattr(plan.model, "generation_config", None)
+                manifest = write_genai_config(staging, manifest, plan.model.config, generation)
             write_manifest(staging, manifest)
             files = sorted(path.name for path in staging.iterdir())
     return ExportResult(
