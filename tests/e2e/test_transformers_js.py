@@ -39,6 +39,9 @@ def test_minilm_runs_in_transformers_js_as_in_pytorch(node_client, minilm_path, 
     result = export_model(str(minilm_path), tmp_path / "tjs", feature="default", target="transformers.js")
     assert result.graph_files == ["onnx/model.onnx"] and not (tmp_path / "tjs" / "model.onnx").exists()
     assert json.loads((tmp_path / "tjs" / "config.json").read_text())["transformers.js_config"] == {"dtype": "fp32"}
+    from transformers_export.output.inspection import describe
+
+    assert [graph["file"] for graph in describe(tmp_path / "tjs")["graphs"]] == ["onnx/model.onnx"]
     ours, expected = _embeddings_of(node_client, tmp_path / "tjs", minilm_path)
     np.testing.assert_allclose(ours, expected, atol=1e-4)
 

@@ -188,6 +188,8 @@ def describe(path: str | Path) -> dict:
             raise CheckpointError(
                 f"'{file}' has no {MANIFEST} beside it to describe its inputs; only .onnx files are read alone"
             )
+    for graph, file in zip(graphs, files):  # a graph in a subfolder (a --target's onnx/) is named by its path in it
+        graph["file"] = file.relative_to(folder).as_posix() if kind == "folder" else file.name
     return {"path": str(path), "export": _summary(manifest) if manifest else None, "graphs": graphs}
 
 
