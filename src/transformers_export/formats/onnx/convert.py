@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ...errors import InvalidArgumentError, TraceError, first_line
-from .fused_attention import eager_attention, fused_attention
+from .fused_attention import fused_attention
 from .trace_gaps import count_bools_as_integers, traceable_ops
 
 logger = logging.getLogger(__name__)
@@ -131,8 +131,7 @@ def export_onnx(
     declared: dict = {}
 
     fusing = fused_attention(model, fuse_attention and engine == "trace")
-    lean = eager_attention(model, not fuse_attention and engine == "trace")
-    with torch.no_grad(), onnx_config.patched(model), traceable_ops(engine), fusing, lean, warnings.catch_warnings():
+    with torch.no_grad(), onnx_config.patched(model), traceable_ops(engine), fusing, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             if engine == "trace":

@@ -97,25 +97,3 @@ def fused_attention(model, enabled: bool = True) -> Iterator[bool]:
     finally:
         if model.config._attn_implementation != previous:
             model.set_attn_implementation(previous)
-
-
-@contextmanager
-def eager_attention(model, enabled: bool = True) -> Iterator[None]:
-    """Trace `model` with transformers' eager attention where it would use SDPA: the trace engine writes SDPA with a
-    NaN guard and its mask's Shape/Gather arithmetic on every layer, eager attention as the four products and the
-    softmax. Measured in ONNX Runtime (1 thread; benchmarks/RESULTS.md, issue #30): 0.79-0.95x the SDPA graph's
-    latency across BERT, RoBERTa, XLM-R, ELECTRA, DistilBERT, MiniLM, Llama, Qwen2 and GPT-2, numerically the same
-    model. The model's own implementation is put back after the trace."""
-    previous = getattr(model.config, "_attn_implementation", None)
-    if not enabled or previous != "sdpa" or not hasattr(model, "set_attn_implementation"):
-        yield
-        return
-    try:
-        model.set_attn_implementation("eager")
-    except (ValueError, ImportError):  # a model whose attention transformers cannot switch
-        pass
-    try:
-        yield
-    finally:
-        if model.config._attn_implementation != previous:
-            model.set_attn_implementation(previous)
