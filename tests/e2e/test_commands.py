@@ -8,6 +8,10 @@ import pytest
 from transformers_export import cli, export_model
 
 
+# a race short enough for a test: one batch size, 8 tokens, two timed runs after one warm-up
+QUICK = ["--batch-size", "1", "--sequence-length", "8", "--runs", "2", "--warmup", "1"]
+
+
 @pytest.fixture(scope="module")
 def exported(tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("inspect") / "onnx"
@@ -127,14 +131,7 @@ def test_benchmark_a_decoder_checkpoint_reports_generation(tiny_checkpoint, tmp_
     argv = [
         "benchmark",
         str(tiny_checkpoint("llama", "causal-lm")),
-        "--batch-size",
-        "1",
-        "--sequence-length",
-        "8",
-        "--runs",
-        "2",
-        "--warmup",
-        "1",
+        *QUICK,
         "--generate-tokens",
         "4",
         "--contenders",
@@ -215,14 +212,7 @@ def test_benchmark_races_aot_inductor_packages_when_named(tiny_checkpoint, tmp_p
     argv = [
         "benchmark",
         str(tiny_checkpoint("bert")),
-        "--batch-size",
-        "1",
-        "--sequence-length",
-        "8",
-        "--runs",
-        "2",
-        "--warmup",
-        "1",
+        *QUICK,
         "--contenders",
         "eager,aot-inductor",
         "--quantize",
