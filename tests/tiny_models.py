@@ -158,12 +158,12 @@ def tiny_config(model_type: str, **extra):
     return config
 
 
-def save_tiny_model(model_type: str, feature: str, folder: Path) -> Path:
+def save_tiny_model(model_type: str, feature: str, folder: Path, **config_extra) -> Path:
     import torch
     from transformers_export.tasks import auto_class, get_task
 
     torch.manual_seed(0)
-    config = tiny_config(model_type)
+    config = tiny_config(model_type, **config_extra)
     task = get_task(feature).name
     if task == "question-answering":
         config.num_labels = 2  # start and end logits

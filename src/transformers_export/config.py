@@ -67,6 +67,8 @@ class OnnxConfig(ABC):
     default_fixed_sequence = DEFAULT_SIZES["sequence"]
     default_fixed_num_choices = DEFAULT_SIZES["num_choices"]
     default_fixed_past_sequence = DEFAULT_SIZES["past_sequence"]
+    # the attention the trace captures in place of SDPA (formats/onnx/lean_attention.py); None keeps the model's
+    traced_attention: str | None = None
 
     def __init__(self, config, task: str = "default", patching_specs: list[PatchingSpec] | None = None):
         self._config = config
@@ -487,6 +489,10 @@ class ArchitectureOnnxConfig:
     """Mixin: an export config whose knowledge comes from a registered `ArchitectureSpec` (`onnx_config_class`)."""
 
     spec: ArchitectureSpec
+
+    @property
+    def traced_attention(self) -> str | None:
+        return self.spec.traced_attention
 
     @property
     def inputs(self) -> Mapping[str, Mapping[int, str]]:

@@ -21,6 +21,8 @@ XLM_CACHE = "XLM's LM head keeps its cache in a dict of its own (lengths in Pyth
 
 
 def encoder(model_type: str, name: str, inputs=TEXT, **deviations) -> ArchitectureSpec:
+    # eager attention: 0.75-0.85x the SDPA graph's ONNX Runtime latency (benchmarks/RESULTS.md, issue #30)
+    deviations.setdefault("traced_attention", "eager")
     return declare(model_type, name, inputs, ENCODER_TASKS, past_inputs=("position_ids",), **deviations)
 
 

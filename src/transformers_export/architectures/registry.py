@@ -49,6 +49,9 @@ class ArchitectureSpec:
     past_inputs: tuple = ()
     # the ONNX capture engine when --engine is not given, for models whose trace writes a graph ONNX Runtime rejects
     engine: str | None = None
+    # the attention implementation the trace engine captures where the model would use SDPA ("eager"), for families
+    # whose graph measured faster with it in ONNX Runtime (benchmarks/graph_speed.py); see onnx/lean_attention.py
+    traced_attention: str | None = None
 
     @property
     def key(self) -> str:

@@ -21,6 +21,7 @@ from typing import Mapping
 
 from ...errors import InvalidArgumentError, TraceError, first_line
 from .fused_attention import fused_attention
+from .lean_attention import traced_attention
 from .trace_gaps import count_bools_as_integers, traceable_ops
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,8 @@ def export_onnx(
     declared: dict = {}
 
     fusing = fused_attention(model, fuse_attention and engine == "trace")
-    with torch.no_grad(), onnx_config.patched(model), traceable_ops(engine), fusing, warnings.catch_warnings():
+    lean = traced_attention(model, onnx_config.traced_attention if engine == "trace" and not fuse_attention else None)
+    with torch.no_grad(), onnx_config.patched(model), traceable_ops(engine), fusing, lean, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             if engine == "trace":
