@@ -79,8 +79,8 @@ MINILM = [
 # 2 layers, 64 wide, positions for --length; the families' own names map onto these through attribute_map
 SIZE = dict(hidden_size=64, intermediate_size=128, max_position_embeddings=512, head_dim=16)
 SIZE_BY_TYPE = {
-    "t5": dict(d_model=64, d_ff=128, d_kv=16, num_heads=4),
-    "bart": dict(d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=512),
+    "t5": dict(hidden_size=64, d_model=64, d_ff=128, d_kv=16, num_heads=4),
+    "bart": dict(hidden_size=64, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=512),
     "distilbert": dict(hidden_dim=128, max_position_embeddings=512),
     "albert": dict(embedding_size=32, max_position_embeddings=512),
     "gpt_neo": dict(max_position_embeddings=512, window_size=64),

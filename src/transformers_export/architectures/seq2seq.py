@@ -18,6 +18,8 @@ SEQ2SEQ_INPUTS = ("input_ids", "attention_mask", "decoder_input_ids", "decoder_a
 
 
 def seq2seq(model_type: str, name: str, **deviations) -> ArchitectureSpec:
+    # eager attention: the decoder step graph 0.85x (BART) of the SDPA graph's latency (benchmarks/RESULTS.md, #30)
+    deviations.setdefault("traced_attention", "eager")
     return declare(model_type, name, SEQ2SEQ_INPUTS, SEQ2SEQ_TASKS, **deviations)
 
 

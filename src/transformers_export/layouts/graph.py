@@ -46,6 +46,10 @@ class GraphConfig(OnnxConfig):
         return self.parent.atol_for_validation
 
     @property
+    def traced_attention(self) -> str | None:
+        return self.parent.traced_attention
+
+    @property
     def default_onnx_opset(self) -> int:
         return self.parent.default_onnx_opset
 

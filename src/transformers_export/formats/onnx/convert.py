@@ -25,6 +25,8 @@ from .lean_attention import traced_attention
 from .trace_gaps import count_bools_as_integers, traceable_ops
 
 logger = logging.getLogger(__name__)
+# inputs that mask a graph's own tokens (an encoder's mask of the cross-attention is not one)
+SELF_MASKS = {"attention_mask", "decoder_attention_mask"}
 
 ENGINES = ("trace", "dynamo")
 DEFAULT_ENGINE = "trace"
@@ -132,7 +134,8 @@ def export_onnx(
     declared: dict = {}
 
     fusing = fused_attention(model, fuse_attention and engine == "trace")
-    lean = traced_attention(model, onnx_config.traced_attention if engine == "trace" and not fuse_attention else None)
+    chosen = onnx_config.traced_attention if engine == "trace" and not fuse_attention else None
+    lean = traced_attention(model, chosen, takes_mask=bool(SELF_MASKS & set(declared_inputs)))
     with torch.no_grad(), onnx_config.patched(model), traceable_ops(engine), fusing, lean, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

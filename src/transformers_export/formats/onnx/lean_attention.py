@@ -8,9 +8,10 @@ issue #30), the eager graph of a BERT-like encoder takes 0.75-0.85x the SDPA gra
 While tracing, a padding-only mask is built as one additive bias from the 2-D mask (Cast, Sub, Mul), broadcast over
 queries, instead of transformers' index arithmetic (Range, Unsqueeze, Gather, And over every query): the same values.
 
-Only models without a causal module switch: in a causal model a left-padded row can mask every key, and there the
-two implementations differ (eager averages the values, the NaN guard zeroes the row). Those rows are padding, but
-validation compares them, and a decoder's graph stays what its PyTorch model computes at every position.
+A causal model switches only where its graph takes no mask input (a seq2seq decoder step: its own tokens and the
+encoder's mask): with a mask, a left-padded row can mask every key, and there the two implementations differ
+(eager averages the values, SDPA's NaN guard zeroes the row). Those rows are padding, but validation compares them,
+and a decoder's graph stays what its PyTorch model computes at every position.
 """
 
 from __future__ import annotations
@@ -22,15 +23,13 @@ FROM = "sdpa"  # the implementation replaced; a model that already uses another 
 
 
 @contextmanager
-def traced_attention(model, implementation: str | None) -> Iterator[bool]:
-    """Capture `model` with `implementation` in place of SDPA; yields whether it switched. Always put back."""
+def traced_attention(graph, implementation: str | None, takes_mask: bool) -> Iterator[bool]:
+    """Capture `graph` (a transformers model, or a layout's module around one) with `implementation` in place of
+    SDPA; `takes_mask`: the graph has an attention-mask input. Yields whether it switched. Always put back."""
+    model = next((module for module in graph.modules() if hasattr(module, "set_attn_implementation")), None)
     previous = getattr(getattr(model, "config", None), "_attn_implementation", None)
-    switch = (
-        implementation is not None
-        and previous == FROM
-        and hasattr(model, "set_attn_implementation")
-        and not any(getattr(module, "is_causal", False) for module in model.modules())
-    )
+    causal = any(getattr(module, "is_causal", False) for module in graph.modules())
+    switch = implementation is not None and previous == FROM and not (causal and takes_mask)
     if not switch:
         yield False
         return
