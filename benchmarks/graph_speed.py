@@ -6,7 +6,7 @@ Both tools export the same checkpoints: the real all-MiniLM-L6-v2 (two tasks) an
 (2 layers, 64 wide, built from configs with a fixed seed). Optimum pins transformers < 4.58, so it runs from a side
 environment's `optimum-cli` (default: /work/optimum/bin/optimum-cli); ours runs here. Both graphs are then raced in
 this process: ONNX Runtime, 1 intra-op thread, batch 1, interleaved runs, median. Encoders and decoders without a cache
-run `--length` tokens; `-kv` entries run one decoding step on a `--length`-token cache (a seq2seq decoder: on a cache
+run `--length` tokens (at least `--runs` runs and about 2 s of each graph); `-kv` entries run one decoding step on a `--length`-token cache (a seq2seq decoder: on a cache
 of that length and an encoder output of that length; Optimum's graph is its `decoder_with_past_model.onnx`).
 
 Prints a table with node counts and the latency ratio ours / Optimum, then the median and worst ratio.
@@ -172,6 +172,9 @@ def _head_width(config) -> int:
     return config.hidden_size // config.num_attention_heads
 
 
+MIN_SECONDS = 2.0
+
+
 def race(graphs: dict[str, Path], config, length: int, runs: int) -> tuple[dict, dict]:
     import onnx
     import onnxruntime
@@ -181,8 +184,11 @@ def race(graphs: dict[str, Path], config, length: int, runs: int) -> tuple[dict,
     sessions = {key: onnxruntime.InferenceSession(str(path), options) for key, path in graphs.items()}
     feeds = {key: feed_for(session, config, length, np.random.default_rng(0)) for key, session in sessions.items()}
     times = {key: [] for key in sessions}
+    start = time.perf_counter()
     for key, session in sessions.items():
         session.run(None, feeds[key])
+    # at least `runs`, and about MIN_SECONDS of each graph: a sub-millisecond decoding step needs many runs
+    runs = max(runs, int(MIN_SECONDS / max(time.perf_counter() - start, 1e-6)))
     for _ in range(runs):  # interleaved, so that drift hits both alike
         for key, session in sessions.items():
             start = time.perf_counter()
