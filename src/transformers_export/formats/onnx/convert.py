@@ -22,6 +22,7 @@ from typing import Mapping
 from ...errors import InvalidArgumentError, TraceError, first_line
 from .fused_attention import fused_attention
 from .lean_attention import traced_attention
+from .simplify import simplify_file
 from .trace_gaps import count_bools_as_integers, traceable_ops
 
 logger = logging.getLogger(__name__)
@@ -159,6 +160,8 @@ def export_onnx(
                 else:
                     load = None if weights is None else weights.value
                     attach_weights(output, named, external, progress, load)
+                    if not fuse_attention:  # the dynamo engine's own optimizer does this; see simplify.py
+                        simplify_file(output)
             else:
                 _quiet_dynamo_logs()
                 program = torch.onnx.export(
