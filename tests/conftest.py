@@ -5,6 +5,7 @@ pyproject's `pythonpath`."""
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,36 @@ def node_client():
             pytest.skip(f"npm could not install {TRANSFORMERS_JS}: {done.stderr.strip().splitlines()[-1:]}")
     shutil.copy(CLIENT, cache / CLIENT.name)
     return cache / CLIENT.name
+
+
+# Optimum's exporter and ORTModel classes pin transformers < 4.58, so they run in an environment of their own
+OPTIMUM_REQUIREMENTS = ("transformers>=4.45,<4.58", "optimum-onnx")
+
+
+@pytest.fixture(scope="session")
+def optimum_python() -> Path:
+    """A Python with Optimum's ORTModel classes: $TRANSFORMERS_EXPORT_OPTIMUM_PYTHON, or a venv built once in the cache
+    (torch, onnxruntime and numpy shared with this environment); skipped, with the reason, where pip cannot build it."""
+    given = os.environ.get("TRANSFORMERS_EXPORT_OPTIMUM_PYTHON")
+    if given:
+        return Path(given)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "transformers-export-tests" / "optimum"
+    python = cache / "bin" / "python"
+    check = [str(python), "-c", "import optimum.onnxruntime"]
+    if python.is_file() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    shutil.rmtree(cache, ignore_errors=True)
+    steps = (
+        [sys.executable, "-m", "venv", "--system-site-packages", str(cache)],
+        [str(python), "-m", "pip", "install", "-q", *OPTIMUM_REQUIREMENTS],
+        check,
+    )
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            pytest.skip(f"could not build Optimum's environment ({' '.join(step[-2:])}): "
+                        f"{(done.stderr.strip().splitlines() or ['no message'])[-1]}")  # fmt: skip
+    return python
 
 
 def pytest_configure(config):

@@ -1,0 +1,66 @@
+"""Optimum's ORTModel classes (optimum-onnx, in an environment of their own: they pin transformers < 4.58) load our
+default export folders unchanged and compute what PyTorch computes: encoder outputs within 1e-4, greedy tokens equal.
+Encoder-decoder folders are not among them yet: Optimum wants a merged decoder that takes the encoder's states
+(docs/limits.md)."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from transformers_export import export_model
+
+PROMPT = [[5, 6, 7, 8, 9, 10]]
+# (name, checkpoint model type or "minilm", checkpoint feature, our feature, Optimum's class)
+CASES = [
+    ("minilm", "minilm", None, "default", "ORTModelForFeatureExtraction"),
+    ("bert-classifier", "bert", "sequence-classification", "sequence-classification", "ORTModelForSequenceClassification"),
+    ("llama", "llama", "causal-lm", "causal-lm-with-past", "ORTModelForCausalLM"),
+    ("gpt2", "gpt2", "causal-lm", "causal-lm-with-past", "ORTModelForCausalLM"),
+    ("qwen2", "qwen2", "causal-lm", "causal-lm-with-past", "ORTModelForCausalLM"),
+]
+NEW_TOKENS = 8
+CLIENT = Path(__file__).resolve().parents[1] / "clients" / "optimum_client.py"
+
+
+@pytest.fixture(scope="module")
+def optimum_answers(optimum_python, tiny_checkpoint, minilm_path, tmp_path_factory):
+    work = tmp_path_factory.mktemp("optimum")
+    requests, checkpoints = [], {}
+    for name, model_type, checkpoint_feature, feature, class_name in CASES:
+        checkpoint = minilm_path if model_type == "minilm" else tiny_checkpoint(model_type, checkpoint_feature)
+        export_model(str(checkpoint), work / name, feature=feature)
+        checkpoints[name] = checkpoint
+        generating = class_name == "ORTModelForCausalLM"
+        requests.append({"class": class_name, "folder": str(work / name), "input_ids": PROMPT,
+                         "new_tokens": NEW_TOKENS if generating else 0})  # fmt: skip
+    (work / "requests.json").write_text(json.dumps(requests))
+    done = subprocess.run(
+        [str(optimum_python), str(CLIENT), str(work / "requests.json"), str(work / "answers.json")],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    answers = json.loads((work / "answers.json").read_text())
+    return {case[0]: (answer, checkpoints[case[0]]) for case, answer in zip(CASES, answers)}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_optimum_ortmodel_runs_our_export(case, optimum_answers):
+    import transformers
+
+    name, _, _, feature, class_name = case
+    answer, checkpoint = optimum_answers[name]
+    assert "error" not in answer, f"Optimum's {class_name} on our {feature} folder: {answer.get('error')}"
+    with torch.no_grad():
+        if class_name == "ORTModelForCausalLM":
+            model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint).eval()
+            expected = model.generate(torch.tensor(PROMPT), max_new_tokens=NEW_TOKENS, do_sample=False)[0].tolist()
+            assert answer["tokens"] == expected
+            return
+        auto = transformers.AutoModel if feature == "default" else transformers.AutoModelForSequenceClassification
+        model = auto.from_pretrained(checkpoint).eval()
+        expected = model(input_ids=torch.tensor(PROMPT), attention_mask=torch.ones(1, len(PROMPT[0]), dtype=torch.long))
+        np.testing.assert_allclose(np.array(answer["output"]), expected[0].numpy(), atol=1e-4)
