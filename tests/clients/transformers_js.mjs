@@ -1,5 +1,6 @@
 // Runs an exported folder in Transformers.js (Node) and prints JSON: `embed FOLDER TEXT...` gives the
-// last_hidden_state and the attention mask; `generate FOLDER IDS NEW` gives greedy tokens for one prompt.
+// last_hidden_state and the attention mask; `generate FOLDER IDS NEW` gives greedy tokens for prompts of one length
+// (IDS: comma-separated ids, prompts separated by ';').
 import { AutoModel, AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
 
 env.allowRemoteModels = false;
@@ -16,12 +17,13 @@ if (command === 'embed') {
         data: Array.from(last_hidden_state.data),
     }));
 } else if (command === 'generate') {
-    const ids = rest[0].split(',').map((id) => BigInt(id));
+    const prompts = rest[0].split(';').map((prompt) => prompt.split(',').map((id) => BigInt(id)));
+    const [batch, length] = [prompts.length, prompts[0].length];
     const model = await AutoModelForCausalLM.from_pretrained(folder);
-    const input_ids = new Tensor('int64', BigInt64Array.from(ids), [1, ids.length]);
-    const attention_mask = new Tensor('int64', BigInt64Array.from(ids.map(() => 1n)), [1, ids.length]);
+    const input_ids = new Tensor('int64', BigInt64Array.from(prompts.flat()), [batch, length]);
+    const attention_mask = new Tensor('int64', new BigInt64Array(batch * length).fill(1n), [batch, length]);
     const tokens = await model.generate({ input_ids, attention_mask, max_new_tokens: Number(rest[1]), do_sample: false });
-    console.log(JSON.stringify({ tokens: tokens.tolist()[0].map(Number) }));
+    console.log(JSON.stringify({ tokens: tokens.tolist().map((row) => row.map(Number)) }));
 } else {
     throw new Error(`unknown command ${command}`);
 }

@@ -23,6 +23,7 @@ class Target:
     external_data: str  # the data file's name, from the graph file's name
     config_key: str  # the entry of config.json the client reads its loading options from
     refusal: str  # why a layout with more than one graph is not written for it
+    axis_names: dict[str, str]  # our dynamic axis name -> the client's, where it reads sizes from the names
 
 
 TARGETS = {
@@ -42,6 +43,9 @@ TARGETS = {
         },
         external_data="{file}_data",
         config_key="transformers.js_config",
+        # it sizes the empty cache of the first step from the cache inputs' dims, knowing `batch_size` only (any
+        # other name becomes 0)
+        axis_names={"batch": "batch_size"},
         refusal="Transformers.js runs encoder-decoders from encoder_model.onnx and a merged decoder "
         "(decoder_model_merged.onnx) that this exporter does not write yet; export without --target, or a "
         "single-graph feature",
@@ -79,12 +83,19 @@ def arrange(folder: Path, manifest: dict, target: Target, quantize: str | None) 
             for item in tensor.external_data:
                 if item.key == "location":
                     item.value = data
+        for value in (*model.graph.input, *model.graph.output, *model.graph.value_info):
+            for dim in value.type.tensor_type.shape.dim:
+                if dim.HasField("dim_param") and dim.dim_param in target.axis_names:  # a fixed size stays fixed
+                    dim.dim_param = target.axis_names[dim.dim_param]
         onnx.save(model, str(folder / name))
         (folder / file).unlink()
         if data is not None:
             os.replace(folder / entry["external_data"], folder / target.subfolder / data)
             external[Path(name).name] = 1
-        graphs[name] = {**entry, "external_data": data and f"{target.subfolder}/{data}"}
+        graphs[name] = {
+            **_renamed_axes(entry, target.axis_names),
+            "external_data": data and f"{target.subfolder}/{data}",
+        }
     config_path = folder / "config.json"
     config = json.loads(config_path.read_text())
     config[target.config_key] = {"dtype": dtype, **({"use_external_data_format": external} if external else {})}
@@ -93,3 +104,19 @@ def arrange(folder: Path, manifest: dict, target: Target, quantize: str | None) 
     from .manifest import MANIFEST
 
     return {**manifest, "target": target.name, "graphs": graphs, "files": sorted({*staged_files(folder), MANIFEST})}
+
+
+def _renamed_axes(entry: dict, names: dict[str, str]) -> dict:
+    """A manifest graph entry with its tensors' axis names as the target names them."""
+    rename = lambda size: names.get(size, size) if isinstance(size, str) else size
+    renamed = dict(entry)
+    for side in ("inputs", "outputs"):
+        renamed[side] = {
+            tensor: {
+                **info,
+                **({"axes": {axis: rename(size) for axis, size in info["axes"].items()}} if "axes" in info else {}),
+                **({"shape": [rename(size) for size in info["shape"]]} if "shape" in info else {}),
+            }
+            for tensor, info in entry.get(side, {}).items()
+        }
+    return renamed
