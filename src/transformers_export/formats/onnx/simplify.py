@@ -3,9 +3,9 @@
 The trace engine writes what the model computes with dynamic shapes: every layer reads `Shape`, `Gather`s a dim,
 `Unsqueeze`s and `Concat`s it into a `Reshape` target, even where the dim is a constant of the model (heads, head
 width), and casts or reshapes that change nothing. ONNX Runtime runs each of these nodes on every call; in a decoding
-step, where the products are small, they are a large part of the time. onnxscript's optimizer (one pass: constant
-folding with shape inference, then its default rewrite rules) folds them into constants: the Llama, Qwen2, Phi-3,
-Gemma and GPT-2 decoding steps take 0.87-0.97x the time, with half the nodes (benchmarks/RESULTS.md, issue #30).
+step, where the products are small, they are a large part of the time. onnxscript's constant folding (with shape
+inference) and its rewrite rules for no-op and chained shape operations fold them away: the Llama, Qwen2, Phi-3,
+Gemma and GPT-2 decoding steps take 0.9-1.0x the time, with about half the nodes (benchmarks/RESULTS.md, #30).
 The dynamo engine already runs it.
 
 Only the graph proto changes: weights in an external file stay where they are, and no folding reads them (folding
@@ -19,6 +19,15 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+# onnxscript's rules (onnxscript.rewriter.rules.common) for no-op and chained shape operations. Not its whole default
+# set: its arithmetic identities (`x + 0 -> x`, `x * 1 -> x`) drop a broadcast the zero or one carried (a Helium
+# graph gave NaN rows for right-padded inputs), and its convolution and batch-norm fusions change the numerics.
+RULES = (
+    "no_op_cast_rule", "cast_cast_rule", "no_op_expand_rule", "no_op_transpose_rule", "transpose_transpose_rule",
+    "reshape_reshape_rule", "unsqueeze_unsqueeze_rule", "squeeze_reshape_1d_rule", "flatten_to_reshape_rule",
+    "materialize_reshape_shape_rule", "collapse_slice_rule", "collapse_slice2_rule", "cast_constant_of_shape_rule",
+    "cast_constant_of_shape_without_value_rule", "dropout_inference_rule", "dropout_zero_rule",
+)  # fmt: skip
 # elements of the largest tensor a fold may read or write: shape vectors and small constants, never weights
 INPUT_LIMIT = 1024
 OUTPUT_LIMIT = 1024
@@ -47,11 +56,12 @@ def simplify(proto):
     import onnxscript.optimizer
     import onnxscript.rewriter
     from onnx_ir.passes.common import CommonSubexpressionEliminationPass, RemoveUnusedNodesPass
+    from onnxscript.rewriter.rules import common
 
     model = ir.serde.deserialize_model(proto)
     names = _interface(model)
     onnxscript.optimizer.fold_constants(model, input_size_limit=INPUT_LIMIT, output_size_limit=OUTPUT_LIMIT)
-    onnxscript.rewriter.rewrite(model)  # its default rules: no-op casts, reshapes, slices and the like
+    onnxscript.rewriter.rewrite(model, pattern_rewrite_rules=[getattr(common, name) for name in RULES])
     RemoveUnusedNodesPass()(model)
     CommonSubexpressionEliminationPass()(model)
     return ir.serde.serialize_model(model) if _interface(model) == names else proto
