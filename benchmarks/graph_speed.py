@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from process import export_command  # noqa: E402
 
 # (label, model type, our feature, Optimum's task, our graph, Optimum's graph)
 ZOO = [
@@ -103,16 +105,7 @@ def build_checkpoint(model_type: str, feature: str, folder: Path) -> Path:
 
 def export_ours(checkpoint: Path, feature: str, folder: Path) -> None:
     if not (folder / "export.json").is_file():
-        command = [
-            sys.executable,
-            "-m",
-            "transformers_export",
-            "-m",
-            str(checkpoint),
-            "--feature",
-            feature,
-            str(folder),
-        ]
+        command = export_command("-m", str(checkpoint), "--feature", feature, str(folder))
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
