@@ -155,13 +155,14 @@ def export_onnx(
                     do_constant_folding=True,
                 )
                 named = dict(zip(traced.weight_names, traced.weights))
+                if not fuse_attention:  # the dynamo engine's own optimizer does this; see simplify.py
+                    # before the weights are attached: the graph is small to load and write while they are inputs
+                    simplify_file(output)
                 if declare_weights_only:
                     declared = declare_weights(output, named)
                 else:
                     load = None if weights is None else weights.value
                     attach_weights(output, named, external, progress, load)
-                    if not fuse_attention:  # the dynamo engine's own optimizer does this; see simplify.py
-                        simplify_file(output)
             else:
                 _quiet_dynamo_logs()
                 program = torch.onnx.export(

@@ -8,8 +8,8 @@ inference) and its rewrite rules for no-op and chained shape operations fold the
 Gemma and GPT-2 decoding steps take 0.9-1.0x the time, with about half the nodes (benchmarks/RESULTS.md, #30).
 The dynamo engine already runs it.
 
-Only the graph proto changes: weights in an external file stay where they are, and no folding reads them (folding
-takes inputs up to `INPUT_LIMIT` elements; weights stay initializers).
+It runs on the graph as traced, before the weights are attached (they are graph inputs then), so only a small proto
+is read and written, and no folding could read a weight; folding also takes inputs of at most `INPUT_LIMIT` elements.
 """
 
 from __future__ import annotations
