@@ -1,7 +1,10 @@
 // Runs an exported folder in Transformers.js (Node) and prints JSON: `embed FOLDER TEXT...` gives the
 // last_hidden_state and the attention mask; `generate FOLDER IDS NEW` gives greedy tokens for prompts of one length
-// (IDS: comma-separated ids, prompts separated by ';').
-import { AutoModel, AutoModelForCausalLM, AutoTokenizer, Tensor, env } from '@huggingface/transformers';
+// (IDS: comma-separated ids, prompts separated by ';'); `generate-seq2seq FOLDER IDS MASK NEW` gives an
+// encoder-decoder's greedy tokens for source ids and their attention mask (MASK: as IDS).
+import {
+    AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, Tensor, env,
+} from '@huggingface/transformers';
 
 env.allowRemoteModels = false;
 env.localModelPath = '';
@@ -16,13 +19,17 @@ if (command === 'embed') {
         dims: last_hidden_state.dims,
         data: Array.from(last_hidden_state.data),
     }));
-} else if (command === 'generate') {
-    const prompts = rest[0].split(';').map((prompt) => prompt.split(',').map((id) => BigInt(id)));
+} else if (command === 'generate' || command === 'generate-seq2seq') {
+    const seq2seq = command === 'generate-seq2seq';
+    const rows = (text) => text.split(';').map((prompt) => prompt.split(',').map((id) => BigInt(id)));
+    const prompts = rows(rest[0]);
     const [batch, length] = [prompts.length, prompts[0].length];
-    const model = await AutoModelForCausalLM.from_pretrained(folder);
+    const model = await (seq2seq ? AutoModelForSeq2SeqLM : AutoModelForCausalLM).from_pretrained(folder);
     const input_ids = new Tensor('int64', BigInt64Array.from(prompts.flat()), [batch, length]);
-    const attention_mask = new Tensor('int64', new BigInt64Array(batch * length).fill(1n), [batch, length]);
-    const tokens = await model.generate({ input_ids, attention_mask, max_new_tokens: Number(rest[1]), do_sample: false });
+    const mask = seq2seq ? BigInt64Array.from(rows(rest[1]).flat()) : new BigInt64Array(batch * length).fill(1n);
+    const attention_mask = new Tensor('int64', mask, [batch, length]);
+    const max_new_tokens = Number(rest[seq2seq ? 2 : 1]);
+    const tokens = await model.generate({ input_ids, attention_mask, max_new_tokens, do_sample: false });
     console.log(JSON.stringify({ tokens: tokens.tolist().map((row) => row.map(Number)) }));
 } else {
     throw new Error(`unknown command ${command}`);

@@ -1,7 +1,6 @@
 """Optimum's ORTModel classes (optimum-onnx, in an environment of their own: they pin transformers < 4.58) load our
-default export folders unchanged and compute what PyTorch computes: encoder outputs within 1e-4, greedy tokens equal.
-Encoder-decoder folders are not among them yet: Optimum wants a merged decoder that takes the encoder's states
-(docs/limits.md)."""
+default export folders unchanged and compute what PyTorch computes: encoder outputs within 1e-4, greedy tokens equal
+(decoders; encoder-decoders exported with `--layout merged`, whose one decoder Optimum runs from an empty past)."""
 
 import json
 import subprocess
@@ -17,11 +16,21 @@ PROMPT = [[5, 6, 7, 8, 9, 10]]
 # (name, checkpoint model type or "minilm", checkpoint feature, our feature, Optimum's class)
 CASES = [
     ("minilm", "minilm", None, "default", "ORTModelForFeatureExtraction"),
-    ("bert-classifier", "bert", "sequence-classification", "sequence-classification", "ORTModelForSequenceClassification"),
+    (
+        "bert-classifier",
+        "bert",
+        "sequence-classification",
+        "sequence-classification",
+        "ORTModelForSequenceClassification",
+    ),
     ("llama", "llama", "causal-lm", "causal-lm-with-past", "ORTModelForCausalLM"),
     ("gpt2", "gpt2", "causal-lm", "causal-lm-with-past", "ORTModelForCausalLM"),
     ("qwen2", "qwen2", "causal-lm", "causal-lm-with-past", "ORTModelForCausalLM"),
+    ("t5", "t5", "seq2seq-lm", "seq2seq-lm-with-past", "ORTModelForSeq2SeqLM"),
+    ("bart", "bart", "seq2seq-lm", "seq2seq-lm-with-past", "ORTModelForSeq2SeqLM"),
 ]
+LAYOUTS = {"t5": "merged", "bart": "merged"}  # Optimum runs encoder-decoders as encoder + merged decoder
+GENERATING = {"ORTModelForCausalLM": "AutoModelForCausalLM", "ORTModelForSeq2SeqLM": "AutoModelForSeq2SeqLM"}
 NEW_TOKENS = 8
 CLIENT = Path(__file__).resolve().parents[1] / "clients" / "optimum_client.py"
 
@@ -32,9 +41,9 @@ def optimum_answers(optimum_python, tiny_checkpoint, minilm_path, tmp_path_facto
     requests, checkpoints = [], {}
     for name, model_type, checkpoint_feature, feature, class_name in CASES:
         checkpoint = minilm_path if model_type == "minilm" else tiny_checkpoint(model_type, checkpoint_feature)
-        export_model(str(checkpoint), work / name, feature=feature)
+        export_model(str(checkpoint), work / name, feature=feature, layout=LAYOUTS.get(name))
         checkpoints[name] = checkpoint
-        generating = class_name == "ORTModelForCausalLM"
+        generating = class_name in GENERATING
         requests.append({"class": class_name, "folder": str(work / name), "input_ids": PROMPT,
                          "new_tokens": NEW_TOKENS if generating else 0})  # fmt: skip
     (work / "requests.json").write_text(json.dumps(requests))
@@ -55,8 +64,8 @@ def test_optimum_ortmodel_runs_our_export(case, optimum_answers):
     answer, checkpoint = optimum_answers[name]
     assert "error" not in answer, f"Optimum's {class_name} on our {feature} folder: {answer.get('error')}"
     with torch.no_grad():
-        if class_name == "ORTModelForCausalLM":
-            model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint).eval()
+        if class_name in GENERATING:
+            model = getattr(transformers, GENERATING[class_name]).from_pretrained(checkpoint).eval()
             expected = model.generate(torch.tensor(PROMPT), max_new_tokens=NEW_TOKENS, do_sample=False)[0].tolist()
             assert answer["tokens"] == expected
             return

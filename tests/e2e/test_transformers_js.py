@@ -84,8 +84,41 @@ def test_a_decoder_with_a_cache_generates_pytorchs_tokens_in_transformers_js(nod
     assert past and all(value.type.tensor_type.shape.dim[0].dim_param == "batch_size" for value in past)
 
 
-def test_an_encoder_decoder_is_refused_before_the_work_for_transformers_js(tiny_checkpoint, tmp_path):
-    with pytest.raises(InvalidArgumentError, match="--target transformers.js: .*decoder_model_merged.onnx"):
-        export_model(str(tiny_checkpoint("t5", "seq2seq-lm")), tmp_path / "t5", feature="seq2seq-lm-with-past",
+@pytest.mark.parametrize("model_type", ["t5", "bart"])
+def test_an_encoder_decoder_generates_pytorchs_tokens_in_transformers_js(
+    model_type, node_client, tiny_checkpoint, tmp_path
+):
+    from transformers import AutoModelForSeq2SeqLM
+
+    checkpoint = tiny_checkpoint(model_type, "seq2seq-lm")
+    out = tmp_path / model_type
+    export_model(str(checkpoint), out, feature="seq2seq-lm-with-past", target="transformers.js")
+    files = sorted(p.name for p in (out / "onnx").iterdir())
+    assert files == ["decoder_model_merged.onnx", "decoder_model_merged.onnx_data", "encoder_model.onnx",
+                     "encoder_model.onnx_data"] and not (out / "model.onnx.data").exists()  # fmt: skip
+    # a batch of two, the second right-padded: the decoder reads the encoder's mask
+    sources, mask = [[5, 6, 7, 8, 9, 10], [11, 3, 17, 40, 0, 0]], [[1] * 6, [1, 1, 1, 1, 0, 0]]
+    with torch.no_grad():
+        expected = AutoModelForSeq2SeqLM.from_pretrained(checkpoint).generate(
+            torch.tensor(sources), attention_mask=torch.tensor(mask), max_new_tokens=8, do_sample=False
+        )
+    rows = lambda values: ";".join(",".join(map(str, row)) for row in values)
+    got = run_client(node_client, "generate-seq2seq", out, rows(sources), rows(mask), 8)
+    assert got["tokens"] == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    "feature, layout, message",
+    [
+        ("seq2seq-lm-with-past", "monolith", "--target transformers.js runs encoder-decoders as the merged layout only: "
+         "use --feature seq2seq-lm-with-past without --layout"),
+        ("seq2seq-lm", None, "needs a cache: use --feature seq2seq-lm-with-past"),
+    ],
+)  # fmt: skip
+def test_an_encoder_decoder_as_one_graph_is_refused_before_the_work(
+    feature, layout, message, tiny_checkpoint, tmp_path
+):
+    with pytest.raises(InvalidArgumentError, match=message):
+        export_model(str(tiny_checkpoint("t5", "seq2seq-lm")), tmp_path / "t5", feature=feature, layout=layout,
                      target="transformers.js")  # fmt: skip
     assert not (tmp_path / "t5").exists()

@@ -32,6 +32,8 @@ PAST, PRESENT = "past_key_values", "present"
 KINDS = ("key", "value")
 STATE_KINDS = ("conv", "recurrent")
 SIDES = ("decoder", "encoder")  # self-attention, cross-attention
+# the encoder-decoder step's input of encoder states, from which its first step fills the cross-attention cache
+ENCODER_STATES = "encoder_hidden_states"
 _NAME = re.compile(
     r"^(past_key_values|present)\.(\d+)\.(?:(decoder|encoder)\.)?(key|value|(?:conv|recurrent)(?:_\d+)?)$"
 )

@@ -94,10 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--layout",
         choices=LAYOUTS,
         default=None,
-        help="Encoder-decoder models with a cache: 'generation' (default) writes encoder_model.onnx + "
-        "decoder_model.onnx "
-        "with a KV cache that also serves the first step; 'monolith' writes the seed's single model.onnx, which takes "
-        "the cross-attention cache as an input. Everything else is one model.onnx.",
+        help="Encoder-decoder models with a cache: 'generation' (default) writes encoder_model.onnx (which also "
+        "computes the cross-attention cache) + decoder_model.onnx; 'merged' writes encoder_model.onnx + "
+        "decoder_model_merged.onnx, which fills that cache at its first step, as Transformers.js and Optimum expect; "
+        "'monolith' writes the seed's single model.onnx, which takes the cross-attention cache as an input. "
+        "Everything else is one model.onnx.",
     )
     parser.add_argument(
         "--target",

@@ -2,7 +2,9 @@
 
 - `monolith`: one graph (`monolith.py`);
 - `generation`: encoder + decoder graphs for encoder-decoder generation (`generation.py`);
-- `vision-language`: vision + embedding + decoder graphs (`vision_language.py`).
+- `vision-language`: vision + embedding + decoder graphs (`vision_language.py`);
+- `merged`: encoder + one merged decoder for encoder-decoder generation, as Transformers.js and Optimum run them
+  (`merged.py`).
 
 The names are the manifest schema's (`output/manifest.py`); the plan, validation and the pipeline ask the registered
 objects (`base.Layout`) and never compare names. `graph.py` holds the module and config every graph of a
@@ -15,10 +17,16 @@ from ..errors import InvalidArgumentError, did_you_mean
 from ..output.manifest import LAYOUTS as LAYOUT_NAMES
 from .base import Decode, Layout, PlannedGraph
 from .generation import GenerationLayout
+from .merged import MergedDecoderLayout
 from .monolith import MonolithLayout
 from .vision_language import VisionLanguageLayout
 
-_CLASSES = (MonolithLayout, GenerationLayout, VisionLanguageLayout)  # in the order of the schema's names
+_CLASSES = (
+    MonolithLayout,
+    GenerationLayout,
+    VisionLanguageLayout,
+    MergedDecoderLayout,
+)  # in the order of the schema's names
 LAYOUTS: dict[str, Layout] = {name: cls(name) for name, cls in zip(LAYOUT_NAMES, _CLASSES, strict=True)}
 SINGLE_GRAPH = LAYOUTS[LAYOUT_NAMES[0]]  # the seed's API exports and validates one graph
 

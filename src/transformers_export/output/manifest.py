@@ -8,7 +8,7 @@ Schema (version 2):
       "source": the hub id, or the checkpoint folder's name (never its path), "source_is_folder": bool,
       "model_type": ..., "model_class": ..., "feature": ...,
       "architecture": "registered" (a registry entry) | "generic",
-      "layout": "monolith" | "generation" | "vision-language",
+      "layout": "monolith" | "generation" | "vision-language" | "merged",
       "engine": capture strategy of the first graph, "opset": int or null,
       "files": [every file the export wrote, sorted], "target": the client layout (`--target`), when one was asked,
       "graphs": {
@@ -44,8 +44,10 @@ MANIFEST = "export.json"
 VERSION = 2
 # The layouts' names, spelled here only: the registry (`layouts/`) binds each to its object. monolith: one graph, as
 # transformers.onnx wrote it; generation: an encoder graph + a decoder graph with a KV cache, for encoder-decoder
-# models; vision-language: vision + embedding + decoder graphs.
-LAYOUTS = ("monolith", "generation", "vision-language")
+# models; vision-language: vision + embedding + decoder graphs; merged: an encoder graph + one decoder graph that fills
+# the cross-attention cache itself at its first step (Transformers.js' and Optimum's contract).
+LAYOUTS = ("monolith", "generation", "vision-language", "merged")
+MONOLITH, GENERATION, VISION_LANGUAGE, MERGED = LAYOUTS  # for data keyed by layout (`targets.py`)
 
 
 @dataclass(frozen=True)

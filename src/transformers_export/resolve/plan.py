@@ -190,10 +190,13 @@ def resolve(request: ExportRequest) -> ExportPlan:
         )
     _traceable_experts(model)
     onnx_config = build_onnx_config(spec, feature, model.config)
-    layout = choose_layout(onnx_config, feature, spec.key, request.layout)
     target = get_target(request.target) if request.target is not None else None
+    requested = request.layout
+    if requested is None and target is not None and onnx_config.is_seq2seq_graph:
+        requested = target.seq2seq_layouts[0]
+    layout = choose_layout(onnx_config, feature, spec.key, requested)
     if target is not None:
-        check_layout(target, layout.roles)
+        check_layout(target, layout.name, feature, onnx_config.is_seq2seq_graph)
     backend.prepare(model, options)
     return ExportPlan(
         source=str(request.model),

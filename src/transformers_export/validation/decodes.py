@@ -195,19 +195,21 @@ def _seq2seq_source(config, model, rng, unpadded) -> dict[str, np.ndarray]:
     return {"input_ids": source, "attention_mask": mask}
 
 
-def run_seq2seq_decode(trace: DecodeTrace, run_step, tolerance: Tolerance, encode=None) -> list[ShapeRun]:
-    """`run_step(source, decoder_input_ids, cross, past)` runs one exported step (`source`: the encoder's inputs);
-    `encode(source)` gives the cross-attention cache (without it, PyTorch's is used: the seed's single graph cannot
-    compute it)."""
+def run_seq2seq_decode(
+    trace: DecodeTrace, run_step, tolerance: Tolerance, encode=None, both_caches_grow=False
+) -> list[ShapeRun]:
+    """`run_step(source, decoder_input_ids, encoded, past)` runs one exported step (`source`: the encoder's inputs);
+    `encode(source)` gives what every step takes from the encoder (without it, PyTorch's cross-attention cache is used:
+    the seed's single graph cannot compute it). With `both_caches_grow` (the merged decoder), both caches start empty
+    and the step returns both; otherwise only the self-attention cache does."""
     runs, past = [], None
+    side = None if both_caches_grow else "decoder"
     cross = encode(trace.source) if encode else None
     for case in trace.steps:
         if cross is None:
             cross = cache.presents_as_past(case.reference, side="encoder")
         if past is None:
-            past = {
-                name: value[:, :, :0] for name, value in cache.presents_as_past(case.reference, side="decoder").items()
-            }
+            past = {name: value[:, :, :0] for name, value in cache.presents_as_past(case.reference, side=side).items()}
         # only what the graph returns is compared: the generation decoder does not return the cross-attention cache
         shape_run = ShapeRun(case.sizes, list(case.reference), [], graph=case.graph)
         runs.append(shape_run)
@@ -223,5 +225,5 @@ def run_seq2seq_decode(trace: DecodeTrace, run_step, tolerance: Tolerance, encod
         shape_run.outputs = [compare(name, case.reference[name], actual[name], tolerance) for name in actual]
         if not shape_run.passed:
             break
-        past = cache.presents_as_past(actual, side="decoder")
+        past = cache.presents_as_past(actual, side=side)
     return runs

@@ -138,14 +138,18 @@ def check_export(references: References, exported, backend, tolerance: Tolerance
     elif references.planned.kind == ENCODER_DECODER:
         encoder, decoder = runner(0), runner(1)
 
+        merged = cache.ENCODER_STATES in exported[1].input_names  # the decoder fills the cross-attention cache
+
         def encode(source):
+            if merged:
+                return {cache.ENCODER_STATES: encoder(source)["last_hidden_state"]}
             return cache.presents_as_past(encoder(source), side="encoder")
 
-        def step(source, ids, cross, past):
+        def step(source, ids, encoded, past):
             mask = {"encoder_attention_mask": source["attention_mask"]} if "attention_mask" in source else {}
-            return decoder({"decoder_input_ids": ids, **mask, **cross, **past})
+            return decoder({"input_ids" if merged else "decoder_input_ids": ids, **mask, **encoded, **past})
 
-        report.runs.extend(run_seq2seq_decode(decode, step, tolerance, encode))
+        report.runs.extend(run_seq2seq_decode(decode, step, tolerance, encode, both_caches_grow=merged))
     else:
         run = runner(0)
 

@@ -20,7 +20,7 @@ AXES = {
     "decoder_sequence", "past_decoder_sequence", "past_decoder_sequence + decoder_sequence", "samples", "frames",
     "feature_frames", "height", "width", "num_channels", "text_batch", "image_batch",
 }
-MONOLITH, GENERATION, VISION_LANGUAGE = (LAYOUTS[name] for name in LAYOUT_NAMES)
+MONOLITH, GENERATION, VISION_LANGUAGE, MERGED = (LAYOUTS[name] for name in LAYOUT_NAMES)
 
 
 def _config(model_type):

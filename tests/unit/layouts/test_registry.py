@@ -10,7 +10,7 @@ from transformers_export.layouts import LAYOUTS, SINGLE_GRAPH, choose_layout, ge
 from transformers_export.layouts.base import DECODER, ENCODER_DECODER, SEQ2SEQ_GRAPH
 from transformers_export.output.manifest import LAYOUTS as LAYOUT_NAMES
 
-MONOLITH, GENERATION, VISION_LANGUAGE = (LAYOUTS[name] for name in LAYOUT_NAMES)
+MONOLITH, GENERATION, VISION_LANGUAGE, MERGED = (LAYOUTS[name] for name in LAYOUT_NAMES)
 
 
 def _config(seq2seq=False, past=False):

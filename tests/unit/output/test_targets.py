@@ -26,7 +26,7 @@ def _staged(folder):
               size_threshold=0)  # fmt: skip
     (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
     entry = {"role": "model", "external_data": "model.onnx.data", "inputs": {}, "outputs": {}}
-    return {"format": "onnx", "graphs": {"model.onnx": entry}, "files": []}
+    return {"format": "onnx", "layout": "monolith", "graphs": {"model.onnx": entry}, "files": []}
 
 
 @pytest.mark.parametrize("preset, file", [(None, "model.onnx"), ("int4-weight", "model_q4.onnx")])
@@ -52,9 +52,54 @@ def test_every_preset_has_a_name_in_every_target():
         assert set(QUANTIZATIONS) | {None} <= set(target.dtypes), target.name
 
 
-def test_unknown_targets_and_unnamed_layouts_are_refused():
+def test_unknown_targets_and_layouts_a_target_does_not_run_are_refused():
     with pytest.raises(InvalidArgumentError, match="unknown target 'transformersjs'; did you mean 'transformers.js'"):
         get_target("transformersjs")
-    with pytest.raises(InvalidArgumentError, match="--target transformers.js: .*decoder_model_merged"):
-        check_layout(get_target("transformers.js"), ("encoder", "decoder"))
-    check_layout(get_target("transformers.js"), ("model",))
+    target = get_target("transformers.js")
+    with pytest.raises(InvalidArgumentError, match="--target transformers.js has no file names for the generation"):
+        check_layout(target, "generation", "seq2seq-lm-with-past", True)
+    with pytest.raises(InvalidArgumentError, match="encoder-decoders as the merged layout only: use --feature "
+                       "seq2seq-lm-with-past without --layout"):  # fmt: skip
+        check_layout(target, "monolith", "seq2seq-lm", True)
+    check_layout(target, "monolith", "default", False)
+    check_layout(target, "merged", "seq2seq-lm-with-past", True)
+
+
+def test_graphs_that_share_a_data_file_get_one_each_and_still_run(tmp_path):
+    """The exporter writes one data file for an encoder-decoder's graphs; Transformers.js wants one per graph."""
+    import onnxruntime
+
+    weights = [numpy_helper.from_array(np.full((4, 4), k, dtype=np.float32), f"w{k}") for k in (1, 2, 3)]
+    graphs = {}
+    for role, used in (("encoder", (0, 1)), ("decoder", (1, 2))):  # w2 in both, as tied embeddings are
+        nodes = [helper.make_node("MatMul", ["x", weights[used[0]].name], ["h"]),
+                 helper.make_node("MatMul", ["h", weights[used[1]].name], ["y"])]  # fmt: skip
+        graphs[role] = helper.make_model(helper.make_graph(
+            nodes, role, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+            [weights[i] for i in used]), opset_imports=[helper.make_opsetid("", 17)])  # fmt: skip
+    # both graphs' weights in one file, as the exporter writes them
+    data = open(tmp_path / "model.onnx.data", "wb")
+    for role, model in graphs.items():
+        for tensor in model.graph.initializer:
+            raw = tensor.raw_data
+            offset = data.tell()
+            data.write(raw)
+            tensor.ClearField("raw_data")
+            tensor.data_location = TensorProto.EXTERNAL
+            for key, value in (("location", "model.onnx.data"), ("offset", str(offset)), ("length", str(len(raw)))):
+                tensor.external_data.add(key=key, value=value)
+        onnx.save(model, str(tmp_path / f"{role}.onnx"))
+    data.close()
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    entry = lambda role: {"role": role, "external_data": "model.onnx.data", "inputs": {}, "outputs": {}}
+    staged = {"format": "onnx", "layout": "merged", "files": [],
+              "graphs": {"encoder.onnx": entry("encoder"), "decoder.onnx": entry("decoder")}}  # fmt: skip
+    manifest = arrange(tmp_path, staged, get_target("transformers.js"), None)
+    assert sorted(manifest["graphs"]) == ["onnx/decoder_model_merged.onnx", "onnx/encoder_model.onnx"]
+    assert not (tmp_path / "model.onnx.data").exists()
+    for file, product in (("encoder_model", 1 * 2 * 4), ("decoder_model_merged", 2 * 3 * 4)):
+        assert (tmp_path / "onnx" / f"{file}.onnx_data").is_file()
+        session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / f"{file}.onnx"))
+        (y,) = session.run(None, {"x": np.ones((1, 4), dtype=np.float32)})
+        np.testing.assert_array_equal(y, np.full((1, 4), product * 4, dtype=np.float32))
