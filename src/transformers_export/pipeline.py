@@ -159,6 +159,9 @@ def run_export(
                 if not report.passed:
                     raise ValidationError(report.error, report)
         backend.finish(exported)
+        float_graphs = None
+        if plan.quantize and plan.target is not None and report is not None:  # a client loads either dtype
+            float_graphs = arrange(staging, _manifest(plan, exported, report, staging), plan.target, None, keep=True)
         if plan.quantize:
             with stage("quantize"):
                 quantized = _quantize(plan, exported, quantized_references, calibration, tolerance, progress)
@@ -168,7 +171,7 @@ def run_export(
         with stage("write" if plan.preprocessor is not None else "write-without-preprocessor"):
             manifest = _manifest(plan, exported, report, staging)
             if plan.target is not None:
-                manifest = arrange(staging, manifest, plan.target, plan.quantize)
+                manifest = arrange(staging, manifest, plan.target, plan.quantize, float_graphs=float_graphs)
             if plan.feature == "causal-lm-with-past" and backend.name == "onnx":
                 generation = getattr(plan.model, "generation_config", None)
                 manifest = write_genai_config(staging, manifest, plan.model.config, generation)

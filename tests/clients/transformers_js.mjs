@@ -9,9 +9,11 @@ import {
 env.allowRemoteModels = false;
 env.localModelPath = '';
 const [command, folder, ...rest] = process.argv.slice(2);
+// $TJS_DTYPE: the dtype to load ('fp32', 'q8', ...) instead of the one config.json names
+const options = process.env.TJS_DTYPE ? { dtype: process.env.TJS_DTYPE } : {};
 if (command === 'embed') {
     const tokenizer = await AutoTokenizer.from_pretrained(folder);
-    const model = await AutoModel.from_pretrained(folder);
+    const model = await AutoModel.from_pretrained(folder, options);
     const inputs = await tokenizer(rest, { padding: true });
     const { last_hidden_state } = await model(inputs);
     console.log(JSON.stringify({
@@ -24,7 +26,7 @@ if (command === 'embed') {
     const rows = (text) => text.split(';').map((prompt) => prompt.split(',').map((id) => BigInt(id)));
     const prompts = rows(rest[0]);
     const [batch, length] = [prompts.length, prompts[0].length];
-    const model = await (seq2seq ? AutoModelForSeq2SeqLM : AutoModelForCausalLM).from_pretrained(folder);
+    const model = await (seq2seq ? AutoModelForSeq2SeqLM : AutoModelForCausalLM).from_pretrained(folder, options);
     const input_ids = new Tensor('int64', BigInt64Array.from(prompts.flat()), [batch, length]);
     const mask = seq2seq ? BigInt64Array.from(rows(rest[1]).flat()) : new BigInt64Array(batch * length).fill(1n);
     const attention_mask = new Tensor('int64', mask, [batch, length]);

@@ -2,6 +2,7 @@
 its default options, checked against PyTorch with the real client, not a mock of it."""
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -16,16 +17,19 @@ from transformers_export.errors import InvalidArgumentError
 SENTENCES = ["Exported for Transformers.js", "a second and longer sentence, so that the first is padded"]
 
 
-def run_client(client: Path, *arguments) -> dict:
-    done = subprocess.run(["node", str(client), *map(str, arguments)], capture_output=True, text=True, timeout=300)
+def run_client(client: Path, *arguments, dtype: str | None = None) -> dict:
+    env = {**os.environ, **({"TJS_DTYPE": dtype} if dtype else {})}
+    done = subprocess.run(
+        ["node", str(client), *map(str, arguments)], capture_output=True, text=True, timeout=300, env=env
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _embeddings_of(client, folder, minilm_path):
+def _embeddings_of(client, folder, minilm_path, dtype=None):
     from transformers import AutoModel, AutoTokenizer
 
-    got = run_client(client, "embed", folder, *SENTENCES)
+    got = run_client(client, "embed", folder, *SENTENCES, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     inputs = tokenizer(SENTENCES, padding=True, return_tensors="pt")
     assert got["input_ids"] == inputs["input_ids"].tolist(), "the exported tokenizer tokenizes as the checkpoint's"
@@ -55,12 +59,19 @@ def test_a_quantized_export_is_the_dtype_transformers_js_loads_by_default(
 ):
     from transformers_export.optimize.presets import PRESETS
 
-    export_model(str(minilm_path), tmp_path / "q", feature="default", target="transformers.js", quantize=preset)
-    assert sorted(p.name for p in (tmp_path / "q" / "onnx").iterdir()) == [file]
-    assert json.loads((tmp_path / "q" / "config.json").read_text())["transformers.js_config"]["dtype"] == dtype
+    result = export_model(
+        str(minilm_path), tmp_path / "q", feature="default", target="transformers.js", quantize=preset
+    )
+    # one command, both dtypes: the float graph stays beside the quantized one, and config.json names the latter
+    assert sorted(p.name for p in (tmp_path / "q" / "onnx").iterdir()) == sorted([file, "model.onnx"])
+    assert json.loads((tmp_path / "q" / "config.json").read_text())["transformers.js_config"] == {"dtype": dtype}
+    assert list(result.manifest["graphs"]) == [f"onnx/{file}"]
+    assert list(result.manifest["float_graphs"]) == ["onnx/model.onnx"]
     ours, expected = _embeddings_of(node_client, tmp_path / "q", minilm_path)
     cosine = (ours * expected).sum() / np.linalg.norm(ours) / np.linalg.norm(expected)
     assert cosine >= PRESETS[preset].min_cosine, cosine
+    ours, expected = _embeddings_of(node_client, tmp_path / "q", minilm_path, dtype="fp32")
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
 
 
 def test_a_decoder_with_a_cache_generates_pytorchs_tokens_in_transformers_js(node_client, tiny_checkpoint, tmp_path):

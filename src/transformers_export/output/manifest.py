@@ -21,6 +21,8 @@ Schema (version 2):
           "traced_shapes": {input name: [sizes]}, "pruned_inputs": [names the exporter removed]
         }
       },
+      "float_graphs": {file name: as in "graphs"}: the float graphs a `--target` keeps beside quantized ones (absent
+                      otherwise; "graphs" are the quantized ones, which readers use),
       "validation": the report (passed, atol, rtol, error, runs),
       "quantization": null or the preset ("int8", "int4-weight", ...),
       "versions": {package: version}

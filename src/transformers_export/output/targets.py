@@ -81,9 +81,15 @@ def check_layout(target: Target, layout: str, feature: str, encoder_decoder: boo
         )
 
 
-def arrange(folder: Path, manifest: dict, target: Target, quantize: str | None) -> dict:
+def arrange(
+    folder: Path, manifest: dict, target: Target, quantize: str | None, keep: bool = False, float_graphs=None
+) -> dict:
     """Move the graphs of the staged export in `folder` to the target's names, their external data with them (the
-    location each graph records is rewritten); return the manifest with the new names."""
+    location each graph records is rewritten); return the manifest with the new names. `keep`: copy them instead (the
+    float graphs, before they are quantized in place). `float_graphs`: what arranging those copies returned; the
+    manifest lists them under `float_graphs` (its `graphs` are the quantized ones, which our runtime reads)."""
+    import shutil
+
     import onnx
 
     dtype, suffix = target.dtypes[quantize]
@@ -107,25 +113,32 @@ def arrange(folder: Path, manifest: dict, target: Target, quantize: str | None) 
                 if dim.HasField("dim_param") and dim.dim_param in target.axis_names:  # a fixed size stays fixed
                     dim.dim_param = target.axis_names[dim.dim_param]
         onnx.save(model, str(folder / name))
-        (folder / file).unlink()
+        if not keep:
+            (folder / file).unlink()
         if data is not None:
             if sharing[entry["external_data"]] == 1:
-                os.replace(folder / entry["external_data"], folder / target.subfolder / data)
+                move = shutil.copyfile if keep else os.replace
+                move(folder / entry["external_data"], folder / target.subfolder / data)
             external[Path(name).name] = 1
         graphs[name] = {
             **_renamed_axes(entry, target.axis_names),
             "external_data": data and f"{target.subfolder}/{data}",
         }
-    for shared in (file for file, count in sharing.items() if count > 1):
+    for shared in (file for file, count in sharing.items() if count > 1 and not keep):
         (folder / shared).unlink()
     config_path = folder / "config.json"
     config = json.loads(config_path.read_text())
+    # the float graphs' data files stay declared beside the quantized ones'; the dtype loaded by default is the last
+    external = {**config.get(target.config_key, {}).get("use_external_data_format", {}), **external}
     config[target.config_key] = {"dtype": dtype, **({"use_external_data_format": external} if external else {})}
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     from .commit import staged_files
     from .manifest import MANIFEST
 
-    return {**manifest, "target": target.name, "graphs": graphs, "files": sorted({*staged_files(folder), MANIFEST})}
+    arranged = {**manifest, "target": target.name, "graphs": graphs, "files": sorted({*staged_files(folder), MANIFEST})}
+    if float_graphs is not None:
+        arranged["float_graphs"] = float_graphs["graphs"]
+    return arranged
 
 
 def _renamed_axes(entry: dict, names: dict[str, str]) -> dict:

@@ -103,3 +103,21 @@ def test_graphs_that_share_a_data_file_get_one_each_and_still_run(tmp_path):
         session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / f"{file}.onnx"))
         (y,) = session.run(None, {"x": np.ones((1, 4), dtype=np.float32)})
         np.testing.assert_array_equal(y, np.full((1, 4), product * 4, dtype=np.float32))
+
+
+def test_float_graphs_kept_beside_quantized_ones_are_both_declared_and_both_run(tmp_path):
+    """`--quantize` with a target: the float graph is copied to the target's names before it is quantized in place."""
+    import onnxruntime
+
+    staged = _staged(tmp_path)
+    kept = arrange(tmp_path, staged, get_target("transformers.js"), None, keep=True)
+    assert (tmp_path / "model.onnx").exists() and (tmp_path / "model.onnx.data").exists()  # left to be quantized
+    manifest = arrange(tmp_path, staged, get_target("transformers.js"), "int8-weight", float_graphs=kept)
+    assert list(manifest["graphs"]) == ["onnx/model_quantized.onnx"] and list(manifest["float_graphs"]) == [
+        "onnx/model.onnx"
+    ]
+    config = json.loads((tmp_path / "config.json").read_text())["transformers.js_config"]
+    assert config == {"dtype": "q8", "use_external_data_format": {"model.onnx": 1, "model_quantized.onnx": 1}}
+    for file in ("model.onnx", "model_quantized.onnx"):
+        (y,) = onnxruntime.InferenceSession(str(tmp_path / "onnx" / file)).run(None, {"x": np.eye(4, dtype=np.float32)})
+        np.testing.assert_array_equal(y, np.arange(16, dtype=np.float32).reshape(4, 4))
