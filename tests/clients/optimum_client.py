@@ -3,7 +3,8 @@ classes as a user would, and writes what they compute as JSON.
 
     python optimum_client.py requests.json answers.json
 
-Each request: {"class": "ORTModelForCausalLM", "folder": ..., "input_ids": [[...]], "new_tokens": 0 or N}.
+Each request: {"class": "ORTModelForCausalLM", "folder": ..., "input_ids": [[...]], "new_tokens": 0 or N}; a speech
+encoder-decoder's has "input_features" instead of "input_ids".
 An answer: {"output": first output as nested lists} for a forward pass, {"tokens": [...]} for greedy generation,
 or {"error": "Type: message"}.
 """
@@ -18,11 +19,17 @@ from optimum import onnxruntime as ort_models
 def answer(request: dict) -> dict:
     try:
         model = getattr(ort_models, request["class"]).from_pretrained(request["folder"])
+        if "input_features" in request:  # a speech encoder-decoder
+            features = torch.tensor(request["input_features"])
+            return {"tokens": model.generate(input_features=features, max_new_tokens=request["new_tokens"])[0].tolist()}
         input_ids = torch.tensor(request["input_ids"])
         attention_mask = torch.ones_like(input_ids)
         if request.get("new_tokens"):
             tokens = model.generate(
-                input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=request["new_tokens"], do_sample=False
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                max_new_tokens=request["new_tokens"],
+                do_sample=False,
             )
             return {"tokens": tokens[0].tolist()}
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}

@@ -1,10 +1,12 @@
 // Runs an exported folder in Transformers.js (Node) and prints JSON: `embed FOLDER TEXT...` gives the
 // last_hidden_state and the attention mask; `generate FOLDER IDS NEW` gives greedy tokens for prompts of one length
 // (IDS: comma-separated ids, prompts separated by ';'); `generate-seq2seq FOLDER IDS MASK NEW` gives an
-// encoder-decoder's greedy tokens for source ids and their attention mask (MASK: as IDS).
+// encoder-decoder's greedy tokens for source ids and their attention mask (MASK: as IDS); `transcribe FOLDER FILE NEW`
+// gives a speech encoder-decoder's greedy tokens for the features in FILE (JSON: {dims, data}).
 import {
-    AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, Tensor, env,
+    AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForSpeechSeq2Seq, AutoTokenizer, Tensor, env,
 } from '@huggingface/transformers';
+import { readFileSync } from 'node:fs';
 
 env.allowRemoteModels = false;
 env.localModelPath = '';
@@ -32,6 +34,12 @@ if (command === 'embed') {
     const attention_mask = new Tensor('int64', mask, [batch, length]);
     const max_new_tokens = Number(rest[seq2seq ? 2 : 1]);
     const tokens = await model.generate({ input_ids, attention_mask, max_new_tokens, do_sample: false });
+    console.log(JSON.stringify({ tokens: tokens.tolist().map((row) => row.map(Number)) }));
+} else if (command === 'transcribe') {
+    const { dims, data } = JSON.parse(readFileSync(rest[0], 'utf8'));
+    const model = await AutoModelForSpeechSeq2Seq.from_pretrained(folder, options);
+    const inputs = new Tensor('float32', Float32Array.from(data), dims);
+    const tokens = await model.generate({ inputs, max_new_tokens: Number(rest[1]), do_sample: false });
     console.log(JSON.stringify({ tokens: tokens.tolist().map((row) => row.map(Number)) }));
 } else {
     throw new Error(`unknown command ${command}`);

@@ -28,9 +28,36 @@ CASES = [
     ("qwen2", "qwen2", "causal-lm", "causal-lm-with-past", "ORTModelForCausalLM"),
     ("t5", "t5", "seq2seq-lm", "seq2seq-lm-with-past", "ORTModelForSeq2SeqLM"),
     ("bart", "bart", "seq2seq-lm", "seq2seq-lm-with-past", "ORTModelForSeq2SeqLM"),
+    ("mbart", "mbart", "seq2seq-lm", "seq2seq-lm-with-past", "ORTModelForSeq2SeqLM"),
+    ("marian", "marian", "seq2seq-lm", "seq2seq-lm-with-past", "ORTModelForSeq2SeqLM"),
+    ("pegasus", "pegasus", "seq2seq-lm", "seq2seq-lm-with-past", "ORTModelForSeq2SeqLM"),
+    ("whisper", "whisper", None, "speech2seq-lm-with-past", "ORTModelForSpeechSeq2Seq"),
 ]
-LAYOUTS = {"t5": "merged", "bart": "merged"}  # Optimum runs encoder-decoders as encoder + merged decoder
-GENERATING = {"ORTModelForCausalLM": "AutoModelForCausalLM", "ORTModelForSeq2SeqLM": "AutoModelForSeq2SeqLM"}
+LAYOUTS = dict.fromkeys(
+    ["t5", "bart", "mbart", "marian", "pegasus", "whisper"], "merged"
+)  # Optimum runs encoder-decoders as encoder + merged decoder
+GENERATING = {
+    "ORTModelForCausalLM": "AutoModelForCausalLM",
+    "ORTModelForSeq2SeqLM": "AutoModelForSeq2SeqLM",
+    "ORTModelForSpeechSeq2Seq": "WhisperForConditionalGeneration",
+}
+FEATURES = torch.randn(1, 16, 100, generator=torch.Generator().manual_seed(0))  # the tiny Whisper's one-second window
+
+
+def _tiny_whisper(folder: Path) -> Path:
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    config = WhisperConfig(
+        vocab_size=96, num_mel_bins=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, d_model=32, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=50,
+        max_target_positions=48, decoder_start_token_id=81, eos_token_id=80, pad_token_id=80, bos_token_id=80,
+        init_std=0.3,  # wide enough that greedy decoding does not repeat one token
+    )  # fmt: skip
+    torch.manual_seed(0)
+    WhisperForConditionalGeneration(config).save_pretrained(folder)
+    return folder
+
+
 NEW_TOKENS = 8
 CLIENT = Path(__file__).resolve().parents[1] / "clients" / "optimum_client.py"
 
@@ -40,11 +67,15 @@ def optimum_answers(optimum_python, tiny_checkpoint, minilm_path, tmp_path_facto
     work = tmp_path_factory.mktemp("optimum")
     requests, checkpoints = [], {}
     for name, model_type, checkpoint_feature, feature, class_name in CASES:
-        checkpoint = minilm_path if model_type == "minilm" else tiny_checkpoint(model_type, checkpoint_feature)
+        if model_type in ("minilm", "whisper"):
+            checkpoint = minilm_path if model_type == "minilm" else _tiny_whisper(work / "whisper-checkpoint")
+        else:
+            checkpoint = tiny_checkpoint(model_type, checkpoint_feature)
         export_model(str(checkpoint), work / name, feature=feature, layout=LAYOUTS.get(name))
         checkpoints[name] = checkpoint
         generating = class_name in GENERATING
-        requests.append({"class": class_name, "folder": str(work / name), "input_ids": PROMPT,
+        source = {"input_features": FEATURES.tolist()} if model_type == "whisper" else {"input_ids": PROMPT}
+        requests.append({"class": class_name, "folder": str(work / name), **source,
                          "new_tokens": NEW_TOKENS if generating else 0})  # fmt: skip
     (work / "requests.json").write_text(json.dumps(requests))
     done = subprocess.run(
@@ -66,7 +97,8 @@ def test_optimum_ortmodel_runs_our_export(case, optimum_answers):
     with torch.no_grad():
         if class_name in GENERATING:
             model = getattr(transformers, GENERATING[class_name]).from_pretrained(checkpoint).eval()
-            expected = model.generate(torch.tensor(PROMPT), max_new_tokens=NEW_TOKENS, do_sample=False)[0].tolist()
+            source = FEATURES if name == "whisper" else torch.tensor(PROMPT)
+            expected = model.generate(source, max_new_tokens=NEW_TOKENS, do_sample=False)[0].tolist()
             assert answer["tokens"] == expected
             return
         auto = transformers.AutoModel if feature == "default" else transformers.AutoModelForSequenceClassification

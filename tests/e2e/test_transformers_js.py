@@ -118,6 +118,33 @@ def test_an_encoder_decoder_generates_pytorchs_tokens_in_transformers_js(
     assert got["tokens"] == expected.tolist()
 
 
+def test_whisper_transcribes_pytorchs_tokens_in_transformers_js(node_client, tmp_path):
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    config = WhisperConfig(
+        vocab_size=96, num_mel_bins=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, d_model=32, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=50,
+        max_target_positions=48, decoder_start_token_id=81, eos_token_id=80, pad_token_id=80, bos_token_id=80,
+        init_std=0.3,  # wide enough that greedy decoding does not repeat one token
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(config).eval()
+    model.save_pretrained(tmp_path / "whisper")
+    export_model(
+        str(tmp_path / "whisper"), tmp_path / "out", feature="speech2seq-lm-with-past", target="transformers.js"
+    )
+    # one row: Transformers.js' Whisper generate() starts a single decoder row
+    features = torch.randn(1, 16, 100, generator=torch.Generator().manual_seed(0))
+    (tmp_path / "features.json").write_text(
+        json.dumps({"dims": list(features.shape), "data": features.flatten().tolist()})
+    )
+    with torch.no_grad():
+        expected = model.generate(features, max_new_tokens=8)
+    got = run_client(node_client, "transcribe", tmp_path / "out", tmp_path / "features.json", 8)
+    assert got["tokens"] == [[81, *expected[0].tolist()]]  # PyTorch's Whisper generate() leaves out the start token
+    assert len(set(expected[0].tolist())) > 1
+
+
 @pytest.mark.parametrize(
     "feature, layout, message",
     [
