@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Iterator
 
+from .attention_switch import attention_implementation
+
 IMPLEMENTATION = "transformers_export_fused"
 # keyword arguments that change what attention computes beyond query, key, value, mask and scale
 _UNFUSED = ("softcap", "sliding_window", "s_aux", "sinks", "position_bias", "head_mask")
@@ -88,12 +90,5 @@ def fused_attention(model, enabled: bool = True) -> Iterator[bool]:
 
     AttentionInterface.register(IMPLEMENTATION, _attention)
     AttentionMaskInterface.register(IMPLEMENTATION, eager_mask)  # an additive float mask: the node's attention bias
-    try:
-        try:
-            model.set_attn_implementation(IMPLEMENTATION)
-        except (ValueError, ImportError):  # a model whose attention transformers cannot switch
-            pass
-        yield model.config._attn_implementation == IMPLEMENTATION
-    finally:
-        if model.config._attn_implementation != previous:
-            model.set_attn_implementation(previous)
+    with attention_implementation(model, IMPLEMENTATION) as switched:
+        yield switched

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .attention_switch import attention_implementation
+
 FROM = "sdpa"  # the implementation replaced; a model that already uses another keeps it
 
 
@@ -39,16 +41,11 @@ def traced_attention(graph, implementation: str | None, takes_mask: bool) -> Ite
     try:
         if mask_before is not None:
             ALL_MASK_ATTENTION_FUNCTIONS.register("eager", _padding_bias(mask_before))
-        try:
-            model.set_attn_implementation(implementation)
-        except (ValueError, ImportError):  # a model whose attention transformers cannot switch
-            pass
-        yield model.config._attn_implementation == implementation
+        with attention_implementation(model, implementation) as switched:
+            yield switched
     finally:
         if mask_before is not None:
             ALL_MASK_ATTENTION_FUNCTIONS.register("eager", mask_before)
-        if model.config._attn_implementation != previous:
-            model.set_attn_implementation(previous)
 
 
 def _padding_bias(eager_mask):
