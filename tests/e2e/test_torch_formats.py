@@ -45,7 +45,7 @@ NOT_CAPTURED = {
 def _default_layout(feature: str) -> str:
     """What the registry picks when no layout is asked for, spelled out: encoder-decoders with a cache get two
     graphs, image-text-to-text gets three, everything else one."""
-    monolith, generation, vision_language = LAYOUT_NAMES
+    monolith, generation, vision_language, _merged = LAYOUT_NAMES
     if feature.startswith("image-text-to-text"):
         return vision_language
     return generation if feature in ("seq2seq-lm-with-past", "speech2seq-lm-with-past") else monolith
