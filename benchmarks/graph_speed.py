@@ -40,6 +40,8 @@ ZOO = [
     ("xlm-roberta", "xlm-roberta", "default", "feature-extraction", "model.onnx", "model.onnx"),
     ("electra", "electra", "default", "feature-extraction", "model.onnx", "model.onnx"),
     ("distilbert", "distilbert", "default", "feature-extraction", "model.onnx", "model.onnx"),
+    ("camembert", "camembert", "default", "feature-extraction", "model.onnx", "model.onnx"),
+    ("mobilebert", "mobilebert", "default", "feature-extraction", "model.onnx", "model.onnx"),
     ("albert", "albert", "default", "feature-extraction", "model.onnx", "model.onnx"),
     ("mpnet", "mpnet", "default", "feature-extraction", "model.onnx", "model.onnx"),
     ("deberta-v2", "deberta-v2", "default", "feature-extraction", "model.onnx", "model.onnx"),
@@ -54,6 +56,16 @@ ZOO = [
     ("gemma-kv", "gemma", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
     ("opt-kv", "opt", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
     ("gpt-neo", "gpt_neo", "causal-lm", "text-generation", "model.onnx", "model.onnx"),
+    ("gpt-neox-kv", "gpt_neox", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
+    ("gptj-kv", "gptj", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
+    ("bloom-kv", "bloom", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
+    ("falcon-kv", "falcon", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
+    ("qwen3-kv", "qwen3", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
+    ("phi-kv", "phi", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
+    ("gemma2-kv", "gemma2", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
+    ("stablelm-kv", "stablelm", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
+    ("granite-kv", "granite", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
+    ("olmo-kv", "olmo", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
     (
         "t5-kv",
         "t5",
@@ -70,10 +82,46 @@ ZOO = [
         "decoder_model.onnx",
         "decoder_with_past_model.onnx",
     ),
+    (
+        "mbart-kv",
+        "mbart",
+        "seq2seq-lm-with-past",
+        "text2text-generation-with-past",
+        "decoder_model.onnx",
+        "decoder_with_past_model.onnx",
+    ),
+    (
+        "marian-kv",
+        "marian",
+        "seq2seq-lm-with-past",
+        "text2text-generation-with-past",
+        "decoder_model.onnx",
+        "decoder_with_past_model.onnx",
+    ),
+    (
+        "pegasus-kv",
+        "pegasus",
+        "seq2seq-lm-with-past",
+        "text2text-generation-with-past",
+        "decoder_model.onnx",
+        "decoder_with_past_model.onnx",
+    ),
+    (
+        "whisper-kv",
+        "whisper",
+        "speech2seq-lm-with-past",
+        "automatic-speech-recognition-with-past",
+        "decoder_model.onnx",
+        "decoder_with_past_model.onnx",
+    ),
+    ("wav2vec2", "wav2vec2", "default", "feature-extraction", "model.onnx", "model.onnx"),
     ("vit", "vit", "image-classification", "image-classification", "model.onnx", "model.onnx"),
     ("deit", "deit", "image-classification", "image-classification", "model.onnx", "model.onnx"),
     ("convnext", "convnext", "image-classification", "image-classification", "model.onnx", "model.onnx"),
     ("resnet", "resnet", "image-classification", "image-classification", "model.onnx", "model.onnx"),
+    ("swin", "swin", "image-classification", "image-classification", "model.onnx", "model.onnx"),
+    ("beit", "beit", "image-classification", "image-classification", "model.onnx", "model.onnx"),
+    ("segformer", "segformer", "image-classification", "image-classification", "model.onnx", "model.onnx"),
 ]
 MINILM = [
     ("MiniLM", "default", "feature-extraction"),
@@ -92,11 +140,33 @@ SIZE_BY_TYPE = {
     "deit": dict(hidden_size=64, intermediate_size=128, image_size=224, patch_size=16),
     "convnext": dict(hidden_sizes=[32, 64], depths=[2, 2], image_size=224),
     "resnet": dict(hidden_sizes=[32, 64], depths=[2, 2], embedding_size=32, image_size=224),
+    "swin": dict(embed_dim=32, depths=[2, 2], num_attention_heads=[2, 4], window_size=7, image_size=224, patch_size=4),
+    "beit": dict(hidden_size=64, intermediate_size=128, image_size=224, patch_size=16),
+    "segformer": dict(image_size=224, hidden_sizes=[32, 64], num_attention_heads=[1, 2], patch_sizes=[7, 3]),
+    "mbart": dict(hidden_size=64, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=512),
+    "marian": dict(hidden_size=64, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=512),
+    "pegasus": dict(hidden_size=64, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=512),
+    # Optimum traces Whisper's encoder on its full 30 s window (3000 frames)
+    "whisper": dict(
+        hidden_size=64,  # its attribute_map sends hidden_size to d_model, num_key_value_heads to the encoder's heads
+        num_key_value_heads=4,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_source_positions=1500,
+        max_target_positions=448,
+    ),
+    "wav2vec2": dict(hidden_size=64, intermediate_size=128),
+    "phi": dict(SIZE, num_key_value_heads=4),  # Optimum's Phi export (transformers 4.57) fails with grouped heads
+    "falcon": dict(hidden_size=64, intermediate_size=128, max_position_embeddings=512),  # head_dim is derived
+    "mobilebert": dict(SIZE, embedding_size=32, intra_bottleneck_size=64, true_hidden_size=64),
 }
 
 
 def build_checkpoint(model_type: str, feature: str, folder: Path) -> Path:
     from tiny_models import save_tiny_model
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # its bar would land between the table's rows
 
     if not (folder / "config.json").is_file():
         save_tiny_model(model_type, feature, folder, **SIZE_BY_TYPE.get(model_type, SIZE))
@@ -110,7 +180,7 @@ def export_ours(checkpoint: Path, feature: str, folder: Path) -> None:
 
 
 def export_optimum(cli: str, checkpoint: Path, task: str, folder: Path) -> None:
-    if not (folder / "config.json").is_file():
+    if not any(folder.glob("*.onnx")):  # a failed run leaves config.json behind
         command = [cli, "export", "onnx", "-m", str(checkpoint), "--task", task, "--no-post-process", str(folder)]
         result = subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if result.returncode != 0:
@@ -132,6 +202,8 @@ def feed_for(session, config, length: int, rng) -> dict:
             feed[name] = np.ones((1, length))
         elif name == "position_ids":
             feed[name] = np.arange(length, length + 1)[None] if decoding else np.arange(length)[None]
+        elif name == "input_values":  # the waveform: the tiny wav2vec2 encoder reads 80 samples a frame
+            feed[name] = rng.standard_normal((1, 80 * length)).astype(np.float32)
         elif name == "pixel_values":
             size = config.image_size if isinstance(config.image_size, int) else config.image_size[0]
             feed[name] = rng.standard_normal((1, 3, size, size)).astype(np.float32)
@@ -261,13 +333,15 @@ def main() -> None:
         else:
             checkpoint = build_checkpoint(model_type, feature, work / f"{label}-checkpoint")
         try:
+            tool = "our"
             export_ours(checkpoint, feature, work / f"{label}-ours")
+            tool = "Optimum's"
             export_optimum(args.optimum_cli, checkpoint, task, work / f"{label}-optimum")
         except (subprocess.CalledProcessError, RuntimeError) as error:
             detail = (
                 error.stderr.strip().splitlines()[-1] if isinstance(error, subprocess.CalledProcessError) else error
             )
-            print(f"| {label} | {feature} | export failed: {detail} | | | |", flush=True)
+            print(f"| {label} | {feature} | {tool} export failed: {detail} | | | |", flush=True)
             continue
         config = AutoConfig.from_pretrained(checkpoint)
         graphs = {"ours": work / f"{label}-ours" / ours_graph, "optimum": work / f"{label}-optimum" / optimum_graph}
