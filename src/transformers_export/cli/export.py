@@ -142,8 +142,8 @@ def _collect_after_stages(show):
     """The export process's garbage-collection policy: the collector is off while torch and transformers import and
     the model loads (millions of objects that live as long as the process, and almost no cycles: its passes over them
     took 0.7 s of a 3 s export and freed nothing, benchmarks/RESULTS.md #30); at the end of each stage what is alive
-    is frozen out of later passes, and the collector runs on what the next stages make. A library caller's process
-    keeps its own policy: only the CLI, which owns its process, sets one."""
+    is frozen out of later passes, and the collector runs on what the next stages make. `export` puts the collector
+    back as it found it. A library caller's process keeps its own policy: only the CLI sets one."""
 
     def on_stage(name: str, seconds: float | None) -> None:
         if seconds is not None:
@@ -156,8 +156,18 @@ def _collect_after_stages(show):
 
 
 def export(args) -> int:
+    collecting = gc.isenabled()
+    gc.disable()  # until the first stage ends: see _collect_after_stages
     try:
-        gc.disable()  # until the first stage ends: see _collect_after_stages
+        return _export(args)
+    finally:  # an in-process caller (cli.main in a notebook or a test) gets its collector back as it was
+        gc.unfreeze()
+        if collecting:
+            gc.enable()
+
+
+def _export(args) -> int:
+    try:
         from ..pipeline import ExportRequest, run_export
 
         request = ExportRequest(

@@ -33,3 +33,13 @@ def test_quiet_exports_keep_the_policy(collector_state):
     gc.disable()
     on_stage("trace", 0.2)
     assert gc.isenabled()
+
+
+def test_an_in_process_export_leaves_the_collector_as_it_found_it(collector_state, tmp_path, capsys):
+    from transformers_export import cli
+
+    gc.enable()
+    gc.unfreeze()
+    assert cli.main(["-m", str(tmp_path / "missing"), str(tmp_path / "out")]) != 0  # fails before any stage ends
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert "missing" in capsys.readouterr().err
