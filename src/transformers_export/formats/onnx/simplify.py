@@ -20,13 +20,13 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-# onnxscript's rules (onnxscript.rewriter.rules.common) that rewrite anything in our traced graphs: counted on 18
+# onnxscript's rules (onnxscript.rewriter.rules.common) that rewrite anything in our traced graphs. Counted on 18
 # families (encoders, decoders with a cache, seq2seq and speech decoders, vision, audio; fp32 and fp16) and the 47
 # models of benchmarks/graph_speed.py, these fired (reshape-reshape on Swin's windows only) and its other no-op and
 # shape rules never did, while each rule costs a match attempt at every node (0.18 s of a 0.1B Llama's export for
-# the 16). Not its whole default set: its arithmetic identities (`x + 0 -> x`, `x * 1 -> x`)
-# drop a broadcast the zero or one carried (a Helium graph gave NaN rows for right-padded inputs), and its
-# convolution and batch-norm fusions change the numerics.
+# the 16). Not its whole default set either: its arithmetic identities (`x + 0 -> x`, `x * 1 -> x`) drop a broadcast
+# the zero or one carried (a Helium graph gave NaN rows for right-padded inputs), and its convolution and batch-norm
+# fusions change the numerics.
 RULES = (
     "unsqueeze_unsqueeze_rule", "reshape_reshape_rule", "flatten_to_reshape_rule", "transpose_transpose_rule",
     "cast_constant_of_shape_rule", "cast_constant_of_shape_without_value_rule",
